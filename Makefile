@@ -1,0 +1,37 @@
+# One command runs the service, one runs the tests; each sets itself up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run dev test train bench clean chromium
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Production server (gunicorn, settings in gunicorn.conf.py) on http://127.0.0.1:8000
+run: $(BIN)/.installed
+	$(BIN)/gunicorn --config gunicorn.conf.py 'webapp:create_app()'
+
+# Flask's reloading development server on http://127.0.0.1:5000
+dev: $(BIN)/.installed
+	$(BIN)/flask --app webapp run --debug
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "note: Chromium is not installed (apt-get install chromium); browser tests will be skipped"
+
+test: $(BIN)/.installed chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+train: $(BIN)/.installed
+	$(BIN)/flask --app webapp train --data ../shared/data/loan_train.csv --output models/loan_pipeline.joblib
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

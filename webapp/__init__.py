@@ -1,0 +1,57 @@
+"""Loan batch scoring service: the application factory."""
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from webapp.config import Config
+from webapp.model import ModelLoadError, load_model
+
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=True)
+    app.config.from_object(Config)
+    if test_config:
+        app.config.update(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+
+    _attach_model(app)
+
+    from webapp import cli, health
+
+    app.register_blueprint(health.bp)
+    cli.init_app(app)
+    return app
+
+
+def _attach_model(app: Flask) -> None:
+    """Load the model once per process. A failure leaves the app up (so `flask train` can mend it)
+    with /healthz answering 503 and the reason."""
+    app.extensions["loan_model"] = None
+    app.extensions["loan_model_error"] = None
+    try:
+        app.extensions["loan_model"] = load_model(app.config["MODEL_PATH"])
+    except ModelLoadError as exc:
+        app.extensions["loan_model_error"] = str(exc)
+        log.error("model not loaded: %s", exc)
+
+
+def _instance_secret_key(instance: Path) -> str:
+    """A random key kept in the instance folder, so every worker and restart shares it
+    (CSRF tokens fail at random otherwise) and no default key ships in the code."""
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        try:
+            with open(key_file, "x", encoding="ascii") as fh:  # "x": the first worker wins a race
+                fh.write(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        except FileExistsError:
+            pass
+    return key_file.read_text(encoding="ascii").strip()

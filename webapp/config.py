@@ -1,0 +1,31 @@
+"""Configuration: defaults embedded here, each overridable from the environment."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY")  # None: generated once and kept in the instance folder
+    MODEL_PATH = os.environ.get("MODEL_PATH") or str(PROJECT_ROOT / "models" / "loan_pipeline.joblib")
+    UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(PROJECT_ROOT / "uploads")
+    API_TOKEN = os.environ.get("API_TOKEN") or None
+
+    # Limits (see SECURITY notes in the README): refused with a clear 4xx, never a 500.
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 100 * 1024 * 1024)
+    MAX_FORM_MEMORY_SIZE = _int("MAX_FORM_MEMORY_SIZE", 500_000)
+    MAX_FORM_PARTS = _int("MAX_FORM_PARTS", 100)
+    MAX_ROWS = _int("MAX_ROWS", 2_000_000)
+    MAX_COLUMNS = _int("MAX_COLUMNS", 200)
+    MAX_CELL_LENGTH = _int("MAX_CELL_LENGTH", 1_000)
+    MAX_XLSX_UNCOMPRESSED = _int("MAX_XLSX_UNCOMPRESSED", 1024 * 1024 * 1024)
+    MAX_JSON_DEPTH = _int("MAX_JSON_DEPTH", 20)
+
+    RESULT_TTL_SECONDS = _int("RESULT_TTL_SECONDS", 24 * 3600)
+    PREVIEW_ROWS = 50

@@ -1,0 +1,83 @@
+"""The input contract: which columns a scoring request carries and how their values are read.
+
+This module is the one source of truth for column names and value normalisation. The values each
+categorical feature may take are learned from the training data and stored in the model card
+(`features`), which validation, the docs page, the template file and the OpenAPI document all read.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+ID_COLUMN = "Loan_ID"
+TARGET_COLUMN = "Loan_Status"
+POSITIVE_LABEL = "Y"
+NEGATIVE_LABEL = "N"
+
+# Cell text that means "no value" in a feature column (compared after normalisation).
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str  # "category" (one of the training values), "number" (finite, >= 0) or "flag" (0 or 1)
+    description: str
+    example: str
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("Gender", "category", "Applicant's gender", "Male"),
+    Feature("Married", "category", "Whether the applicant is married", "Yes"),
+    Feature("Dependents", "category", "Number of dependents (3 or more: 3+)", "0"),
+    Feature("Education", "category", "Graduate or not", "Graduate"),
+    Feature("Self_Employed", "category", "Whether the applicant is self-employed", "No"),
+    Feature("ApplicantIncome", "number", "Applicant's monthly income", "5720"),
+    Feature("CoapplicantIncome", "number", "Co-applicant's monthly income", "0"),
+    Feature("LoanAmount", "number", "Loan amount in thousands", "110"),
+    Feature("Loan_Amount_Term", "number", "Term of the loan in months", "360"),
+    Feature("Credit_History", "flag", "1 if the credit history meets guidelines, else 0", "1"),
+    Feature("Property_Area", "category", "Urban, Semiurban or Rural", "Urban"),
+)
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "category")
+NUMERIC_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "number")
+FLAG_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "flag")
+REQUIRED_COLUMNS: tuple[str, ...] = (ID_COLUMN, *FEATURE_NAMES)
+
+_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
+def normalise_name(text: object) -> str:
+    """Key under which header names and category values are compared.
+
+    Case, surrounding whitespace and the choice among spaces, underscores and hyphens do not
+    matter: `loan id`, `LOAN_ID` and ` Loan-Id ` all give `loan id`.
+    """
+    return _SEPARATORS.sub(" ", str(text).strip().casefold()).strip()
+
+
+def category_key(value: object) -> str | None:
+    """Key under which a categorical cell is matched to a training value, or None if missing.
+
+    Beyond `normalise_name`, a trailing `+` is dropped so `3` and `3+` meet, and integral numbers
+    (as spreadsheets and JSON give them: `1.0`) read as integers.
+    """
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            value = int(value)
+    key = normalise_name(value).removesuffix("+").strip()
+    if key.endswith(".0") and key[:-2].isdigit():
+        key = key[:-2]
+    return None if key in MISSING_TOKENS else key
+
+
+def required_columns_by_key() -> dict[str, str]:
+    """Normalised header key -> canonical column name, for every required column."""
+    return {normalise_name(name): name for name in REQUIRED_COLUMNS}

@@ -1,0 +1,79 @@
+"""One exception family for problems with the input a caller sent.
+
+Each carries a stable `code`, an HTTP `status`, a `title`, a message for people and `details` for
+machines. The API renders them as RFC 9457 problem+json, the upload page as a message on the form,
+the command line as a message and a non-zero exit status.
+"""
+from __future__ import annotations
+
+
+class InputError(Exception):
+    status = 400
+    code = "invalid-input"
+    title = "The input could not be used"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None, **details):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        self.details = details
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "title": self.title, "status": self.status, "detail": self.message, **self.details}
+
+
+class EmptyInput(InputError):
+    code = "empty-input"
+    title = "The input holds no rows"
+
+
+class UnreadableInput(InputError):
+    code = "unreadable-input"
+    title = "The input could not be read"
+
+
+class UnsupportedFormat(InputError):
+    status = 415
+    code = "unsupported-format"
+    title = "The input's format is not supported"
+
+
+class InputTooLarge(InputError):
+    status = 413
+    code = "input-too-large"
+    title = "The input is larger than this service accepts"
+
+
+class ContractViolation(InputError):
+    status = 422
+    code = "contract-violation"
+    title = "The input does not follow the input contract"
+
+
+class MissingColumns(ContractViolation):
+    code = "missing-columns"
+    title = "Required columns are missing"
+
+    def __init__(self, *, missing: list[str], found: list[str], expected: list[str] | None = None):
+        found_text = ", ".join(found[:30]) + (" …" if len(found) > 30 else "") if found else "none"
+        super().__init__(
+            f"Missing columns: {', '.join(missing)}. Found: {found_text}.",
+            missing_columns=missing,
+            found_columns=found[:200],
+            expected_columns=expected or [],
+        )
+
+
+class DuplicateColumns(ContractViolation):
+    code = "duplicate-columns"
+    title = "Columns appear more than once"
+
+
+class RowsFailed(ContractViolation):
+    """Raised only when the caller asked for all-or-nothing scoring (`on_error=fail`)."""
+
+    code = "rows-failed"
+    title = "Some rows failed validation"
