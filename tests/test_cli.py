@@ -8,3 +8,39 @@ def test_train_command_writes_artifact_and_card(runner, training_csv, tmp_path):
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output and "ROC AUC" in result.output
     assert json.loads(out.with_suffix(".json").read_text())["cv"]["folds"] == 3
+
+
+def test_score_command_writes_predictions_and_a_summary(runner, tmp_path):
+    from tests import factories
+
+    source = tmp_path / "batch.csv"
+    frame = factories.applications(12)
+    frame.loc[0, "Gender"] = "Robot"
+    frame.to_csv(source, index=False)
+    result = runner.invoke(args=["score", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "12 rows: 11 scored, 1 failed" in result.output and "1 × Gender: not an allowed value" in result.output
+    written = (tmp_path / "batch-predictions.csv").read_text().splitlines()
+    assert written[0] == "Loan_ID,Loan_Status,Approval_Probability,Error" and len(written) == 13
+
+
+def test_score_command_excel_and_json(runner, tmp_path):
+    import json
+
+    import openpyxl
+
+    from tests import factories
+
+    source = tmp_path / "batch.csv"
+    factories.applications(4).to_csv(source, index=False)
+    assert runner.invoke(args=["score", str(source), "--format", "xlsx", "--output", str(tmp_path / "o.xlsx")]).exit_code == 0
+    assert openpyxl.load_workbook(tmp_path / "o.xlsx").active.max_row == 5
+    assert runner.invoke(args=["score", str(source), "--format", "json", "--output", str(tmp_path / "o.json")]).exit_code == 0
+    assert len(json.loads((tmp_path / "o.json").read_text())["predictions"]) == 4
+
+
+def test_score_command_fails_clearly_on_a_whole_file_error(runner, tmp_path):
+    source = tmp_path / "wrong.csv"
+    source.write_text("a,b\n1,2\n")
+    result = runner.invoke(args=["score", str(source)])
+    assert result.exit_code == 1 and "wrong.csv: Missing columns: Loan_ID" in result.output

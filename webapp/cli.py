@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from webapp import training
 
@@ -31,5 +32,66 @@ def train_command(data_path, output, seed, folds, repeats, n_jobs, quick):
     click.echo(f"wrote {output} and {output.with_suffix('.json')}")
 
 
+
+
+@click.command("score")
+@click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Where to write; '-' for standard output. Default: INPUT-predictions.FORMAT beside the input.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json"]), default="csv", show_default=True)
+@click.option("--sheet", help="Excel: the sheet to read (default: the first visible one).")
+@click.option("--include-input", is_flag=True, help="Append the input's other columns to each output row.")
+@with_appcontext
+def score_command(input_path, output, fmt, sheet, include_input):
+    """Score a CSV, Excel or JSON file with the loaded model, without a server."""
+    from webapp.errors import InputError
+    from webapp.limits import Limits
+    from webapp.scoring import score
+    from webapp.writing import write_records, write_result
+
+    model = current_app.extensions.get("loan_model")
+    if model is None:
+        raise click.ClickException(current_app.extensions.get("loan_model_error") or "No model loaded.")
+    output = output or input_path.with_name(f"{input_path.stem}-predictions.{fmt}")
+    try:
+        with open(input_path, "rb") as source:
+            scoring = score(source, model, sheet=sheet, include_input=include_input,
+                            limits=Limits.from_config(current_app.config))
+            chunks = _with_progress(scoring, source, input_path.stat().st_size)
+            with click.open_file(str(output), "wb", atomic=str(output) != "-") as out:
+                if fmt == "json":
+                    write_records(chunks, out, scoring.summary, model)
+                else:
+                    write_result(chunks, out, fmt)
+    except InputError as exc:
+        raise click.ClickException(f"{input_path.name}: {exc.message}") from None
+    s = scoring.summary
+    rate = f"{s.approval_rate:.1%}" if s.approval_rate is not None else "n/a"
+    click.echo(f"{s.rows:,} rows: {s.scored:,} scored, {s.failed:,} failed, {s.approved:,} approved "
+               f"(approval rate {rate})", err=True)
+    for reason, count in s.failures_by_reason.most_common(10):
+        click.echo(f"  {count:,} × {reason}", err=True)
+    if str(output) != "-":
+        click.echo(f"wrote {output}", err=True)
+
+
+def _with_progress(chunks, source, size):
+    """Yield the chunks, with a progress bar by bytes read when stderr is a terminal."""
+    import sys
+
+    if not sys.stderr.isatty() or size < 5 << 20:
+        yield from chunks
+        return
+    with click.progressbar(length=size, label="scoring", file=sys.stderr) as bar:
+        done = 0
+        for chunk in chunks:
+            position = min(source.tell(), size)
+            bar.update(position - done)
+            done = position
+            yield chunk
+        bar.update(size - done)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(train_command)
+    app.cli.add_command(score_command)

@@ -25,6 +25,7 @@ class Feature:
     kind: str  # "category" (one of the training values), "number" (finite, >= 0) or "flag" (0 or 1)
     description: str
     example: str
+    maximum: float | None = None  # numbers only: larger values are impossible, not just rare
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -33,10 +34,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("Dependents", "category", "Number of dependents (3 or more: 3+)", "0"),
     Feature("Education", "category", "Graduate or not", "Graduate"),
     Feature("Self_Employed", "category", "Whether the applicant is self-employed", "No"),
-    Feature("ApplicantIncome", "number", "Applicant's monthly income", "5720"),
-    Feature("CoapplicantIncome", "number", "Co-applicant's monthly income", "0"),
-    Feature("LoanAmount", "number", "Loan amount in thousands", "110"),
-    Feature("Loan_Amount_Term", "number", "Term of the loan in months", "360"),
+    Feature("ApplicantIncome", "number", "Applicant's monthly income", "5720", maximum=10_000_000),
+    Feature("CoapplicantIncome", "number", "Co-applicant's monthly income", "0", maximum=10_000_000),
+    Feature("LoanAmount", "number", "Loan amount in thousands", "110", maximum=1_000_000),
+    Feature("Loan_Amount_Term", "number", "Term of the loan in months", "360", maximum=1_200),
     Feature("Credit_History", "flag", "1 if the credit history meets guidelines, else 0", "1"),
     Feature("Property_Area", "category", "Urban, Semiurban or Rural", "Urban"),
 )
@@ -53,10 +54,10 @@ _SEPARATORS = re.compile(r"[\s_\-]+")
 def normalise_name(text: object) -> str:
     """Key under which header names and category values are compared.
 
-    Case, surrounding whitespace and the choice among spaces, underscores and hyphens do not
-    matter: `loan id`, `LOAN_ID` and ` Loan-Id ` all give `loan id`.
+    Case, whitespace, underscores and hyphens do not matter: `loan id`, `LOAN_ID`, ` Loan-Id ` and
+    `LoanID` all give `loanid`; `Applicant Income` meets `ApplicantIncome`, `Semi-urban` `Semiurban`.
     """
-    return _SEPARATORS.sub(" ", str(text).strip().casefold()).strip()
+    return _SEPARATORS.sub("", str(text).casefold())
 
 
 def category_key(value: object) -> str | None:
@@ -72,7 +73,7 @@ def category_key(value: object) -> str | None:
             return None
         if value.is_integer():
             value = int(value)
-    key = normalise_name(value).removesuffix("+").strip()
+    key = normalise_name(value).removesuffix("+")
     if key.endswith(".0") and key[:-2].isdigit():
         key = key[:-2]
     return None if key in MISSING_TOKENS else key

@@ -176,7 +176,7 @@ def feature_contract(X: pd.DataFrame) -> list[dict]:
         elif feature.kind == "flag":
             entry.update(type="integer", allowed=[0, 1])
         else:
-            entry.update(type="number", minimum=0)
+            entry.update(type="number", minimum=0, maximum=feature.maximum)
         contract.append(entry)
     return contract
 

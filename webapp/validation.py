@@ -1,0 +1,212 @@
+"""Match an input's header to the contract and check every row against it, column by column.
+
+Checks are vectorised: a categorical column is factorised first, so Python looks at each distinct
+value once, and numbers are parsed by pandas. Only rows that fail get a message, built per row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from webapp.contract import (
+    FEATURE_NAMES,
+    ID_COLUMN,
+    MISSING_TOKENS,
+    REQUIRED_COLUMNS,
+    category_key,
+    normalise_name,
+    required_columns_by_key,
+)
+from webapp.errors import DuplicateColumns, MissingColumns
+from webapp.limits import Limits
+from webapp.reading import CATEGORY, NUMBER, TEXT
+
+SHOWN_VALUE_LENGTH = 40  # error messages show at most this much of the offending value
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Where each required column sits in the input, and what else the input holds."""
+
+    positions: dict[str, int]
+    extra_columns: dict[int, str]
+
+    def kinds(self, contract: "Contract", include_extras: bool) -> dict[int, str]:
+        kinds = {self.positions[name]: contract.reading_kind(name) for name in REQUIRED_COLUMNS}
+        if include_extras:
+            kinds.update(dict.fromkeys(self.extra_columns, TEXT))
+        return kinds
+
+
+def match_columns(columns: list[str]) -> ColumnPlan:
+    """Find the required columns whatever their case, spacing, separators or order."""
+    wanted = required_columns_by_key()
+    positions: dict[str, list[int]] = {}
+    extras = {}
+    for position, name in enumerate(columns):
+        canonical = wanted.get(normalise_name(name))
+        if canonical is None:
+            extras[position] = str(name)
+        else:
+            positions.setdefault(canonical, []).append(position)
+    duplicated = {name: [columns[p] for p in found] for name, found in positions.items() if len(found) > 1}
+    if duplicated:
+        described = "; ".join(f"{name} ({', '.join(repr(c) for c in found)})" for name, found in duplicated.items())
+        raise DuplicateColumns(f"Columns appear more than once: {described}. Keep one of each.",
+                               duplicate_columns=sorted(duplicated))
+    missing = [name for name in REQUIRED_COLUMNS if name not in positions]
+    if missing:
+        raise MissingColumns(missing=missing, found=[str(c) for c in columns], expected=list(REQUIRED_COLUMNS))
+    return ColumnPlan({name: found[0] for name, found in positions.items()}, extras)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The input contract as stated by a model card's `features`."""
+
+    features: dict[str, dict]
+    allowed: dict[str, dict[str, str]] = field(default_factory=dict)  # feature -> key -> training spelling
+
+    @classmethod
+    def from_card(cls, card: dict) -> "Contract":
+        features = {f["name"]: f for f in card["features"]}
+        allowed = {name: {category_key(v): v for v in f["allowed"]}
+                   for name, f in features.items() if f["kind"] == "category"}
+        return cls(features, allowed)
+
+    def reading_kind(self, name: str) -> str:
+        if name == ID_COLUMN:
+            return TEXT
+        return CATEGORY if self.features[name]["kind"] == "category" else NUMBER
+
+
+@dataclass
+class CheckedChunk:
+    ids: pd.Series               # Loan_ID as text
+    features: pd.DataFrame       # canonical names; categories in training spelling, numbers as float, NaN if empty
+    errors: np.ndarray           # object: "" when the row is valid, else the message
+    reasons: list[str]           # one short reason per failed check, for the summary
+
+    @property
+    def valid(self) -> np.ndarray:
+        return self.errors == ""
+
+
+def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limits: Limits) -> CheckedChunk:
+    n = len(chunk)
+    messages: list[tuple[np.ndarray, np.ndarray, str]] = []  # (row mask, per-row text, reason)
+    ids = _as_text(chunk[plan.positions[ID_COLUMN]])
+    empty = (ids.str.strip() == "").to_numpy()
+    too_long = (ids.str.len() > limits.max_cell_length).to_numpy()
+    if empty.any():
+        messages.append((empty, np.full(n, f"{ID_COLUMN}: must not be empty", dtype=object), f"{ID_COLUMN}: empty"))
+    if too_long.any():
+        messages.append((too_long, np.full(n, f"{ID_COLUMN}: longer than {limits.max_cell_length} characters",
+                                           dtype=object), f"{ID_COLUMN}: too long"))
+    features = {}
+    for name in FEATURE_NAMES:
+        spec = contract.features[name]
+        column = chunk[plan.positions[name]]
+        if spec["kind"] == "category":
+            features[name], found = _check_category(column, name, contract.allowed[name])
+        else:
+            features[name], found = _check_number(column, name, spec)
+        messages.extend(found)
+
+    errors = np.full(n, "", dtype=object)
+    reasons: list[str] = []
+    for mask, texts, reason in messages:
+        rows = np.flatnonzero(mask)
+        reasons.extend([reason] * len(rows))
+        for row in rows:  # only failed rows: usually few
+            errors[row] = texts[row] if not errors[row] else f"{errors[row]}; {texts[row]}"
+    frame = pd.DataFrame(features, index=chunk.index)
+    return CheckedChunk(ids=ids, features=frame, errors=errors, reasons=reasons)
+
+
+def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes, uniques = column.cat.codes.to_numpy(), list(column.cat.categories)
+    else:
+        codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
+    spelled, bad, texts = [], [], []
+    choices = ", ".join(sorted(allowed.values()))
+    for value in uniques:
+        key = category_key(value)
+        canonical = allowed.get(key) if key is not None else None
+        spelled.append(canonical if canonical is not None else np.nan)
+        bad.append(key is not None and canonical is None)
+        texts.append(f"{name}: {_show(value)} is not one of {choices}" if bad[-1] else "")
+    values = np.array(spelled + [np.nan], dtype=object)[codes]  # code -1 (missing) takes the trailing NaN
+    bad_rows = np.array(bad + [False])[codes]
+    found = [(bad_rows, np.array(texts + [""], dtype=object)[codes], f"{name}: not an allowed value")] if bad_rows.any() else []
+    return values, found
+
+
+def _check_number(column: pd.Series, name: str, spec: dict):
+    n = len(column)
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        unparsed = np.zeros(n, dtype=bool)
+    else:
+        values, unparsed = _parse_numbers(column)
+    found = []
+    if unparsed.any():
+        texts = np.full(n, "", dtype=object)
+        for row in np.flatnonzero(unparsed):
+            texts[row] = f"{name}: {_show(column.iloc[row])} is not a number"
+        found.append((unparsed, texts, f"{name}: not a number"))
+    with np.errstate(invalid="ignore"):
+        rules = [(np.isinf(values), "is not a finite number", "not finite"),
+                 (values < 0, "must not be negative", "negative")]
+        if spec["kind"] == "flag":
+            rules.append((~np.isnan(values) & (values != 0) & (values != 1), "must be 0 or 1", "not 0 or 1"))
+        elif spec.get("maximum") is not None:
+            rules.append((np.isfinite(values) & (values > spec["maximum"]),
+                          f"is larger than {spec['maximum']:,.0f}", "too large"))
+    for mask, rule, reason in rules:
+        if mask.any():
+            texts = np.full(n, "", dtype=object)
+            for row in np.flatnonzero(mask):
+                texts[row] = f"{name}: {_show(column.iloc[row])} {rule}"
+            found.append((mask, texts, f"{name}: {reason}"))
+    # Values that break a rule must not reach the model (inf fails the whole batch otherwise).
+    broken = unparsed | np.isinf(values)
+    values = np.where(broken, np.nan, values)
+    return values, found
+
+
+def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Floats, NaN where missing; and a mask of cells that hold something that is not a number."""
+    parsed = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    maybe_bad = np.isnan(parsed) & column.notna().to_numpy()
+    unparsed = np.zeros(len(column), dtype=bool)
+    for row in np.flatnonzero(maybe_bad):  # cells pandas did not read: blanks, "NA", " 12 ", "1,5"
+        value = column.iloc[row]
+        if isinstance(value, bool):
+            unparsed[row] = True
+            continue
+        text = str(value).strip()
+        if text.casefold() in MISSING_TOKENS:
+            continue
+        try:
+            parsed[row] = float(text)
+        except ValueError:
+            unparsed[row] = True
+    return parsed, unparsed
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_string_dtype(column.dtype) and not column.isna().any():
+        return column
+    return column.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+
+
+def _show(value) -> str:
+    """The offending value, quoted and cut short: errors never echo more applicant data than that."""
+    text = str(value)
+    if len(text) > SHOWN_VALUE_LENGTH:
+        text = text[:SHOWN_VALUE_LENGTH] + "…"
+    return repr(text)
