@@ -36,15 +36,29 @@ class LenientOrdinalEncoder(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self, "categories_")
-        X = self._validate(X, reset=False)
-        out = np.empty(X.shape, dtype=np.float64)
-        for j, categories in enumerate(self.categories_):
+        columns = self._columns(X)
+        out = np.empty((len(columns[0]) if columns else 0, len(columns)), dtype=np.float64)
+        for j, (column, categories) in enumerate(zip(columns, self.categories_)):
             index = {category_key(c): float(i) for i, c in enumerate(categories)}
-            # Factorise first: a column has few distinct values, so the Python work is per value.
-            codes, uniques = pd.factorize(X[:, j], use_na_sentinel=True)
+            # Work per distinct value: pandas Categoricals carry them already, anything else is factorised.
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                codes, uniques = column.cat.codes.to_numpy(), column.cat.categories
+            else:
+                codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
             table = np.array([index.get(category_key(u), np.nan) for u in uniques] + [np.nan])
             out[:, j] = table[codes]  # code -1 (missing) picks the trailing NaN
         return out
+
+    def _columns(self, X) -> list:
+        """The columns of X as Series (DataFrame input keeps its dtypes) or arrays, after scikit-learn's
+        checks of feature names and counts."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=False, skip_check_array=True)
+            if X.shape[0] < 1:
+                raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+            return [X.iloc[:, j] for j in range(X.shape[1])]
+        X = self._validate(X, reset=False)
+        return [pd.Series(X[:, j], dtype=object) for j in range(X.shape[1])]
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "categories_")

@@ -127,19 +127,25 @@ def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limit
 
 
 def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
+    """A pandas Categorical in the training spelling (NaN where missing or wrong), and the failures.
+
+    Handing the pipeline a Categorical spares its encoder a second pass over the strings."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes, uniques = column.cat.codes.to_numpy(), list(column.cat.categories)
     else:
         codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
-    spelled, bad, texts = [], [], []
-    choices = ", ".join(sorted(allowed.values()))
+    categories = sorted(allowed.values())
+    position = {c: i for i, c in enumerate(categories)}
+    choices = ", ".join(categories)
+    to_category, bad, texts = [], [], []
     for value in uniques:
         key = category_key(value)
         canonical = allowed.get(key) if key is not None else None
-        spelled.append(canonical if canonical is not None else np.nan)
+        to_category.append(position[canonical] if canonical is not None else -1)
         bad.append(key is not None and canonical is None)
         texts.append(f"{name}: {_show(value)} is not one of {choices}" if bad[-1] else "")
-    values = np.array(spelled + [np.nan], dtype=object)[codes]  # code -1 (missing) takes the trailing NaN
+    category_codes = np.array(to_category + [-1], dtype=np.int16)[codes]  # code -1 (missing) takes the last
+    values = pd.Categorical.from_codes(category_codes, categories=categories)
     bad_rows = np.array(bad + [False])[codes]
     found = [(bad_rows, np.array(texts + [""], dtype=object)[codes], f"{name}: not an allowed value")] if bad_rows.any() else []
     return values, found
