@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
 from tests import factories
 from webapp import create_app, training
@@ -27,17 +28,26 @@ def model_path(tmp_path_factory, training_csv) -> Path:
     return out
 
 
+class BufferedClient(FlaskClient):
+    """Reads each answer fully and closes it, as a WSGI server does (closing streamed files)."""
+
+    def open(self, *args, buffered=True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
 @pytest.fixture
 def app(model_path, tmp_path):
     uploads = tmp_path / "uploads"
     uploads.mkdir()
-    return create_app({
+    app = create_app({
         "TESTING": True,
         "SECRET_KEY": "test",
         "MODEL_PATH": str(model_path),
         "UPLOAD_FOLDER": str(uploads),
         "WTF_CSRF_ENABLED": False,
     })
+    app.test_client_class = BufferedClient
+    return app
 
 
 @pytest.fixture
@@ -62,3 +72,45 @@ def loaded_model(model_path):
     from webapp.model import load_model
 
     return load_model(model_path)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(model_path, tmp_path_factory):
+    """A real gunicorn (2 workers, the project's gunicorn.conf.py) on 127.0.0.1; yields its base URL."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    uploads = tmp_path_factory.mktemp("live-uploads")
+    env = {**os.environ, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "MODEL_PATH": str(model_path),
+           "UPLOAD_FOLDER": str(uploads), "SECRET_KEY": "live-test", "LOG_LEVEL": "warning"}
+    root = Path(__file__).resolve().parents[1]
+    log = open(tmp_path_factory.mktemp("live-log") / "gunicorn.log", "w+")
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "webapp:create_app()"],
+                               cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"gunicorn did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.2)
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()

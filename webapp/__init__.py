@@ -6,11 +6,13 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from webapp.config import Config
 from webapp.model import ModelLoadError, load_model
 
 log = logging.getLogger(__name__)
+csrf = CSRFProtect()
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -18,15 +20,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_object(Config)
     if test_config:
         app.config.update(test_config)
+    app.json.sort_keys = False  # keep predictions in the contract's column order
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
 
     _attach_model(app)
 
-    from webapp import cli, health
+    from webapp import api, cli, health, openapi, problems
 
+    csrf.init_app(app)
+    csrf.exempt(api.bp)  # the API authenticates by header (optional bearer token), never by cookie
     app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
+    problems.init_app(app)
     cli.init_app(app)
     return app
 

@@ -1,0 +1,50 @@
+"""A real gunicorn process and a real curl: what the test client hides (multipart parsing by a
+real server, streaming of the answer, worker processes sharing the model)."""
+import csv
+import io
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from tests import factories
+
+pytestmark = [pytest.mark.server,
+              pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")]
+
+
+def curl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["curl", "-sS", "--max-time", "60", *args], capture_output=True, timeout=90)
+
+
+def test_multipart_upload_with_curl_answers_the_csv(live_server, tmp_path):
+    source = tmp_path / "applicants.csv"
+    frame = factories.applications(300, seed=5).astype(object)
+    frame.loc[7, "Gender"] = "Robot"
+    frame.to_csv(source, index=False)
+    out = tmp_path / "predictions.csv"
+    result = curl("-F", f"file=@{source}", "-D", "-", "-o", str(out), f"{live_server}/api/v1/score")
+    headers = result.stdout.decode().lower()
+    assert "200 ok" in headers.splitlines()[0] or " 200" in headers.splitlines()[0]
+    assert 'content-disposition: attachment; filename="applicants-predictions.csv"' in headers
+    assert "x-rows-failed: 1" in headers
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["Loan_ID"] for r in rows] == frame["Loan_ID"].tolist()
+    assert rows[7]["Error"].startswith("Gender:") and rows[8]["Loan_Status"] in ("Y", "N")
+
+
+def test_raw_csv_and_json_through_the_real_server(live_server, tmp_path):
+    source = tmp_path / "a.csv"
+    factories.applications(3).to_csv(source, index=False)
+    as_csv = curl("-H", "Content-Type: text/csv", "--data-binary", f"@{source}", f"{live_server}/api/v1/score")
+    assert as_csv.stdout.decode().startswith("Loan_ID,Loan_Status,Approval_Probability,Error")
+    body = factories.applications(2).to_json(orient="records")
+    as_json = curl("-H", "Content-Type: application/json", "-d", body, f"{live_server}/api/v1/score")
+    assert len(json.loads(as_json.stdout)["predictions"]) == 2
+
+
+def test_no_content_type_is_a_problem_not_a_500(live_server):
+    result = curl("-X", "POST", "--data-binary", "x", "-H", "Content-Type:", "-w", "%{http_code}",
+                  f"{live_server}/api/v1/score")
+    assert result.stdout.decode().endswith("415")
