@@ -44,3 +44,8 @@ def test_score_command_fails_clearly_on_a_whole_file_error(runner, tmp_path):
     source.write_text("a,b\n1,2\n")
     result = runner.invoke(args=["score", str(source)])
     assert result.exit_code == 1 and "wrong.csv: Missing columns: Loan_ID" in result.output
+
+
+def test_purge_results_command(runner):
+    result = runner.invoke(args=["purge-results"])
+    assert result.exit_code == 0 and "expired 0 result(s)" in result.output

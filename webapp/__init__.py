@@ -27,13 +27,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     _attach_model(app)
 
-    from webapp import api, cli, health, openapi, problems
+    from webapp import api, cli, health, openapi, problems, security, ui
 
     csrf.init_app(app)
     csrf.exempt(api.bp)  # the API authenticates by header (optional bearer token), never by cookie
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(ui.bp)
+    security.init_app(app)
     problems.init_app(app)
     cli.init_app(app)
     return app

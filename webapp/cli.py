@@ -92,6 +92,17 @@ def _with_progress(chunks, source, size):
         bar.update(size - done)
 
 
+@click.command("purge-results")
+@with_appcontext
+def purge_results_command():
+    """Delete stored results past their time to live (uploads are also purged on each new upload)."""
+    from webapp.storage import ResultStore
+
+    store = ResultStore(current_app.config["UPLOAD_FOLDER"], current_app.config["RESULT_TTL_SECONDS"])
+    click.echo(f"expired {store.purge()} result(s)")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(train_command)
     app.cli.add_command(score_command)
+    app.cli.add_command(purge_results_command)

@@ -33,32 +33,36 @@ def wants_json() -> bool:
     return best in ("application/json", PROBLEM_JSON)
 
 
+def handle_input_error(error: InputError):
+    if wants_json():
+        return input_problem(error)
+    return render_template("error.html", status=error.status, title=error.title, detail=error.message), error.status
+
+
+def handle_http_error(error: HTTPException):
+    code = (error.name or "error").lower().replace(" ", "-")
+    detail = _detail(error)
+    if wants_json():
+        response = problem(error.code or 500, error.name, detail, code)
+        if error.code == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+    return render_template("error.html", status=error.code, title=error.name, detail=detail), error.code
+
+
+def handle_unexpected(error: Exception):
+    # A 500 is always a bug: log it with its trace, show the caller nothing of the internals.
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    detail = "Something went wrong on our side. The error has been logged."
+    if wants_json():
+        return problem(500, "Internal Server Error", detail, "internal-error")
+    return render_template("error.html", status=500, title="Internal Server Error", detail=detail), 500
+
+
 def init_app(app: Flask) -> None:
-    @app.errorhandler(InputError)
-    def handle_input_error(error: InputError):
-        if wants_json():
-            return input_problem(error)
-        return render_template("error.html", status=error.status, title=error.title, detail=error.message), error.status
-
-    @app.errorhandler(HTTPException)
-    def handle_http_error(error: HTTPException):
-        code = (error.name or "error").lower().replace(" ", "-")
-        detail = _detail(error)
-        if wants_json():
-            response = problem(error.code or 500, error.name, detail, code)
-            if error.code == 405 and error.valid_methods:
-                response.headers["Allow"] = ", ".join(error.valid_methods)
-            return response
-        return render_template("error.html", status=error.code, title=error.name, detail=detail), error.code
-
-    @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception):
-        # A 500 is always a bug: log it with its trace, show the caller nothing of the internals.
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        detail = "Something went wrong on our side. The error has been logged."
-        if wants_json():
-            return problem(500, "Internal Server Error", detail, "internal-error")
-        return render_template("error.html", status=500, title="Internal Server Error", detail=detail), 500
+    app.register_error_handler(InputError, handle_input_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)
 
 
 def _detail(error: HTTPException) -> str:

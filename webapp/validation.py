@@ -212,6 +212,8 @@ def _as_text(column: pd.Series) -> pd.Series:
 
 def _show(value) -> str:
     """The offending value, quoted and cut short: errors never echo more applicant data than that."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # numbers parsed as floats: show `7`, as typed, not `7.0`
     text = str(value)
     if len(text) > SHOWN_VALUE_LENGTH:
         text = text[:SHOWN_VALUE_LENGTH] + "…"
