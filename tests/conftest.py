@@ -32,7 +32,13 @@ class BufferedClient(FlaskClient):
     """Reads each answer fully and closes it, as a WSGI server does (closing streamed files)."""
 
     def open(self, *args, buffered=True, **kwargs):
-        return super().open(*args, buffered=buffered, **kwargs)
+        response = super().open(*args, buffered=buffered, **kwargs)
+        # Werkzeug's EnvironBuilder spools request bodies over 500 KB to a temporary file that it
+        # never closes; a server owns its input stream, so close the test harness's copy here.
+        body = response.request.environ.get("wsgi.input")
+        if body is not None:
+            body.close()
+        return response
 
 
 @pytest.fixture
@@ -82,6 +88,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class LiveServer(str):
+    """The server's base URL, carrying the gunicorn master's pid."""
+
+    pid: int
+
+
 @pytest.fixture(scope="session")
 def live_server(model_path, tmp_path_factory):
     """A real gunicorn (2 workers, the project's gunicorn.conf.py) on 127.0.0.1; yields its base URL."""
@@ -98,7 +110,8 @@ def live_server(model_path, tmp_path_factory):
     log = open(tmp_path_factory.mktemp("live-log") / "gunicorn.log", "w+")
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "webapp:create_app()"],
                                cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base = LiveServer(f"http://127.0.0.1:{port}")
+    base.pid = process.pid
     deadline = time.monotonic() + 60
     while True:
         try:

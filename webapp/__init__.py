@@ -23,11 +23,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = False  # keep predictions in the contract's column order
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
+        if app.config.get("REQUIRE_SECRET_KEY"):
+            raise RuntimeError("SECRET_KEY must be set in the environment when APP_ENV=production "
+                               "(the same value for every worker and host).")
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+    if app.config.get("TRUST_PROXY"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     _attach_model(app)
 
-    from webapp import api, cli, health, openapi, problems, security, ui
+    from webapp import api, cli, health, observability, openapi, problems, security, ui
 
     csrf.init_app(app)
     csrf.exempt(api.bp)  # the API authenticates by header (optional bearer token), never by cookie
@@ -36,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(ui.bp)
     security.init_app(app)
+    observability.init_app(app)
     problems.init_app(app)
     cli.init_app(app)
     return app

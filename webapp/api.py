@@ -16,6 +16,7 @@ from webapp import batch
 from webapp.contract import FEATURES, ID_COLUMN
 from webapp.errors import InputError, UnsupportedFormat
 from webapp.limits import Limits
+from webapp.observability import record_summary
 from webapp.problems import problem
 from webapp.writing import FORMATS
 
@@ -66,6 +67,7 @@ def score():
         )
     finally:
         source.close()  # the raw upload never outlives the request
+    record_summary(answer.summary)
     headers = _summary_headers(answer.summary)
     if answer.document is not None:
         response = jsonify(answer.document)

@@ -11,8 +11,16 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
 
 
+def _flag(name: str) -> bool:
+    return (os.environ.get(name) or "").lower() in ("1", "true", "yes", "on")
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY")  # None: generated once and kept in the instance folder
+    # In production the key must come from the environment (the same in every worker and host).
+    REQUIRE_SECRET_KEY = (os.environ.get("APP_ENV") or "").lower() == "production"
+    SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE")  # set behind HTTPS
+    TRUST_PROXY = _flag("TRUST_PROXY")  # honour X-Forwarded-* from one reverse proxy
     MODEL_PATH = os.environ.get("MODEL_PATH") or str(PROJECT_ROOT / "models" / "loan_pipeline.joblib")
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(PROJECT_ROOT / "uploads")
     API_TOKEN = os.environ.get("API_TOKEN") or None
@@ -26,6 +34,8 @@ class Config:
     MAX_CELL_LENGTH = _int("MAX_CELL_LENGTH", 1_000)
     MAX_XLSX_UNCOMPRESSED = _int("MAX_XLSX_UNCOMPRESSED", 1024 * 1024 * 1024)
     MAX_JSON_DEPTH = _int("MAX_JSON_DEPTH", 20)
+    MAX_JSON_BYTES = _int("MAX_JSON_BYTES", 20 * 1024 * 1024)  # parsing costs ~10x the body in memory
+    REQUEST_TIME_BUDGET = _int("REQUEST_TIME_BUDGET", 240)  # seconds of scoring per request
 
     RESULT_TTL_SECONDS = _int("RESULT_TTL_SECONDS", 24 * 3600)
     PREVIEW_ROWS = 50

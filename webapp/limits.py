@@ -17,6 +17,8 @@ class Limits:
     max_xlsx_ratio: int = 200
     max_xlsx_cells: int = 20_000_000
     chunk_rows: int = 100_000
+    max_json_bytes: int = 20 * 1024 * 1024
+    time_budget: float | None = None  # seconds; checked between chunks
 
     @classmethod
     def from_config(cls, config) -> "Limits":
@@ -26,4 +28,6 @@ class Limits:
             max_cell_length=config["MAX_CELL_LENGTH"],
             max_json_depth=config["MAX_JSON_DEPTH"],
             max_xlsx_uncompressed=config["MAX_XLSX_UNCOMPRESSED"],
+            max_json_bytes=config["MAX_JSON_BYTES"],
+            time_budget=config["REQUEST_TIME_BUDGET"],
         )

@@ -125,7 +125,10 @@ def _open_csv(stream: BinaryIO, encoding: str, head_text: str, limits: Limits) -
         raise InputTooLarge(f"The header line is longer than {limits.max_header_bytes:,} bytes.")
     first_line = head_text.splitlines()[0] if head_text else ""
     delimiter = detect_delimiter(first_line)
-    header = next(csv.reader(io.StringIO(head_text), delimiter=delimiter), [])
+    try:
+        header = next(csv.reader(io.StringIO(head_text, newline=""), delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise UnreadableInput(f"The header row could not be parsed: {exc}.") from exc
     if len(header) > limits.max_columns:
         raise InputTooLarge(f"The file has {len(header):,} columns; at most {limits.max_columns:,} are accepted.",
                             columns=len(header), max_columns=limits.max_columns)
@@ -139,13 +142,12 @@ def _open_csv(stream: BinaryIO, encoding: str, head_text: str, limits: Limits) -
             dtypes[position] = {TEXT: str, CATEGORY: "category", NUMBER: None}[kind]
             if kind != TEXT:  # an empty cell is a missing feature, but an empty ID stays ""
                 na_values[position] = [""]
-        reader = pd.read_csv(
+        yield from _guard_csv_errors(lambda: pd.read_csv(
             stream, sep=delimiter, encoding=encoding, header=0, names=list(range(len(header))),
             index_col=False, dtype={k: v for k, v in dtypes.items() if v is not None},
             keep_default_na=False, na_values=na_values, on_bad_lines="error", skip_blank_lines=True,
             chunksize=limits.chunk_rows, engine="c",
-        )
-        yield from _guard_csv_errors(reader)
+        ))
 
     return Table("csv", header, read_chunks, {"encoding": encoding, "delimiter": delimiter})
 
@@ -163,12 +165,13 @@ def detect_delimiter(header_line: str) -> str:
 _FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
-def _guard_csv_errors(reader) -> Iterator[pd.DataFrame]:
-    """Turn the parser's errors and silent truncations into InputErrors that name the line."""
+def _guard_csv_errors(open_reader) -> Iterator[pd.DataFrame]:
+    """Turn the parser's errors and silent truncations into InputErrors that name the line.
+    The reader is opened inside the guard: pandas parses the header as it opens."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            with reader:
+            with open_reader() as reader:
                 yield from reader
     except pd.errors.ParserWarning as exc:
         raise UnreadableInput("The first data row has more fields than the header; check the delimiter "
@@ -323,12 +326,16 @@ def _column_number(letters: bytes) -> int:
 # --- JSON ---------------------------------------------------------------------------------------
 
 def _open_json(stream: BinaryIO, encoding: str, limits: Limits) -> Table:
-    raw = stream.read().decode(encoding)
+    raw_bytes = stream.read(limits.max_json_bytes + 1)
+    if len(raw_bytes) > limits.max_json_bytes:
+        raise InputTooLarge(f"JSON bodies are limited to {limits.max_json_bytes / 2**20:,.0f} MB; "
+                            "send larger batches as CSV.")
+    raw = raw_bytes.decode(encoding)
     records, columns = parse_records(raw, limits)
 
     def read_chunks(kinds: dict[int, str]) -> Iterator[pd.DataFrame]:
         for start in range(0, len(records), limits.chunk_rows):
-            rows = [[record.get(c) for c in columns] for record in records[start:start + limits.chunk_rows]]
+            rows = [[_scalar(record.get(c)) for c in columns] for record in records[start:start + limits.chunk_rows]]
             chunk = pd.DataFrame(rows, columns=range(len(columns)), dtype=object)
             for position, kind in kinds.items():
                 if kind == TEXT:
@@ -420,6 +427,13 @@ def _refuse_duplicate_keys(pairs):
         duplicated = sorted({k for k in keys if keys.count(k) > 1})
         raise InputError(f"A JSON object repeats the key(s) {', '.join(duplicated[:5])}.", code="duplicate-keys")
     return dict(pairs)
+
+
+def _scalar(value):
+    """Nested objects and lists are no cell values: keep their JSON text so validation reports them."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)[:100]
+    return value
 
 
 def _json_text(value) -> str:

@@ -1,6 +1,7 @@
 """Score every row of a table: each input row comes out, in order, with a prediction or an error."""
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,10 +67,14 @@ class Scoring:
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         kinds = self.plan.kinds(self.contract, self.include_input)
+        started = time.monotonic()
         for chunk in self.table.chunks(kinds):
             if self.summary.rows + len(chunk) > self.limits.max_rows:
                 raise InputTooLarge(f"The file has more than {self.limits.max_rows:,} rows; split it.",
                                     max_rows=self.limits.max_rows)
+            if self.limits.time_budget is not None and time.monotonic() - started > self.limits.time_budget:
+                raise InputTooLarge(f"Scoring took longer than the {self.limits.time_budget:,.0f} s allowed for one "
+                                    "request; split the file.", code="time-budget-exceeded")
             result = self._score_chunk(chunk)
             self.summary.rows += len(chunk)
             yield result

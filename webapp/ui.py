@@ -16,6 +16,7 @@ from webapp import charts, problems
 from webapp.errors import EmptyInput, InputError
 from webapp.forms import UploadForm
 from webapp.limits import Limits
+from webapp.observability import record_summary
 from webapp.scoring import score
 from webapp.storage import ResultExpired, ResultNotFound, ResultStore
 from webapp.writing import FORMATS, write_csv, write_xlsx
@@ -68,6 +69,7 @@ def _score_and_store(upload, model, form) -> str:
     def write(out) -> dict:
         write_csv(scoring, out)
         s = scoring.summary
+        record_summary(s)
         return {**s.to_dict(), "probability_histogram": s.probability_histogram, "by_segment": s.by_segment,
                 "first_failures": s.first_failures, "input_format": s.input_format}
 

@@ -1,0 +1,44 @@
+"""One log line per request: a request id, sizes, counts and timings — never applicant data."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, g, request
+
+log = logging.getLogger("webapp.requests")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def record_summary(summary) -> None:
+    """Views call this so the request's log line carries its row counts."""
+    g.rows = {"rows": summary.rows, "scored": summary.scored, "failed": summary.failed}
+
+
+def init_app(app: Flask) -> None:
+    if not app.debug and not logging.getLogger("webapp").handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logging.getLogger("webapp").addHandler(handler)
+        logging.getLogger("webapp").setLevel(logging.INFO)
+
+    @app.before_request
+    def start():
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if _SAFE_ID.match(supplied) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if request.endpoint == "static":
+            return response
+        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        rows = g.get("rows") or {}
+        log.info("request_id=%s method=%s path=%s status=%s bytes_in=%s bytes_out=%s ms=%.1f%s",
+                 g.get("request_id"), request.method, request.url_rule.rule if request.url_rule else "-",
+                 response.status_code, request.content_length or 0, response.content_length or "-", elapsed_ms,
+                 "".join(f" {k}={v}" for k, v in rows.items()))
+        return response
