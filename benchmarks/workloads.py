@@ -1,6 +1,10 @@
 """One workload per process invocation, so peak RSS is that workload's own.
 
-    python -m benchmarks.workloads NAME INPUT  ->  prints JSON {"seconds": ..., "rows": ..., "peak_rss_mb": ...}
+    python -m benchmarks.workloads NAME INPUT [OUTPUT]
+    -> JSON {"workload", "rows", "seconds", "peak_rss_mb"}
+
+`seconds` covers the work only (read, score, write), after imports and loading the model, as in a
+server that has loaded its model once; peak RSS covers the whole process.
 """
 from __future__ import annotations
 
@@ -14,43 +18,54 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "loan_pipeline.joblib"
 
 
-def floor(path: Path, out: Path) -> int:
+def floor():
     """The in-process floor: read_csv -> predict_proba -> write ID, label, probability."""
     import joblib
     import numpy as np
     import pandas as pd
 
     pipeline = joblib.load(MODEL)
-    frame = pd.read_csv(path)
-    probability = pipeline.predict_proba(frame)[:, 1]
-    pd.DataFrame({"Loan_ID": frame["Loan_ID"], "Loan_Status": np.where(probability >= 0.5, "Y", "N"),
-                  "Approval_Probability": probability}).to_csv(out, index=False, float_format="%.4f")
-    return len(frame)
+
+    def run(path: Path, out: Path) -> int:
+        frame = pd.read_csv(path)
+        probability = pipeline.predict_proba(frame)[:, 1]
+        pd.DataFrame({"Loan_ID": frame["Loan_ID"], "Loan_Status": np.where(probability >= 0.5, "Y", "N"),
+                      "Approval_Probability": probability}).to_csv(out, index=False, float_format="%.4f")
+        return len(frame)
+
+    return run
 
 
-def core(path: Path, out: Path) -> int:
+def core():
     from webapp.model import load_model
     from webapp.scoring import score
     from webapp.writing import write_csv
 
     model = load_model(MODEL)
-    with open(path, "rb") as source, open(out, "wb") as sink:
-        scoring = score(source, model)
-        write_csv(scoring, sink)
-    return scoring.summary.rows
+
+    def run(path: Path, out: Path) -> int:
+        with open(path, "rb") as source, open(out, "wb") as sink:
+            scoring = score(source, model)
+            write_csv(scoring, sink)
+        return scoring.summary.rows
+
+    return run
 
 
-def openpyxl_read(path: Path, out: Path) -> int:
+def openpyxl_read():
     import pandas as pd
 
-    return len(pd.read_excel(path, engine="openpyxl"))
+    return lambda path, out: len(pd.read_excel(path, engine="openpyxl"))
 
 
-def calamine_read(path: Path, out: Path) -> int:
+def calamine_read():
     from webapp.reading import open_table
 
-    with open(path, "rb") as source:
-        return sum(len(chunk) for chunk in open_table(source).chunks())
+    def run(path: Path, out: Path) -> int:
+        with open(path, "rb") as source:
+            return sum(len(chunk) for chunk in open_table(source).chunks())
+
+    return run
 
 
 WORKLOADS = {"floor": floor, "core": core, "openpyxl_read": openpyxl_read, "calamine_read": calamine_read}
@@ -58,8 +73,9 @@ WORKLOADS = {"floor": floor, "core": core, "openpyxl_read": openpyxl_read, "cala
 if __name__ == "__main__":
     name, source = sys.argv[1], Path(sys.argv[2])
     out = Path(sys.argv[3]) if len(sys.argv) > 3 else Path("/dev/null")
+    run = WORKLOADS[name]()
     started = time.perf_counter()
-    rows = WORKLOADS[name](source, out)
+    rows = run(source, out)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"workload": name, "rows": rows, "seconds": round(seconds, 3), "peak_rss_mb": round(peak, 1)}))

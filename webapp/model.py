@@ -1,6 +1,7 @@
 """Load the trained pipeline with its model card, refusing anything that would score wrongly."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import warnings
@@ -34,7 +35,7 @@ def retrain_hint(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class LoadedModel:
+class LoadedModel:  # not slots: cached_property needs __dict__
     pipeline: object
     card: dict
     path: Path
@@ -57,8 +58,13 @@ class LoadedModel:
 
     def approval_probability(self, features: pd.DataFrame) -> np.ndarray:
         """P(approved) for each row of a frame holding the feature columns."""
-        classes = list(self.pipeline.classes_)
-        return self.pipeline.predict_proba(features[list(FEATURE_NAMES)])[:, classes.index(1)]
+        if tuple(features.columns) != FEATURE_NAMES:
+            features = features[list(FEATURE_NAMES)]
+        return self.pipeline.predict_proba(features)[:, self._positive_column]
+
+    @functools.cached_property
+    def _positive_column(self) -> int:
+        return list(self.pipeline.classes_).index(1)
 
 
 def card_path(artifact: Path) -> Path:

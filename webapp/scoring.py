@@ -118,13 +118,18 @@ class Scoring:
             s.first_failures.append({"row": s.rows + int(row) + 1, "error": checked.errors[row]})
         counts, _ = np.histogram(probability[valid], bins=HISTOGRAM_BINS, range=(0, 1))
         s.probability_histogram = [a + int(b) for a, b in zip(s.probability_histogram, counts)]
-        segment = checked.features[SEGMENT].to_numpy()[valid]
-        for value, n, k in pd.DataFrame({"v": segment, "a": approved[valid]}).groupby("v", dropna=False)["a"] \
-                .agg(["size", "sum"]).itertuples():
-            key = "(missing)" if pd.isna(value) else str(value)
-            totals = s.by_segment.setdefault(key, [0, 0])
-            totals[0] += int(n)
-            totals[1] += int(k)
+        # Per-segment counts from the Categorical's codes: bincount, not a pandas groupby (1 ms a call).
+        segment = checked.features[SEGMENT]
+        codes = segment.cat.codes.to_numpy()[valid]
+        names = [*map(str, segment.cat.categories), "(missing)"]
+        codes = np.where(codes < 0, len(names) - 1, codes)
+        scored_by = np.bincount(codes, minlength=len(names))
+        approved_by = np.bincount(codes, weights=approved[valid], minlength=len(names))
+        for name, n, k in zip(names, scored_by, approved_by):
+            if n:
+                totals = s.by_segment.setdefault(name, [0, 0])
+                totals[0] += int(n)
+                totals[1] += int(k)
 
 
 def score(source: bytes | BinaryIO, model: LoadedModel, *, sheet: str | None = None, json_hint: bool = False,

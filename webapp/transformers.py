@@ -56,7 +56,7 @@ class LenientOrdinalEncoder(TransformerMixin, BaseEstimator):
             validate_data(self, X, reset=False, skip_check_array=True)
             if X.shape[0] < 1:
                 raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
-            return [X.iloc[:, j] for j in range(X.shape[1])]
+            return [column for _, column in X.items()]
         X = self._validate(X, reset=False)
         return [pd.Series(X[:, j], dtype=object) for j in range(X.shape[1])]
 

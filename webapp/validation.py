@@ -5,6 +5,7 @@ value once, and numbers are parsed by pandas. Only rows that fail get a message,
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -134,7 +135,8 @@ def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
         codes, uniques = column.cat.codes.to_numpy(), list(column.cat.categories)
     else:
         codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
-    categories = sorted(allowed.values())
+    dtype = _category_dtype(tuple(sorted(allowed.values())))
+    categories = list(dtype.categories)
     position = {c: i for i, c in enumerate(categories)}
     choices = ", ".join(categories)
     to_category, bad, texts = [], [], []
@@ -145,10 +147,15 @@ def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
         bad.append(key is not None and canonical is None)
         texts.append(f"{name}: {_show(value)} is not one of {choices}" if bad[-1] else "")
     category_codes = np.array(to_category + [-1], dtype=np.int16)[codes]  # code -1 (missing) takes the last
-    values = pd.Categorical.from_codes(category_codes, categories=categories)
+    values = pd.Categorical.from_codes(category_codes, dtype=dtype, validate=False)
     bad_rows = np.array(bad + [False])[codes]
     found = [(bad_rows, np.array(texts + [""], dtype=object)[codes], f"{name}: not an allowed value")] if bad_rows.any() else []
     return values, found
+
+
+@functools.lru_cache(maxsize=64)
+def _category_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(list(categories))
 
 
 def _check_number(column: pd.Series, name: str, spec: dict):

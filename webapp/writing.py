@@ -90,10 +90,16 @@ def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:
     """Plain dicts, with None where a row has no prediction or no error."""
     records = []
     for chunk in chunks:
-        chunk = chunk.astype(object).where(chunk.notna(), None)
-        chunk["Loan_Status"] = chunk["Loan_Status"].replace("", None)
-        chunk["Error"] = chunk["Error"].replace("", None)
-        records.extend(chunk.to_dict(orient="records"))
+        columns = list(chunk.columns)
+        values = [chunk[name].to_numpy(dtype=object) for name in columns]
+        probability = chunk["Approval_Probability"].to_numpy()
+        values[columns.index("Approval_Probability")] = [None if math.isnan(p) else float(p) for p in probability]
+        for name in ("Loan_Status", "Error"):
+            position = columns.index(name)
+            values[position] = [v or None for v in values[position]]
+        for position in range(4, len(columns)):  # joined input columns
+            values[position] = [None if v is None or v != v else v for v in values[position]]
+        records.extend(dict(zip(columns, row)) for row in zip(*values))
     return records
 
 
