@@ -39,6 +39,7 @@ class LoadedModel:  # not slots: cached_property needs __dict__
     pipeline: object
     card: dict
     path: Path
+    scorer: object = None  # fastpath.LinearScorer when the pipeline's shape allows; checked at load
 
     @property
     def name(self) -> str:
@@ -58,6 +59,8 @@ class LoadedModel:  # not slots: cached_property needs __dict__
 
     def approval_probability(self, features: pd.DataFrame) -> np.ndarray:
         """P(approved) for each row of a frame holding the feature columns."""
+        if self.scorer is not None and self.scorer.accepts(features):
+            return self.scorer(features)
         if tuple(features.columns) != FEATURE_NAMES:
             features = features[list(FEATURE_NAMES)]
         return self.pipeline.predict_proba(features)[:, self._positive_column]
@@ -101,4 +104,6 @@ def load_model(path) -> LoadedModel:
             pipeline = joblib.load(path)
         except InconsistentVersionWarning as exc:
             raise ModelLoadError(f"{exc} {retrain_hint(path)}") from exc
-    return LoadedModel(pipeline=pipeline, card=card, path=path)
+    from webapp.fastpath import compile_scorer
+
+    return LoadedModel(pipeline=pipeline, card=card, path=path, scorer=compile_scorer(pipeline, card))
