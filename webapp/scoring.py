@@ -21,6 +21,7 @@ OUTPUT_COLUMNS = (ID_COLUMN, "Loan_Status", "Approval_Probability", "Error")
 HISTOGRAM_BINS = 10
 SEGMENT = "Property_Area"  # the results page shows approval rates by this feature
 MAX_LISTED_FAILURES = 20
+STATUS_DTYPE = pd.CategoricalDtype(["", NEGATIVE_LABEL, POSITIVE_LABEL])
 
 
 @dataclass
@@ -94,12 +95,15 @@ class Scoring:
         if valid.any():
             probability[valid] = self.model.approval_probability(checked.features[valid])
         approved = probability >= self.model.threshold
-        status = np.where(valid, np.where(approved, POSITIVE_LABEL, NEGATIVE_LABEL), "")
+        # Status as a Categorical ("" when failed) and errors as plain objects: building a million
+        # strings for two distinct values cost more than scoring them.
+        status = pd.Categorical.from_codes(np.where(valid, approved.astype(np.int8) + 1, 0), dtype=STATUS_DTYPE,
+                                           validate=False)
         result = pd.DataFrame({
-            ID_COLUMN: checked.ids.to_numpy(),
+            ID_COLUMN: checked.ids.array,
             "Loan_Status": status,
             "Approval_Probability": np.round(probability, 4),
-            "Error": checked.errors,
+            "Error": pd.Series(checked.errors, dtype=object, copy=False),
         })
         if self.include_input:
             for position, name in self.plan.extra_columns.items():

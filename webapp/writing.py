@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable
 from typing import BinaryIO
 
+import numpy as np
 import pandas as pd
 
 from webapp.errors import InputTooLarge
@@ -24,11 +25,25 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Prefix text cells a spreadsheet would run as a formula with `'` (OWASP CSV injection)."""
     for name in frame.columns:
         column = frame[name]
-        if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
-            text = column.astype(str)
-            risky = text.str.startswith(_FORMULA_START) & column.notna()
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            text = column.cat.categories.astype(str)  # check the few categories, not every cell
+            risky = text.str.startswith(_FORMULA_START)
             if risky.any():
-                frame[name] = column.where(~risky, "'" + text)
+                frame[name] = column.cat.rename_categories(np.where(risky, "'" + text, text))
+        elif pd.api.types.is_string_dtype(column.dtype) and column.dtype != object:
+            risky = column.str.startswith(_FORMULA_START).fillna(False)  # vectorised by arrow
+            if risky.any():
+                frame[name] = column.where(~risky, "'" + column)
+        elif column.dtype == object:
+            # Python strings: look only at the non-empty cells (an Error column is mostly empty).
+            values = column.to_numpy()
+            rows = np.flatnonzero(values != "")
+            cells = [values[i] for i in rows]
+            risky = [i for i, v in zip(rows, cells) if isinstance(v, str) and v.startswith(_FORMULA_START)]
+            if risky:
+                values = values.copy()
+                values[risky] = ["'" + values[i] for i in risky]
+                frame[name] = pd.Series(values, index=column.index, dtype=object)
     return frame
 
 
@@ -63,7 +78,11 @@ def _prepare_for_csv(chunk: pd.DataFrame) -> pd.DataFrame:
     """Probabilities to 4 decimals; absent status and error as nulls (written as empty cells)."""
     chunk["Approval_Probability"] = chunk["Approval_Probability"].round(4)
     for name in ("Loan_Status", "Error"):
-        chunk[name] = chunk[name].astype(object).where(chunk[name] != "", None)
+        column = chunk[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            chunk[name] = column.cat.remove_categories([""]) if "" in column.cat.categories else column
+        else:
+            chunk[name] = column.astype(object).where(column != "", None)
     for name in chunk.columns[4:]:  # joined input columns: always text
         chunk[name] = chunk[name].astype(object).where(chunk[name].notna(), None)
     return chunk
@@ -96,7 +115,7 @@ def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:
         values[columns.index("Approval_Probability")] = [None if math.isnan(p) else float(p) for p in probability]
         for name in ("Loan_Status", "Error"):
             position = columns.index(name)
-            values[position] = [v or None for v in values[position]]
+            values[position] = [v if isinstance(v, str) and v else None for v in values[position]]
         for position in range(4, len(columns)):  # joined input columns
             values[position] = [None if v is None or v != v else v for v in values[position]]
         records.extend(dict(zip(columns, row)) for row in zip(*values))
