@@ -6,6 +6,8 @@ import zipfile
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests import factories
 from webapp.errors import EmptyInput, InputError, InputTooLarge, UnreadableInput, UnsupportedFormat
@@ -185,3 +187,54 @@ def test_bad_json(text, message):
 def test_json_detected_by_content():
     table = open_table(json.dumps([RECORD]).encode())
     assert table.format == "json" and table.columns == list(RECORD)
+
+
+# --- the pyarrow fast path must answer exactly as the pandas reader ------------------------------
+
+AWKWARD = {
+    "Loan_ID": ["LP1", "007", "NA", "", " spaced ", "=cmd", '"quoted, comma"', '"multi\nline"', "José"],
+    "Gender": ["Male", "female", "", "NA", " MALE ", "Robot", '"Male"'],
+    "Dependents": ["0", "3", "3+", "", "7"],
+    "ApplicantIncome": ["5720", "0", "", "-5", "abc", "1e309", " 12 ", "NA", "4.5", "+3"],
+    "Credit_History": ["1", "0", "", "2", "1.0"],
+}
+
+
+@st.composite
+def awkward_csv(draw):
+    header = HEADER.split(",")
+    lines = [HEADER]
+    for _ in range(draw(st.integers(1, 25))):
+        cells = [draw(st.sampled_from(AWKWARD.get(name, ROW.split(",")[i:i + 1])))
+                 for i, name in enumerate(header)]
+        if draw(st.integers(0, 30)) == 0:
+            cells.append("surplus")  # a ragged row: both readers must refuse it alike
+        lines.append(",".join(cells))
+        if draw(st.integers(0, 10)) == 0:
+            lines.append("")  # blank lines are no rows
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    return (newline.join(lines) + draw(st.sampled_from(["", newline]))).encode(), draw(st.integers(1, 10))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(awkward_csv())
+def test_fast_reader_answers_exactly_as_the_reference_reader(loaded_model, monkeypatch, case):
+    import webapp.reading as reading
+    from webapp.scoring import score
+    from webapp.writing import write_csv
+
+    data, chunk_rows = case
+
+    def answer():
+        out = io.BytesIO()
+        try:
+            write_csv(score(data, loaded_model, limits=Limits(chunk_rows=chunk_rows)), out)
+        except InputError as error:
+            return f"{type(error).__name__}: {error.message}"
+        return out.getvalue()
+
+    fast = answer()
+    with monkeypatch.context() as patched:
+        patched.setattr(reading, "_arrow_csv_chunks", lambda *args: args[-1])  # the reference reader only
+        reference = answer()
+    assert fast == reference

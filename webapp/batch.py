@@ -10,7 +10,7 @@ from webapp.model import LoadedModel
 from webapp.scoring import Summary, score
 from webapp.writing import records_document, write_result
 
-SPOOL_BYTES = 32 * 1024 * 1024  # answers larger than this go to an unnamed temporary file
+SPOOL_BYTES = 8 * 1024 * 1024  # answers larger than this go to an unnamed temporary file
 
 
 @dataclass
