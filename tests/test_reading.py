@@ -44,6 +44,11 @@ def test_csv_encodings_are_detected(encoding, detected):
     assert rows_of(table)[0].tolist() == ["LP1", "José€"]
 
 
+def test_old_mac_line_ends():
+    data = (HEADER + "\r" + ROW + "\r" + ROW.replace("LP1", "LP2") + "\r").encode()
+    assert rows_of(open_table(data))[0].tolist() == ["LP1", "LP2"]
+
+
 def test_crlf_and_quoted_newlines():
     data = (HEADER + "\r\n" + '"LP\r\n1",Male,Yes,0,"Not Graduate",No,5720,0,110,360,1,Urban\r\n').encode()
     assert rows_of(open_table(data))[0].tolist() == ["LP\r\n1"]
@@ -212,7 +217,7 @@ def awkward_csv(draw):
         lines.append(",".join(cells))
         if draw(st.integers(0, 10)) == 0:
             lines.append("")  # blank lines are no rows
-    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     return (newline.join(lines) + draw(st.sampled_from(["", newline]))).encode(), draw(st.integers(1, 10))
 
 

@@ -161,16 +161,19 @@ def _pandas_csv_chunks(stream, delimiter, encoding, width, kinds, limits) -> Ite
     ))
 
 
-ARROW_BLOCK_BYTES = 8 << 20  # about 130,000 loan rows a batch
+ARROW_SEGMENT_BYTES = 8 << 20  # about 130,000 loan rows a segment
 
 
 def _arrow_csv_chunks(stream, delimiter, width, kinds, limits, fallback) -> Iterator[pd.DataFrame]:
-    """Clean UTF-8 files through pyarrow's multithreaded reader (0.41 s vs 0.58 s per 1M rows).
+    """Clean UTF-8 files through pyarrow's CSV parser (0.37 s vs 0.58 s per 1M rows).
 
-    It only reads what it can type exactly as the pandas reader would: text as text, categories as
-    dictionaries, numbers as floats with empty cells missing. At the first batch it cannot (text in
-    a numeric column, a ragged row, anything), the pandas reader takes over at that row, so every
-    error and odd case is handled by the reference reader."""
+    The file is parsed one segment of about 8 MB at a time, cut at a newline, so memory stays flat
+    (pyarrow's own streaming reader reads the whole file ahead). That cut is a record boundary only
+    when the segment has no quote character, and only what pyarrow can type exactly as the
+    reference reader is read: IDs as text, categories as dictionaries, numbers as floats with empty
+    cells missing. At the first segment with a quote, or that pyarrow cannot type (text in a numeric
+    column, a ragged row, ...), pandas' reader takes over at that row, so every error message and
+    odd case still comes from the reference reader."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -178,29 +181,28 @@ def _arrow_csv_chunks(stream, delimiter, width, kinds, limits, fallback) -> Iter
     kinds = kinds or dict.fromkeys(range(width), TEXT)  # as the reference reader: every column, as text
     wanted = sorted(kinds)
     arrow_types = {TEXT: pa.string(), CATEGORY: pa.dictionary(pa.int32(), pa.string()), NUMBER: pa.float64()}
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=names),
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
+        "convert_options": pacsv.ConvertOptions(
+            column_types={names[p]: arrow_types[kinds[p]] for p in wanted},
+            include_columns=[names[p] for p in wanted], null_values=[""],
+            strings_can_be_null=False, quoted_strings_can_be_null=False),
+    }
     done = 0
-    stream.seek(0)
     try:
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=ARROW_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={names[p]: arrow_types[kinds[p]] for p in wanted},
-                include_columns=[names[p] for p in wanted], null_values=[""],
-                strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
-        try:
-            for batch in reader:
-                for offset in range(0, batch.num_rows, limits.chunk_rows):  # slices are zero-copy
-                    frame = batch.slice(offset, limits.chunk_rows).to_pandas()
-                    frame.columns = wanted
-                    frame.index = pd.RangeIndex(done, done + len(frame))
-                    done += len(frame)
-                    yield frame
-        finally:
-            reader.close()
-        return
+        for segment in _segments_after_header(stream):
+            if segment is None or b'"' in segment:
+                break
+            table = pacsv.read_csv(pa.py_buffer(segment), **options)
+            for offset in range(0, table.num_rows, limits.chunk_rows):  # slices are zero-copy
+                frame = table.slice(offset, limits.chunk_rows).to_pandas()
+                frame.columns = wanted
+                frame.index = pd.RangeIndex(done, done + len(frame))
+                done += len(frame)
+                yield frame
+        else:
+            return
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass  # hand over to the reference reader below
     for chunk in fallback:
@@ -208,6 +210,25 @@ def _arrow_csv_chunks(stream, delimiter, width, kinds, limits, fallback) -> Iter
         if start + len(chunk) <= done:
             continue  # rows already given out
         yield chunk.iloc[max(0, done - start):]
+
+
+def _segments_after_header(stream) -> Iterator[bytes]:
+    """The bytes after the first line, in pieces of about ARROW_SEGMENT_BYTES ending at a newline;
+    None when lines end with a lone CR (no newline to cut at)."""
+    stream.seek(0)
+    header = stream.readline(1 << 20)
+    if b"\r" in header.rstrip(b"\r\n") or not header.endswith(b"\n"):
+        yield None
+        return
+    pending = b""
+    for block in iter(lambda: stream.read(ARROW_SEGMENT_BYTES), b""):
+        pending += block
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending.strip():
+        yield pending + b"\n"
 
 
 def detect_delimiter(header_line: str) -> str:
