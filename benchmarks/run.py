@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import platform
-import shutil
 import signal
 import socket
 import statistics
@@ -274,7 +273,7 @@ def main() -> None:
     for n, path in csv_files.items():
         f = workload("floor", path)
         floor[n] = f["seconds"]
-        add(f"floor: read_csv+predict_proba+to_csv", n, f["seconds"], f["peak_rss_mb"])
+        add("floor: read_csv+predict_proba+to_csv", n, f["seconds"], f["peak_rss_mb"])
         c = workload("core", path)
         add("core (webapp.scoring + write_csv)", n, c["seconds"], c["peak_rss_mb"], f"{f['seconds'] / c['seconds']:.2f}x floor")
         cli = cli_score(path)

@@ -5,7 +5,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
-from webapp.limits import Limits
+from webapp.limits import DEFAULT_LIMITS, Limits
 from webapp.model import LoadedModel
 from webapp.scoring import Summary, score
 from webapp.writing import records_document, write_result
@@ -22,7 +22,7 @@ class Answer:
 
 
 def score_input(source: BinaryIO | bytes, model: LoadedModel, fmt: str, *, sheet: str | None = None,
-                json_hint: bool = False, limits: Limits = Limits(), include_input: bool = False,
+                json_hint: bool = False, limits: Limits = DEFAULT_LIMITS, include_input: bool = False,
                 on_error: str = "continue") -> Answer:
     scoring = score(source, model, sheet=sheet, json_hint=json_hint, limits=limits,
                     include_input=include_input, on_error=on_error)

@@ -31,3 +31,6 @@ class Limits:
             max_json_bytes=config["MAX_JSON_BYTES"],
             time_budget=config["REQUEST_TIME_BUDGET"],
         )
+
+
+DEFAULT_LIMITS = Limits()

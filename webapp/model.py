@@ -66,6 +66,13 @@ class LoadedModel:  # not slots: cached_property needs __dict__
         return self.pipeline.predict_proba(features)[:, self._positive_column]
 
     @functools.cached_property
+    def contract(self):
+        """The input contract as this model's card states it (built once per process)."""
+        from webapp.validation import Contract
+
+        return Contract.from_card(self.card)
+
+    @functools.cached_property
     def _positive_column(self) -> int:
         return list(self.pipeline.classes_).index(1)
 

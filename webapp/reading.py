@@ -20,7 +20,7 @@ from typing import BinaryIO
 import pandas as pd
 
 from webapp.errors import EmptyInput, InputError, InputTooLarge, UnreadableInput, UnsupportedFormat
-from webapp.limits import Limits
+from webapp.limits import DEFAULT_LIMITS, Limits
 
 # What a column holds, as far as reading is concerned; the CSV reader turns it into dtype hints.
 TEXT, CATEGORY, NUMBER = "text", "category", "number"
@@ -51,7 +51,7 @@ class Table:
 
 
 def open_table(source: bytes | BinaryIO, *, sheet: str | None = None, json_hint: bool = False,
-               limits: Limits = Limits()) -> Table:
+               limits: Limits = DEFAULT_LIMITS) -> Table:
     """Sniff `source` and return a Table; raise an InputError for anything that is not a table."""
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     stream.seek(0)
@@ -424,7 +424,7 @@ def _open_json(stream: BinaryIO, encoding: str, limits: Limits) -> Table:
     return Table("json", columns, read_chunks)
 
 
-def parse_records(text: str, limits: Limits = Limits()) -> tuple[list[dict], list[str]]:
+def parse_records(text: str, limits: Limits = DEFAULT_LIMITS) -> tuple[list[dict], list[str]]:
     """Records and their columns (in order of first appearance) from every JSON shape we accept:
     a list of objects, one object, {"records": [...]}, MLflow's {"dataframe_records": [...]} and
     {"dataframe_split": {"columns": [...], "data": [[...]]}}, or a JSON string holding any of these."""

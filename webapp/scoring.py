@@ -12,10 +12,10 @@ import pandas as pd
 
 from webapp.contract import ID_COLUMN, NEGATIVE_LABEL, POSITIVE_LABEL
 from webapp.errors import InputTooLarge, RowsFailed
-from webapp.limits import Limits
+from webapp.limits import DEFAULT_LIMITS, Limits
 from webapp.model import LoadedModel
 from webapp.reading import Table, open_table
-from webapp.validation import Contract, check_chunk, match_columns
+from webapp.validation import check_chunk, match_columns
 
 OUTPUT_COLUMNS = (ID_COLUMN, "Loan_Status", "Approval_Probability", "Error")
 HISTOGRAM_BINS = 10
@@ -54,14 +54,14 @@ class Summary:
 class Scoring:
     """Iterate to get result frames chunk by chunk; `summary` is complete once iteration ends."""
 
-    def __init__(self, table: Table, model: LoadedModel, *, limits: Limits = Limits(),
+    def __init__(self, table: Table, model: LoadedModel, *, limits: Limits = DEFAULT_LIMITS,
                  include_input: bool = False, on_error: str = "continue"):
         self.table = table
         self.model = model
         self.limits = limits
         self.include_input = include_input
         self.on_error = on_error
-        self.contract = Contract.from_card(model.card)
+        self.contract = model.contract
         self.plan = match_columns(table.columns)  # whole-file problems surface before any row
         self.summary = Summary(extra_columns=list(self.plan.extra_columns.values()),
                                input_format=table.format, input_details=table.details)
@@ -137,7 +137,7 @@ class Scoring:
 
 
 def score(source: bytes | BinaryIO, model: LoadedModel, *, sheet: str | None = None, json_hint: bool = False,
-          limits: Limits = Limits(), include_input: bool = False, on_error: str = "continue") -> Scoring:
+          limits: Limits = DEFAULT_LIMITS, include_input: bool = False, on_error: str = "continue") -> Scoring:
     """Open `source` (CSV, Excel or JSON, decided by content) and prepare to score it."""
     table = open_table(source, sheet=sheet, json_hint=json_hint, limits=limits)
     return Scoring(table, model, limits=limits, include_input=include_input, on_error=on_error)

@@ -8,7 +8,6 @@ when that lowers the Brier score without costing accuracy, and refit on all rows
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import warnings
