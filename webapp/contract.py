@@ -60,20 +60,25 @@ def normalise_name(text: object) -> str:
     return _SEPARATORS.sub("", str(text).casefold())
 
 
+def cell_text(value: object) -> str:
+    """A cell as text, whatever the reader gave: "" when missing, integral numbers as integers
+    (spreadsheets and JSON give IDs and codes as `1001.0`), dates in ISO form, text stripped."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value).strip()
+
+
 def category_key(value: object) -> str | None:
     """Key under which a categorical cell is matched to a training value, or None if missing.
 
     Beyond `normalise_name`, a trailing `+` is dropped so `3` and `3+` meet, and integral numbers
-    (as spreadsheets and JSON give them: `1.0`) read as integers.
+    read as integers (`cell_text`).
     """
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if value.is_integer():
-            value = int(value)
-    key = normalise_name(value).removesuffix("+")
+    key = normalise_name(cell_text(value)).removesuffix("+")
     if key.endswith(".0") and key[:-2].isdigit():
         key = key[:-2]
     return None if key in MISSING_TOKENS else key

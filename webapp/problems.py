@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from webapp.errors import InputError
@@ -67,8 +67,6 @@ def init_app(app: Flask) -> None:
 
 def _detail(error: HTTPException) -> str:
     if error.code == 413:
-        from flask import current_app
-
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
         return f"The request is larger than this service accepts ({limit / 2**20:,.0f} MB)." if limit else error.description
     return error.description or error.name

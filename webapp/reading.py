@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import pandas as pd
 
+from webapp.contract import cell_text
 from webapp.errors import EmptyInput, InputError, InputTooLarge, UnreadableInput, UnsupportedFormat
 from webapp.limits import DEFAULT_LIMITS, Limits
 
@@ -286,7 +287,7 @@ def _open_xlsx(stream: BinaryIO, sheet: str | None, limits: Limits) -> Table:
     rows = [r for r in rows if any(v not in ("", None) for v in r)]  # blank rows are no applications
     if not rows:
         raise EmptyInput(f"The sheet '{name}' is empty.")
-    header = [_cell_text(v) for v in rows[0]]
+    header = [cell_text(v) for v in rows[0]]
     while header and header[-1] == "":
         header.pop()
     if len(header) > limits.max_columns:
@@ -298,21 +299,11 @@ def _open_xlsx(stream: BinaryIO, sheet: str | None, limits: Limits) -> Table:
             chunk = pd.DataFrame(body[start:start + limits.chunk_rows], columns=range(len(header)), dtype=object)
             for position, kind in kinds.items():
                 if kind == TEXT:
-                    chunk[position] = chunk[position].map(_cell_text)
+                    chunk[position] = chunk[position].map(cell_text)
             yield chunk
 
     return Table("xlsx", header, read_chunks, {"sheet": name})
 
-
-def _cell_text(value) -> str:
-    """A cell as text: IDs typed into Excel arrive as floats (1001.0) or dates."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value).strip()
 
 
 _CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
@@ -418,7 +409,7 @@ def _open_json(stream: BinaryIO, encoding: str, limits: Limits) -> Table:
             chunk = pd.DataFrame(rows, columns=range(len(columns)), dtype=object)
             for position, kind in kinds.items():
                 if kind == TEXT:
-                    chunk[position] = chunk[position].map(_json_text)
+                    chunk[position] = chunk[position].map(cell_text)
             yield chunk
 
     return Table("json", columns, read_chunks)
@@ -513,11 +504,3 @@ def _scalar(value):
     if isinstance(value, (dict, list)):
         return json.dumps(value)[:100]
     return value
-
-
-def _json_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()

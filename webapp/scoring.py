@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from webapp.contract import ID_COLUMN, NEGATIVE_LABEL, POSITIVE_LABEL
-from webapp.errors import InputTooLarge, RowsFailed
+from webapp.errors import EmptyInput, InputTooLarge, RowsFailed
 from webapp.limits import DEFAULT_LIMITS, Limits
 from webapp.model import LoadedModel
 from webapp.reading import Table, open_table
@@ -80,8 +80,6 @@ class Scoring:
             self.summary.rows += len(chunk)
             yield result
         if self.summary.rows == 0:
-            from webapp.errors import EmptyInput
-
             raise EmptyInput("The file has a header but no rows to score.")
         if self.on_error == "fail" and self.summary.failed:
             raise RowsFailed(f"{self.summary.failed:,} of {self.summary.rows:,} rows failed validation.",

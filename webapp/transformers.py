@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from webapp.contract import category_key
+from webapp.contract import category_key, cell_text
 
 
 class LenientOrdinalEncoder(TransformerMixin, BaseEstimator):
@@ -30,7 +30,7 @@ class LenientOrdinalEncoder(TransformerMixin, BaseEstimator):
             for value in pd.unique(column):
                 key = category_key(value)
                 if key is not None:
-                    spellings.setdefault(key, _as_text(value))
+                    spellings.setdefault(key, cell_text(value))
             self.categories_.append(np.array(sorted(spellings.values()), dtype=object))
         return self
 
@@ -73,9 +73,3 @@ class LenientOrdinalEncoder(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         return tags
-
-
-def _as_text(value) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()

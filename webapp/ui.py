@@ -137,10 +137,15 @@ def download(token: str, fmt: str):
 
 
 def _csv_to_xlsx(csv_path: Path, out) -> None:
-    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    probability = pd.to_numeric(frame["Approval_Probability"], errors="coerce")
-    frame["Approval_Probability"] = probability
-    write_xlsx([frame], out)
+    """The stored CSV as Excel, chunk by chunk (write_xlsx refuses what a sheet cannot hold)."""
+
+    def chunks():
+        with pd.read_csv(csv_path, dtype=str, keep_default_na=False, chunksize=100_000) as reader:
+            for frame in reader:
+                frame["Approval_Probability"] = pd.to_numeric(frame["Approval_Probability"], errors="coerce")
+                yield frame
+
+    write_xlsx(chunks(), out)
 
 
 def _result_or_abort(token: str):

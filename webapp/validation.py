@@ -17,6 +17,7 @@ from webapp.contract import (
     MISSING_TOKENS,
     REQUIRED_COLUMNS,
     category_key,
+    cell_text,
     normalise_name,
     required_columns_by_key,
 )
@@ -194,21 +195,30 @@ def _check_number(column: pd.Series, name: str, spec: dict):
 def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Floats, NaN where missing; and a mask of cells that hold something that is not a number."""
     parsed = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    maybe_bad = np.isnan(parsed) & column.notna().to_numpy()
     unparsed = np.zeros(len(column), dtype=bool)
-    for row in np.flatnonzero(maybe_bad):  # cells pandas did not read: blanks, "NA", " 12 ", "1,5"
-        value = column.iloc[row]
-        if isinstance(value, bool):
-            unparsed[row] = True
-            continue
-        text = str(value).strip()
-        if text.casefold() in MISSING_TOKENS:
-            continue
-        try:
-            parsed[row] = float(text)
-        except ValueError:
-            unparsed[row] = True
+    rows = np.flatnonzero(np.isnan(parsed) & column.notna().to_numpy())
+    if len(rows):
+        # Cells pandas did not read ("NA", " 12 ", "1,5", ...) are few distinct values, however many
+        # rows hold them: decide per value, as for categories.
+        parsed = parsed.copy()  # pandas may hand back a read-only view
+        codes, uniques = pd.factorize(column.to_numpy(dtype=object)[rows])
+        decided = [_read_number(u) for u in uniques]
+        parsed[rows] = np.array([d[0] for d in decided])[codes]
+        unparsed[rows] = np.array([d[1] for d in decided])[codes]
     return parsed, unparsed
+
+
+def _read_number(value) -> tuple[float, bool]:
+    """(value, False) for a number or a missing token (NaN); (NaN, True) for anything else."""
+    if isinstance(value, bool):
+        return np.nan, True
+    text = str(value).strip()
+    if text.casefold() in MISSING_TOKENS:
+        return np.nan, False
+    try:
+        return float(text), False
+    except ValueError:
+        return np.nan, True
 
 
 def _as_text(column: pd.Series) -> pd.Series:
@@ -219,9 +229,7 @@ def _as_text(column: pd.Series) -> pd.Series:
 
 def _show(value) -> str:
     """The offending value, quoted and cut short: errors never echo more applicant data than that."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # numbers parsed as floats: show `7`, as typed, not `7.0`
-    text = str(value)
+    text = cell_text(value)  # numbers parsed as floats show as typed: `7`, not `7.0`
     if len(text) > SHOWN_VALUE_LENGTH:
         text = text[:SHOWN_VALUE_LENGTH] + "…"
     return repr(text)
