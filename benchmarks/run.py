@@ -275,7 +275,7 @@ def main() -> None:
         floor[n] = f["seconds"]
         add("floor: read_csv+predict_proba+to_csv", n, f["seconds"], f["peak_rss_mb"])
         c = workload("core", path)
-        add("core (webapp.scoring + write_csv)", n, c["seconds"], c["peak_rss_mb"], f"{f['seconds'] / c['seconds']:.2f}x floor")
+        add("core (webapp.core.scoring + write_csv)", n, c["seconds"], c["peak_rss_mb"], f"{f['seconds'] / c['seconds']:.2f}x floor")
         cli = cli_score(path)
         add("flask score (whole command)", n, cli["seconds"], cli["peak_rss_mb"], "incl. start-up")
     for n, path in xlsx_files.items():

@@ -37,9 +37,9 @@ def floor():
 
 
 def core():
-    from webapp.model import load_model
-    from webapp.scoring import score
-    from webapp.writing import write_csv
+    from webapp.model.loading import load_model
+    from webapp.core.scoring import score
+    from webapp.core.writing import write_csv
 
     model = load_model(MODEL)
 
@@ -59,7 +59,7 @@ def openpyxl_read():
 
 
 def calamine_read():
-    from webapp.reading import open_table
+    from webapp.core.reading import open_table
 
     def run(path: Path, out: Path) -> int:
         with open(path, "rb") as source:

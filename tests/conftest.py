@@ -7,7 +7,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests import factories
-from webapp import create_app, training
+from webapp import create_app
+from webapp.model import training
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -75,7 +76,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def loaded_model(model_path):
-    from webapp.model import load_model
+    from webapp.model.loading import load_model
 
     return load_model(model_path)
 

@@ -1,7 +1,10 @@
 """Small loan data built in code, so the tests run without ../shared."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import openpyxl
 import pandas as pd
 
 CHOICES = {
@@ -34,3 +37,22 @@ def applications(n: int = 40, *, seed: int = 0, labelled: bool = False, id_prefi
         approve = (frame["Credit_History"].fillna(1) == 1) & (rng.random(n) < 0.85)
         frame["Loan_Status"] = np.where(approve, "Y", "N")
     return frame
+
+
+def xlsx_bytes(frame: pd.DataFrame, *, sheets=None, hidden_first=False) -> bytes:
+    """An .xlsx written by openpyxl: `frame` on a sheet "Applications" (and any other `sheets`)."""
+    workbook = openpyxl.Workbook()
+    first = workbook.active
+    first.title = "Applications"
+    for title, data in (sheets or {"Applications": frame}).items():
+        sheet = first if title == "Applications" else workbook.create_sheet(title)
+        sheet.append(list(data.columns))
+        for row in data.itertuples(index=False):
+            sheet.append([None if pd.isna(v) else v for v in row])
+    if hidden_first:
+        decoy = workbook.create_sheet("Notes", 0)
+        decoy.append(["not", "a", "table"])
+        decoy.sheet_state = "hidden"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -7,7 +7,7 @@ import os
 import zipfile
 
 from tests import factories
-from tests.test_reading import xlsx_bytes
+from tests.factories import xlsx_bytes
 
 HEADER = "Loan_ID,Gender,Married,Dependents,Education,Self_Employed,ApplicantIncome,CoapplicantIncome," \
          "LoanAmount,Loan_Amount_Term,Credit_History,Property_Area"

@@ -9,7 +9,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from webapp.config import Config
-from webapp.model import ModelLoadError, load_model
+from webapp.model.loading import ModelLoadError, load_model
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -34,7 +34,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     _attach_model(app)
 
-    from webapp import api, cli, health, observability, openapi, problems, security, ui
+    from webapp import cli
+    from webapp.web import api, health, observability, openapi, problems, security, ui
 
     csrf.init_app(app)
     csrf.exempt(api.bp)  # the API authenticates by header (optional bearer token), never by cookie

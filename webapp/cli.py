@@ -7,7 +7,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from webapp import training
+from webapp.model import training
 
 
 @click.command("train")
@@ -44,10 +44,10 @@ def train_command(data_path, output, seed, folds, repeats, n_jobs, quick):
 @with_appcontext
 def score_command(input_path, output, fmt, sheet, include_input):
     """Score a CSV, Excel or JSON file with the loaded model, without a server."""
-    from webapp.errors import InputError
-    from webapp.limits import Limits
-    from webapp.scoring import score
-    from webapp.writing import write_records, write_result
+    from webapp.core.errors import InputError
+    from webapp.core.limits import Limits
+    from webapp.core.scoring import score
+    from webapp.core.writing import write_records, write_result
 
     model = current_app.extensions.get("loan_model")
     if model is None:
@@ -96,7 +96,7 @@ def _with_progress(chunks, source, size):
 @with_appcontext
 def purge_results_command():
     """Delete stored results past their time to live (uploads are also purged on each new upload)."""
-    from webapp.storage import ResultStore
+    from webapp.web.storage import ResultStore
 
     store = ResultStore(current_app.config["UPLOAD_FOLDER"], current_app.config["RESULT_TTL_SECONDS"])
     click.echo(f"expired {store.purge()} result(s)")

@@ -1,0 +1,118 @@
+"""Nothing is lost: every row comes out, in order, with a prediction or an error."""
+import io
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests import factories
+from webapp.core.errors import EmptyInput, InputTooLarge, MissingColumns, RowsFailed
+from webapp.core.limits import Limits
+from webapp.core.scoring import OUTPUT_COLUMNS, score
+
+BAD_CELLS = {"Gender": ["Robot", "=1+1"], "Married": ["maybe"], "ApplicantIncome": ["-1", "abc", "1e309"],
+             "LoanAmount": ["1e12"], "Credit_History": ["2", "yes"], "Property_Area": ["Mars"], "Loan_ID": [""]}
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def results(scoring) -> pd.DataFrame:
+    return pd.concat(list(scoring), ignore_index=True)
+
+
+@st.composite
+def mixed_files(draw):
+    n = draw(st.integers(1, 60))
+    frame = factories.applications(n, seed=draw(st.integers(0, 10_000))).astype(object)
+    broken = draw(st.lists(st.tuples(st.integers(0, n - 1), st.sampled_from(sorted(BAD_CELLS))), max_size=n))
+    for row, column in broken:
+        frame.loc[row, column] = draw(st.sampled_from(BAD_CELLS[column]))
+    bad_rows = {row for row, _ in broken}
+    return frame, bad_rows, draw(st.integers(1, 25))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mixed_files())
+def test_rows_out_equal_rows_in_in_order_each_a_prediction_or_an_error(loaded_model, case):
+    frame, bad_rows, chunk_rows = case
+    out = results(score(to_csv(frame), loaded_model, limits=Limits(chunk_rows=chunk_rows)))
+    assert list(out.columns) == list(OUTPUT_COLUMNS)
+    assert out["Loan_ID"].tolist() == frame["Loan_ID"].fillna("").tolist()
+    failed = out["Error"] != ""
+    assert set(out.index[failed]) == bad_rows
+    assert out.loc[failed, "Approval_Probability"].isna().all() and (out.loc[failed, "Loan_Status"] == "").all()
+    assert out.loc[~failed, "Approval_Probability"].between(0, 1).all()
+    assert out.loc[~failed, "Loan_Status"].isin(["Y", "N"]).all()
+
+
+def test_summary_counts(loaded_model):
+    frame = factories.applications(10).astype(object)
+    frame.loc[3, "Gender"] = "Robot"
+    frame.loc[5, "Credit_History"] = "2"
+    frame.loc[5, "Married"] = "maybe"
+    scoring = score(to_csv(frame), loaded_model)
+    out = results(scoring)
+    summary = scoring.summary.to_dict()
+    assert summary["rows"] == 10 and summary["scored"] == 8 and summary["failed"] == 2
+    assert summary["approved"] == (out["Loan_Status"] == "Y").sum()
+    assert summary["approval_rate"] == round(summary["approved"] / 8, 4)
+    assert summary["failures_by_reason"] == {"Gender: not an allowed value": 1, "Married: not an allowed value": 1,
+                                             "Credit_History: not 0 or 1": 1}
+    assert sum(scoring.summary.probability_histogram) == 8
+    assert sum(n for n, _ in scoring.summary.by_segment.values()) == 8
+
+
+def test_probabilities_match_the_pipeline(loaded_model):
+    frame = factories.applications(20, seed=3)
+    out = results(score(to_csv(frame), loaded_model))
+    expected = loaded_model.pipeline.predict_proba(frame)[:, 1].round(4)
+    assert out["Approval_Probability"].tolist() == pytest.approx(expected.tolist(), abs=1e-4)
+
+
+def test_extra_columns_can_be_joined_to_the_output(loaded_model):
+    frame = factories.applications(3)
+    frame.insert(1, "Branch", ["North", "South", "=HYPERLINK()"])
+    scoring = score(to_csv(frame), loaded_model, include_input=True)
+    out = results(scoring)
+    assert list(out.columns) == [*OUTPUT_COLUMNS, "Branch"] and out["Branch"].tolist()[:2] == ["North", "South"]
+    assert scoring.summary.extra_columns == ["Branch"]
+
+
+def test_all_or_nothing_on_request(loaded_model):
+    frame = factories.applications(5).astype(object)
+    frame.loc[2, "Gender"] = "Robot"
+    with pytest.raises(RowsFailed) as caught:
+        results(score(to_csv(frame), loaded_model, on_error="fail"))
+    assert caught.value.details["failures"] == [{"row": 3, "error": "Gender: 'Robot' is not one of Female, Male"}]
+
+
+def test_whole_file_errors(loaded_model):
+    with pytest.raises(MissingColumns):
+        score(b"Loan_ID,Gender\nA,Male\n", loaded_model)
+    header_only = to_csv(factories.applications(1)).split(b"\n")[0] + b"\n"
+    with pytest.raises(EmptyInput, match="no rows"):
+        results(score(header_only, loaded_model))
+    with pytest.raises(InputTooLarge, match="more than 5 rows"):
+        results(score(to_csv(factories.applications(9)), loaded_model, limits=Limits(max_rows=5, chunk_rows=2)))
+
+
+def test_excel_and_json_score_like_csv(loaded_model):
+    from tests.factories import xlsx_bytes
+
+    frame = factories.applications(15, seed=4)
+    from_csv = results(score(to_csv(frame), loaded_model))
+    from_xlsx = results(score(xlsx_bytes(frame), loaded_model))
+    from_json = results(score(frame.to_json(orient="records").encode(), loaded_model))
+    pd.testing.assert_frame_equal(from_csv, from_xlsx)
+    pd.testing.assert_frame_equal(from_csv, from_json)
+
+
+def test_real_test_file_scores_completely(loaded_model, shared_data):
+    scoring = score((shared_data / "loan_test.csv").read_bytes(), loaded_model)
+    out = results(scoring)
+    assert len(out) == 367 and scoring.summary.failed == 0
+    original = pd.read_csv(io.BytesIO((shared_data / "loan_test.csv").read_bytes()), dtype=str)
+    assert out["Loan_ID"].tolist() == original["Loan_ID"].tolist()

@@ -1,0 +1,85 @@
+"""The input contract, column by column and row by row."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from webapp.core.contract import REQUIRED_COLUMNS
+from webapp.core.errors import DuplicateColumns, MissingColumns
+from webapp.core.limits import Limits
+from webapp.core.validation import Contract, check_chunk, match_columns
+
+
+@pytest.fixture(scope="module")
+def contract(loaded_model):
+    return Contract.from_card(loaded_model.card)
+
+
+def test_headers_match_in_any_spelling_and_order():
+    columns = [" loan id ", "GENDER", "married", "dependents", "Education", "self-employed", "applicant income",
+               "Coapplicant_Income", "Loan Amount", "loan-amount-term", "CREDIT_HISTORY", "property_area", "Branch"]
+    plan = match_columns(list(reversed(columns)))
+    assert plan.positions["Loan_ID"] == 12 and plan.positions["Property_Area"] == 1
+    assert plan.extra_columns == {0: "Branch"}
+
+
+def test_missing_columns_are_named_with_what_was_found():
+    with pytest.raises(MissingColumns) as caught:
+        match_columns(["Loan_ID", "Gender", "Extra"])
+    error = caught.value
+    assert error.details["missing_columns"] == list(REQUIRED_COLUMNS[2:])
+    assert error.details["found_columns"] == ["Loan_ID", "Gender", "Extra"]
+    assert error.message.startswith("Missing columns: Married, Dependents") and "Found: Loan_ID, Gender, Extra" in error.message
+
+
+def test_duplicate_columns_after_normalisation():
+    with pytest.raises(DuplicateColumns, match="Gender \\('Gender', 'gender'\\)"):
+        match_columns([*REQUIRED_COLUMNS, "gender"])
+
+
+GOOD = {"Loan_ID": "LP1", "Gender": "Male", "Married": "Yes", "Dependents": "0", "Education": "Graduate",
+        "Self_Employed": "No", "ApplicantIncome": "5720", "CoapplicantIncome": "0", "LoanAmount": "110",
+        "Loan_Amount_Term": "360", "Credit_History": "1", "Property_Area": "Urban"}
+
+
+def check(contract, **changes):
+    frame = pd.DataFrame([{**GOOD, **changes}], dtype=object)
+    frame.columns = range(len(frame.columns))
+    return check_chunk(frame, match_columns(list(GOOD)), contract, Limits())
+
+
+@pytest.mark.parametrize(("changes", "canonical"), [
+    ({"Gender": "male"}, {"Gender": "Male"}),
+    ({"Dependents": "3"}, {"Dependents": "3+"}),
+    ({"Dependents": "3+"}, {"Dependents": "3+"}),
+    ({"Education": "not graduate"}, {"Education": "Not Graduate"}),
+    ({"Property_Area": " SEMIURBAN "}, {"Property_Area": "Semiurban"}),
+    ({"Gender": "", "LoanAmount": "", "Credit_History": "NA"}, {"Gender": np.nan}),
+    ({"ApplicantIncome": " 5720 ", "Credit_History": "1.0"}, {"ApplicantIncome": 5720.0, "Credit_History": 1.0}),
+])
+def test_valid_rows_are_normalised(contract, changes, canonical):
+    checked = check(contract, **changes)
+    assert checked.errors[0] == ""
+    for name, value in canonical.items():
+        assert checked.features[name].iloc[0] == value or (pd.isna(value) and pd.isna(checked.features[name].iloc[0]))
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"Gender": "Robot"}, "Gender: 'Robot' is not one of Female, Male"),
+    ({"Dependents": "7"}, "Dependents: '7' is not one of 0, 1, 2, 3+"),
+    ({"ApplicantIncome": "-5"}, "ApplicantIncome: '-5' must not be negative"),
+    ({"LoanAmount": "lots"}, "LoanAmount: 'lots' is not a number"),
+    ({"LoanAmount": "1e309"}, "LoanAmount: '1e309' is not a finite number"),
+    ({"LoanAmount": "1e308"}, "LoanAmount: '1e308' is larger than 1,000,000"),
+    ({"Credit_History": "2"}, "Credit_History: '2' must be 0 or 1"),
+    ({"Loan_ID": "  "}, "Loan_ID: must not be empty"),
+    ({"Gender": "x" * 5000}, "Gender: '" + "x" * 40 + "…' is not one of"),
+])
+def test_impossible_values_are_row_errors(contract, changes, message):
+    checked = check(contract, **changes)
+    assert message in checked.errors[0]
+    assert not checked.valid[0]
+
+
+def test_all_problems_of_a_row_are_listed(contract):
+    error = check(contract, Gender="Robot", Credit_History="7").errors[0]
+    assert error == "Gender: 'Robot' is not one of Female, Male; Credit_History: '7' must be 0 or 1"

@@ -1,0 +1,44 @@
+import io
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from webapp.core.writing import neutralise_formulas, to_records, write_csv, write_xlsx
+
+
+def result_frame():
+    return pd.DataFrame({"Loan_ID": ["=cmd|' /C calc'!A0", "@SUM(A1)", "LP1", "-2+3", "\tx", "+1"],
+                         "Loan_Status": ["", "Y", "N", "Y", "Y", "Y"],
+                         "Approval_Probability": [float("nan"), 0.91234, 0.1, 0.5, 0.5, 0.5],
+                         "Error": ["Gender: 'Robot' is not one of Female, Male", "", "", "", "", ""]})
+
+
+@pytest.mark.parametrize(("cell", "safe"), [("=1+1", "'=1+1"), ("@SUM(A1)", "'@SUM(A1)"), ("+1", "'+1"),
+                                            ("-2", "'-2"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("LP1", "LP1")])
+def test_formula_cells_are_neutralised(cell, safe):
+    assert neutralise_formulas(pd.DataFrame({"a": [cell]}))["a"][0] == safe
+
+
+def test_csv_output_is_utf8_with_4_decimals_and_no_formulas():
+    out = io.BytesIO()
+    write_csv([result_frame()], out)
+    back = pd.read_csv(io.BytesIO(out.getvalue()), dtype=str, keep_default_na=False)
+    assert back["Loan_ID"].tolist()[:3] == ["'=cmd|' /C calc'!A0", "'@SUM(A1)", "LP1"]
+    assert back["Approval_Probability"].tolist()[:2] == ["", "0.9123"]
+
+
+def test_excel_output_has_no_formulas():
+    out = io.BytesIO()
+    write_xlsx([result_frame()], out)
+    sheet = openpyxl.load_workbook(io.BytesIO(out.getvalue())).active
+    rows = list(sheet.values)
+    assert rows[0] == ("Loan_ID", "Loan_Status", "Approval_Probability", "Error")
+    assert rows[1][0] == "'=cmd|' /C calc'!A0" and rows[1][2] is None
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+
+
+def test_records_use_none_for_absent_values():
+    records = to_records([result_frame()])
+    assert records[0]["Loan_Status"] is None and records[0]["Approval_Probability"] is None
+    assert records[1] == {"Loan_ID": "@SUM(A1)", "Loan_Status": "Y", "Approval_Probability": 0.91234, "Error": None}

@@ -1,0 +1,228 @@
+"""POST /api/v1/score and the documents that describe the API."""
+import io
+import json
+import re
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from tests import factories
+from tests.factories import xlsx_bytes
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def good_frame(n=5, seed=0):
+    return factories.applications(n, seed=seed)
+
+
+def records(frame):
+    return json.loads(frame.to_json(orient="records"))
+
+
+def multipart(data: bytes, name="applicants.csv"):
+    return {"data": {"file": (io.BytesIO(data), name)}, "content_type": "multipart/form-data"}
+
+
+def read_csv_answer(response):
+    return pd.read_csv(io.BytesIO(response.data), dtype=str, keep_default_na=False)
+
+
+# --- every input shape -------------------------------------------------------------------------
+
+INPUTS = {
+    "multipart-csv": lambda f: multipart(f.to_csv(index=False).encode()),
+    "multipart-xlsx": lambda f: multipart(xlsx_bytes(f), "applicants.xlsx"),
+    "raw-csv": lambda f: {"data": f.to_csv(index=False), "content_type": "text/csv"},
+    "raw-xlsx": lambda f: {"data": xlsx_bytes(f), "content_type": XLSX},
+    "json-list": lambda f: {"json": records(f)},
+    "json-records": lambda f: {"json": {"records": records(f)}},
+    "json-dataframe_records": lambda f: {"json": {"dataframe_records": records(f)}},
+    "json-dataframe_split": lambda f: {"json": {"dataframe_split": json.loads(f.to_json(orient="split", index=False))}},
+    "json-double-encoded": lambda f: {"json": f.to_json(orient="records")},
+}
+
+
+@pytest.mark.parametrize("shape", INPUTS)
+def test_every_input_shape_is_scored(client, shape):
+    frame = good_frame(6)
+    response = client.post("/api/v1/score?format=json", **INPUTS[shape](frame))
+    assert response.status_code == 200, response.data
+    body = response.json
+    assert [p["Loan_ID"] for p in body["predictions"]] == frame["Loan_ID"].tolist()
+    assert body["summary"]["rows"] == 6 and body["model"]["name"] == "loan-approval"
+    assert all(p["Error"] is None and 0 <= p["Approval_Probability"] <= 1 for p in body["predictions"])
+
+
+def test_a_single_json_record_still_answers_a_list(client):
+    response = client.post("/api/v1/score", json=records(good_frame(1))[0])
+    assert response.status_code == 200 and len(response.json["predictions"]) == 1
+    assert list(response.json["predictions"][0]) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error"]
+
+
+def test_file_upload_answers_a_csv_download_with_summary_headers(client):
+    frame = good_frame(8).astype(object)
+    frame.loc[2, "Gender"] = "Robot"
+    response = client.post("/api/v1/score", **multipart(frame.to_csv(index=False).encode(), "march batch.csv"))
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="march_batch-predictions.csv"'
+    assert (response.headers["X-Rows-Total"], response.headers["X-Rows-Scored"], response.headers["X-Rows-Failed"]) == ("8", "7", "1")
+    answer = read_csv_answer(response)
+    assert list(answer.columns) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error"]
+    assert answer.loc[2, "Error"] == "Gender: 'Robot' is not one of Female, Male" and answer.loc[2, "Loan_Status"] == ""
+
+
+def test_rows_with_errors_have_nulls_in_json(client):
+    frame = good_frame(3).astype(object)
+    frame.loc[1, "LoanAmount"] = -3
+    predictions = client.post("/api/v1/score", json=records(frame)).json["predictions"]
+    assert predictions[1] == {"Loan_ID": frame.loc[1, "Loan_ID"], "Loan_Status": None, "Approval_Probability": None,
+                              "Error": "LoanAmount: '-3' must not be negative"}
+
+
+# --- content negotiation -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("query", "accept", "mimetype"), [
+    ("", None, "text/csv"),
+    ("?format=json", None, "application/json"),
+    ("?format=xlsx", None, XLSX),
+    ("", "application/json", "application/json"),
+    ("", XLSX, XLSX),
+    ("", "text/csv;q=0.5, application/json", "application/json"),
+    ("", "*/*", "text/csv"),
+])
+def test_answer_format_from_query_or_accept(client, query, accept, mimetype):
+    headers = {"Accept": accept} if accept else {}
+    response = client.post(f"/api/v1/score{query}", headers=headers, **multipart(good_frame().to_csv(index=False).encode()))
+    assert response.status_code == 200 and response.mimetype == mimetype
+
+
+def test_json_input_defaults_to_json_and_can_ask_for_csv(client):
+    assert client.post("/api/v1/score", json=records(good_frame())).mimetype == "application/json"
+    assert client.post("/api/v1/score", json=records(good_frame()), headers={"Accept": "text/csv"}).mimetype == "text/csv"
+
+
+def test_excel_answer_opens_in_openpyxl(client):
+    response = client.post("/api/v1/score?format=xlsx", **multipart(good_frame(4).to_csv(index=False).encode()))
+    sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
+    assert sheet.max_row == 5 and response.headers["Content-Disposition"].endswith('-predictions.xlsx"')
+
+
+def test_include_input_joins_other_columns(client):
+    frame = good_frame(2)
+    frame["Branch"] = ["North", "South"]
+    answer = read_csv_answer(client.post("/api/v1/score?include_input=true", **multipart(frame.to_csv(index=False).encode())))
+    assert answer["Branch"].tolist() == ["North", "South"]
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+def problem_of(response, status):
+    assert response.status_code == status, response.data
+    assert response.mimetype == "application/problem+json"
+    body = response.json
+    assert {"type", "title", "status", "detail"} <= body.keys() and body["status"] == status
+    assert "Traceback" not in response.get_data(as_text=True)
+    return body
+
+
+@pytest.mark.parametrize(("kwargs", "status", "code"), [
+    ({"data": b"", "content_type": "text/csv"}, 400, "empty-input"),
+    ({"data": b"Loan_ID,Gender\n", "content_type": "text/csv"}, 422, "missing-columns"),
+    ({"data": b"\x89PNG\r\n\x1a\n" + bytes(64), "content_type": "text/csv"}, 415, "unsupported-format"),
+    ({"data": b"{not json", "content_type": "application/json"}, 400, "unreadable-input"),
+    ({"data": b"[1,2,3]", "content_type": "application/json"}, 400, "not-records"),
+    ({"data": b"a,b\n1,2\n"}, 415, "unsupported-format"),
+    ({"data": b"<x/>", "content_type": "application/xml"}, 415, "unsupported-format"),
+    ({"data": {"other": (io.BytesIO(b"x"), "a.csv")}, "content_type": "multipart/form-data"}, 400, "no-file"),
+    ({"data": {"file": (io.BytesIO(b""), "a.csv")}, "content_type": "multipart/form-data"}, 400, "empty-input"),
+])
+def test_errors_are_problem_details(client, kwargs, status, code):
+    body = problem_of(client.post("/api/v1/score", **kwargs), status)
+    assert body["code"] == code
+
+
+def test_missing_columns_problem_names_what_was_found_and_expected(client):
+    body = problem_of(client.post("/api/v1/score", data="Loan_ID,Gender,Colour\nA,Male,red\n", content_type="text/csv"), 422)
+    assert body["missing_columns"][:2] == ["Married", "Dependents"]
+    assert body["found_columns"] == ["Loan_ID", "Gender", "Colour"] and len(body["expected_columns"]) == 12
+
+
+def test_no_content_type_is_415_naming_the_supported_ones(client):
+    body = problem_of(client.post("/api/v1/score", data=b"x"), 415)
+    assert "multipart/form-data" in body["detail"] and "application/json" in body["supported"]
+
+
+def test_on_error_fail_turns_a_bad_row_into_422(client):
+    frame = good_frame(4).astype(object)
+    frame.loc[3, "Credit_History"] = 5
+    body = problem_of(client.post("/api/v1/score?on_error=fail", json=records(frame)), 422)
+    assert body["code"] == "rows-failed" and body["failures"][0]["row"] == 4
+
+
+def test_errors_never_echo_applicant_rows(client):
+    frame = good_frame(3).astype(object)
+    frame.loc[0, "Gender"] = "Robot"
+    body = client.post("/api/v1/score?on_error=fail", json=records(frame)).get_data(as_text=True)
+    assert "5720" not in body and frame.loc[1, "Loan_ID"] not in body
+
+
+def test_wrong_method_and_unknown_path(client):
+    assert problem_of(client.get("/api/v1/score"), 405)["code"] == "method-not-allowed"
+    assert problem_of(client.get("/api/v1/nothing"), 404)["code"] == "not-found"
+
+
+def test_too_large_is_413_before_reading(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    body = problem_of(client.post("/api/v1/score", data=b"x" * 5000, content_type="text/csv"), 413)
+    assert "larger than this service accepts" in body["detail"]
+
+
+def test_bad_format_parameter(client):
+    assert problem_of(client.post("/api/v1/score?format=pdf", json=records(good_frame())), 400)["code"] == "bad-format"
+
+
+# --- the token -----------------------------------------------------------------------------------
+
+def test_token_required_when_configured(app, client):
+    app.config["API_TOKEN"] = "s3cret"
+    payload = records(good_frame(2))
+    assert problem_of(client.post("/api/v1/score", json=payload), 401)["code"] == "unauthorized"
+    assert client.post("/api/v1/score", json=payload, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.post("/api/v1/score", json=payload, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+# --- describing the API --------------------------------------------------------------------------
+
+def test_model_card_endpoint(client, loaded_model):
+    card = client.get("/api/v1/model").json
+    assert card["version"] == loaded_model.version and "accuracy_mean" in card["cv"]
+    assert {f["name"] for f in card["features"]} >= {"Gender", "Credit_History"}
+
+
+def test_template_scores_as_is(client):
+    template = client.get("/api/v1/template.csv")
+    assert template.mimetype == "text/csv"
+    lines = template.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("Loan_ID,Gender,Married") and len(lines) == 2
+    answer = read_csv_answer(client.post("/api/v1/score", data=template.data, content_type="text/csv"))
+    assert answer.loc[0, "Error"] == "" and answer.loc[0, "Loan_Status"] in ("Y", "N")
+
+
+def test_openapi_document_validates_and_lists_every_route(app, client):
+    from openapi_spec_validator import validate
+
+    spec = client.get("/openapi.json").json
+    validate(spec)
+    documented = set(spec["paths"])
+    routes = {r.rule for r in app.url_map.iter_rules() if r.endpoint.split(".")[0] in ("api", "health", "docs")}
+    assert routes - {"/docs"} <= documented
+    assert spec["components"]["schemas"]["Application"]["properties"]["Dependents"]["enum"] == ["0", "1", "2", "3+", None]
+
+
+def test_docs_page_is_served_locally(client):
+    page = client.get("/docs").get_data(as_text=True)
+    assert "openapi.json" in page or "docs.js" in page
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # no CDN: everything from this server

@@ -1,0 +1,146 @@
+"""End to end in headless Chromium (Playwright) against a real gunicorn on 127.0.0.1, CSRF on."""
+import csv
+import io
+import os
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tests import factories
+from tests.factories import xlsx_bytes
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing; install it with apt-get install -y chromium")
+        pytest.skip("Chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A page whose script errors and console errors fail the test (network 4xx logs aside,
+    where a test provokes them on purpose)."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900},
+                                  java_script_enabled=getattr(request, "param", True))
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+    expected = request.node.get_closest_marker("expect_http_errors") is not None
+    assert [p for p in problems if not (expected and p.startswith("Failed to load resource"))] == []
+
+
+def upload_and_wait(page, base, path):
+    page.goto(base + "/")
+    page.set_input_files("#file", str(path))
+    page.click("#submit")
+    page.wait_for_url("**/results/**")
+
+
+def stat(page, name):
+    return page.locator(f".stats div:has(dt:text-is('{name}')) dd").inner_text()
+
+
+def test_real_test_file_end_to_end(page, live_server, shared_data, tmp_path):
+    upload_and_wait(page, live_server, shared_data / "loan_test.csv")
+    assert page.title().startswith("Results for loan_test.csv")
+    assert stat(page, "Rows") == "367" and stat(page, "Scored") == "367" and stat(page, "Failed") == "0"
+    assert page.locator("table.preview tbody tr").count() == 50
+    page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
+    with page.expect_download() as download:
+        page.click("text=Download CSV")
+    assert download.value.suggested_filename == "loan_test-predictions.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    with open(shared_data / "loan_test.csv", newline="") as source:
+        ids = [r["Loan_ID"] for r in csv.DictReader(source)]
+    assert [r["Loan_ID"] for r in rows] == ids and all(r["Loan_Status"] in ("Y", "N") for r in rows)
+
+
+def test_excel_upload_and_excel_download(page, live_server, tmp_path):
+    path = tmp_path / "applications.xlsx"
+    frame = factories.applications(40, seed=11)
+    path.write_bytes(xlsx_bytes(frame))
+    upload_and_wait(page, live_server, path)
+    assert stat(page, "Rows") == "40"
+    with page.expect_download() as download:
+        page.click("text=Download Excel")
+    assert download.value.suggested_filename == "applications-predictions.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
+    assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == frame["Loan_ID"].tolist()
+
+
+@pytest.mark.expect_http_errors
+def test_a_bad_file_shows_its_message_and_the_form_still_works(page, live_server, tmp_path):
+    bad = tmp_path / "wrong.csv"
+    bad.write_text("Loan_ID,Colour\nA,red\n")
+    page.goto(live_server + "/")
+    page.set_input_files("#file", str(bad))
+    page.click("#submit")
+    alert = page.locator("#form-error")
+    alert.wait_for(state="visible")
+    assert alert.inner_text().startswith("Missing columns: Gender, Married")
+    good = tmp_path / "good.csv"
+    factories.applications(5).to_csv(good, index=False)
+    page.set_input_files("#file", str(good))
+    page.click("#submit")
+    page.wait_for_url("**/results/**")
+    assert stat(page, "Rows") == "5"
+
+
+def test_drag_and_drop(page, live_server):
+    page.goto(live_server + "/")
+    content = factories.applications(3).to_csv(index=False)
+    page.evaluate("""(content) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([content], "dropped.csv", {type: "text/csv"}));
+        document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    }""", content)
+    assert page.locator("#chosen-file").inner_text().startswith("dropped.csv")
+    page.click("#submit")
+    page.wait_for_url("**/results/**")
+    assert page.locator("h1").inner_text() == "dropped.csv"
+
+
+@pytest.mark.parametrize("page", [False], indirect=True, ids=["no-javascript"])
+def test_the_form_works_without_javascript(page, live_server, tmp_path):
+    path = tmp_path / "plain.csv"
+    factories.applications(4).to_csv(path, index=False)
+    upload_and_wait(page, live_server, path)
+    assert stat(page, "Rows") == "4"
+
+
+def test_keyboard_reaches_the_file_picker_and_the_button(page, live_server):
+    page.goto(live_server + "/")
+    focused = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+    assert "file" in focused and "submit" in focused
+
+
+def test_readable_on_a_phone(browser, live_server, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(live_server + "/")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    page.screenshot(path=str(tmp_path / "phone.png"))
+    context.close()
+    assert overflow <= 0

@@ -1,0 +1,78 @@
+import os
+import stat
+
+import pytest
+
+from webapp.web.storage import ResultExpired, ResultNotFound, ResultStore
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path, clock):
+    return ResultStore(tmp_path, ttl_seconds=3600, clock=clock)
+
+
+def write_rows(out):
+    out.write(b"Loan_ID,Loan_Status,Approval_Probability,Error\r\nA,Y,0.9,\r\n")
+    return {"rows": 1}
+
+
+def test_tokens_are_unguessable_and_files_owner_only(store, tmp_path):
+    token = store.create(write_rows, {"filename": "a.csv"})
+    assert len(token) == 43  # 256 random bits, URL-safe
+    for path in tmp_path.iterdir():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    result = store.get(token)
+    assert result.meta["summary"] == {"rows": 1} and result.csv_path.read_bytes().startswith(b"Loan_ID")
+
+
+def test_results_expire_leaving_only_a_tombstone(store, clock, tmp_path):
+    token = store.create(write_rows, {"filename": "secret-name.csv"})
+    clock.now += 3601
+    with pytest.raises(ResultExpired):
+        store.get(token)
+    assert [p.name for p in tmp_path.iterdir()] == [f"{token}.json"]
+    assert "secret-name" not in (tmp_path / f"{token}.json").read_text()
+    with pytest.raises(ResultExpired):
+        store.get(token)
+
+
+def test_purge_removes_expired_data_and_old_tombstones(store, clock, tmp_path):
+    old = store.create(write_rows, {})
+    clock.now += 1800
+    fresh = store.create(write_rows, {})
+    clock.now += 1801
+    assert store.purge() == 1
+    assert not (tmp_path / f"{old}.csv").exists() and (tmp_path / f"{fresh}.csv").exists()
+    clock.now += 40 * 24 * 3600
+    store.purge()
+    with pytest.raises(ResultNotFound):
+        store.get(old)
+
+
+def test_a_failing_writer_leaves_nothing(store, tmp_path):
+    def broken(out):
+        out.write(b"partial")
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        store.create(broken, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("token", ["", "../../etc/passwd", "a" * 42, "a" * 43 + "/", "%2e%2e"])
+def test_malformed_tokens_are_not_found(store, token):
+    with pytest.raises(ResultNotFound):
+        store.get(token)

@@ -1,0 +1,152 @@
+"""Score every row of a table: each input row comes out, in order, with a prediction or an error."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+import numpy as np
+import pandas as pd
+
+from webapp.core.contract import ID_COLUMN, NEGATIVE_LABEL, POSITIVE_LABEL
+from webapp.core.errors import EmptyInput, InputTooLarge, RowsFailed
+from webapp.core.limits import DEFAULT_LIMITS, Limits
+from webapp.core.reading import Table, open_table
+from webapp.core.validation import check_chunk, match_columns
+
+OUTPUT_COLUMNS = (ID_COLUMN, "Loan_Status", "Approval_Probability", "Error")
+HISTOGRAM_BINS = 10
+SEGMENT = "Property_Area"  # the results page shows approval rates by this feature
+MAX_LISTED_FAILURES = 20
+STATUS_DTYPE = pd.CategoricalDtype(["", NEGATIVE_LABEL, POSITIVE_LABEL])
+
+
+@dataclass
+class Summary:
+    rows: int = 0
+    scored: int = 0
+    failed: int = 0
+    approved: int = 0
+    failures_by_reason: Counter = field(default_factory=Counter)
+    first_failures: list[dict] = field(default_factory=list)
+    probability_histogram: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BINS)
+    by_segment: dict[str, list[int]] = field(default_factory=dict)  # value -> [scored, approved]
+    extra_columns: list[str] = field(default_factory=list)
+    input_format: str = ""
+    input_details: dict = field(default_factory=dict)
+
+    @property
+    def approval_rate(self) -> float | None:
+        return round(self.approved / self.scored, 4) if self.scored else None
+
+    def to_dict(self) -> dict:
+        return {
+            "rows": self.rows, "scored": self.scored, "failed": self.failed, "approved": self.approved,
+            "approval_rate": self.approval_rate,
+            "failures_by_reason": dict(self.failures_by_reason.most_common()),
+            "extra_columns": self.extra_columns,
+        }
+
+
+class ScoringModel(Protocol):
+    """What the core needs of a model (`webapp.model.loading.LoadedModel` is one); the core never
+    imports the model package, so any object with these members scores."""
+
+    name: str
+    version: str
+    threshold: float
+    contract: object  # validation.Contract
+
+    def approval_probability(self, features: pd.DataFrame) -> np.ndarray: ...
+
+
+class Scoring:
+    """Iterate to get result frames chunk by chunk; `summary` is complete once iteration ends."""
+
+    def __init__(self, table: Table, model: ScoringModel, *, limits: Limits = DEFAULT_LIMITS,
+                 include_input: bool = False, on_error: str = "continue"):
+        self.table = table
+        self.model = model
+        self.limits = limits
+        self.include_input = include_input
+        self.on_error = on_error
+        self.contract = model.contract
+        self.plan = match_columns(table.columns)  # whole-file problems surface before any row
+        self.summary = Summary(extra_columns=list(self.plan.extra_columns.values()),
+                               input_format=table.format, input_details=table.details)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        kinds = self.plan.kinds(self.contract, self.include_input)
+        started = time.monotonic()
+        for chunk in self.table.chunks(kinds):
+            if self.summary.rows + len(chunk) > self.limits.max_rows:
+                raise InputTooLarge(f"The file has more than {self.limits.max_rows:,} rows; split it.",
+                                    max_rows=self.limits.max_rows)
+            if self.limits.time_budget is not None and time.monotonic() - started > self.limits.time_budget:
+                raise InputTooLarge(f"Scoring took longer than the {self.limits.time_budget:,.0f} s allowed for one "
+                                    "request; split the file.", code="time-budget-exceeded")
+            result = self._score_chunk(chunk)
+            self.summary.rows += len(chunk)
+            yield result
+        if self.summary.rows == 0:
+            raise EmptyInput("The file has a header but no rows to score.")
+        if self.on_error == "fail" and self.summary.failed:
+            raise RowsFailed(f"{self.summary.failed:,} of {self.summary.rows:,} rows failed validation.",
+                             failures=self.summary.first_failures,
+                             failures_by_reason=dict(self.summary.failures_by_reason))
+
+    def _score_chunk(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        checked = check_chunk(chunk, self.plan, self.contract, self.limits)
+        valid = checked.valid
+        probability = np.full(len(chunk), np.nan)
+        if valid.any():
+            probability[valid] = self.model.approval_probability(checked.features[valid])
+        approved = probability >= self.model.threshold
+        # Status as a Categorical ("" when failed) and errors as plain objects: building a million
+        # strings for two distinct values cost more than scoring them.
+        status = pd.Categorical.from_codes(np.where(valid, approved.astype(np.int8) + 1, 0), dtype=STATUS_DTYPE,
+                                           validate=False)
+        result = pd.DataFrame({
+            ID_COLUMN: checked.ids.array,
+            "Loan_Status": status,
+            "Approval_Probability": np.round(probability, 4),
+            "Error": pd.Series(checked.errors, dtype=object, copy=False),
+        })
+        if self.include_input:
+            for position, name in self.plan.extra_columns.items():
+                result[name] = chunk[position].to_numpy()
+        self._tally(checked, valid, probability, approved)
+        return result
+
+    def _tally(self, checked, valid, probability, approved) -> None:
+        s = self.summary
+        scored = int(valid.sum())
+        s.scored += scored
+        s.failed += len(valid) - scored
+        s.approved += int((approved & valid).sum())
+        s.failures_by_reason.update(checked.reasons)
+        for row in np.flatnonzero(~valid)[: max(0, MAX_LISTED_FAILURES - len(s.first_failures))]:
+            s.first_failures.append({"row": s.rows + int(row) + 1, "error": checked.errors[row]})
+        counts, _ = np.histogram(probability[valid], bins=HISTOGRAM_BINS, range=(0, 1))
+        s.probability_histogram = [a + int(b) for a, b in zip(s.probability_histogram, counts)]
+        # Per-segment counts from the Categorical's codes: bincount, not a pandas groupby (1 ms a call).
+        segment = checked.features[SEGMENT]
+        codes = segment.cat.codes.to_numpy()[valid]
+        names = [*map(str, segment.cat.categories), "(missing)"]
+        codes = np.where(codes < 0, len(names) - 1, codes)
+        scored_by = np.bincount(codes, minlength=len(names))
+        approved_by = np.bincount(codes, weights=approved[valid], minlength=len(names))
+        for name, n, k in zip(names, scored_by, approved_by):
+            if n:
+                totals = s.by_segment.setdefault(name, [0, 0])
+                totals[0] += int(n)
+                totals[1] += int(k)
+
+
+def score(source: bytes | BinaryIO, model: ScoringModel, *, sheet: str | None = None, json_hint: bool = False,
+          limits: Limits = DEFAULT_LIMITS, include_input: bool = False, on_error: str = "continue") -> Scoring:
+    """Open `source` (CSV, Excel or JSON, decided by content) and prepare to score it."""
+    table = open_table(source, sheet=sheet, json_hint=json_hint, limits=limits)
+    return Scoring(table, model, limits=limits, include_input=include_input, on_error=on_error)

@@ -1,0 +1,235 @@
+"""Match an input's header to the contract and check every row against it, column by column.
+
+Checks are vectorised: a categorical column is factorised first, so Python looks at each distinct
+value once, and numbers are parsed by pandas. Only rows that fail get a message, built per row.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from webapp.core.contract import (
+    FEATURE_NAMES,
+    ID_COLUMN,
+    MISSING_TOKENS,
+    REQUIRED_COLUMNS,
+    category_key,
+    cell_text,
+    normalise_name,
+    required_columns_by_key,
+)
+from webapp.core.errors import DuplicateColumns, MissingColumns
+from webapp.core.limits import Limits
+from webapp.core.reading import CATEGORY, NUMBER, TEXT
+
+SHOWN_VALUE_LENGTH = 40  # error messages show at most this much of the offending value
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Where each required column sits in the input, and what else the input holds."""
+
+    positions: dict[str, int]
+    extra_columns: dict[int, str]
+
+    def kinds(self, contract: "Contract", include_extras: bool) -> dict[int, str]:
+        kinds = {self.positions[name]: contract.reading_kind(name) for name in REQUIRED_COLUMNS}
+        if include_extras:
+            kinds.update(dict.fromkeys(self.extra_columns, TEXT))
+        return kinds
+
+
+def match_columns(columns: list[str]) -> ColumnPlan:
+    """Find the required columns whatever their case, spacing, separators or order."""
+    wanted = required_columns_by_key()
+    positions: dict[str, list[int]] = {}
+    extras = {}
+    for position, name in enumerate(columns):
+        canonical = wanted.get(normalise_name(name))
+        if canonical is None:
+            extras[position] = str(name)
+        else:
+            positions.setdefault(canonical, []).append(position)
+    duplicated = {name: [columns[p] for p in found] for name, found in positions.items() if len(found) > 1}
+    if duplicated:
+        described = "; ".join(f"{name} ({', '.join(repr(c) for c in found)})" for name, found in duplicated.items())
+        raise DuplicateColumns(f"Columns appear more than once: {described}. Keep one of each.",
+                               duplicate_columns=sorted(duplicated))
+    missing = [name for name in REQUIRED_COLUMNS if name not in positions]
+    if missing:
+        raise MissingColumns(missing=missing, found=[str(c) for c in columns], expected=list(REQUIRED_COLUMNS))
+    return ColumnPlan({name: found[0] for name, found in positions.items()}, extras)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The input contract as stated by a model card's `features`."""
+
+    features: dict[str, dict]
+    allowed: dict[str, dict[str, str]] = field(default_factory=dict)  # feature -> key -> training spelling
+
+    @classmethod
+    def from_card(cls, card: dict) -> "Contract":
+        features = {f["name"]: f for f in card["features"]}
+        allowed = {name: {category_key(v): v for v in f["allowed"]}
+                   for name, f in features.items() if f["kind"] == "category"}
+        return cls(features, allowed)
+
+    def reading_kind(self, name: str) -> str:
+        if name == ID_COLUMN:
+            return TEXT
+        return CATEGORY if self.features[name]["kind"] == "category" else NUMBER
+
+
+@dataclass
+class CheckedChunk:
+    ids: pd.Series               # Loan_ID as text
+    features: pd.DataFrame       # canonical names; categories in training spelling, numbers as float, NaN if empty
+    errors: np.ndarray           # object: "" when the row is valid, else the message
+    reasons: list[str]           # one short reason per failed check, for the summary
+
+    @property
+    def valid(self) -> np.ndarray:
+        return self.errors == ""
+
+
+def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limits: Limits) -> CheckedChunk:
+    n = len(chunk)
+    messages: list[tuple[np.ndarray, np.ndarray, str]] = []  # (row mask, per-row text, reason)
+    ids = _as_text(chunk[plan.positions[ID_COLUMN]])
+    empty = (ids.str.strip() == "").to_numpy()
+    too_long = (ids.str.len() > limits.max_cell_length).to_numpy()
+    if empty.any():
+        messages.append((empty, np.full(n, f"{ID_COLUMN}: must not be empty", dtype=object), f"{ID_COLUMN}: empty"))
+    if too_long.any():
+        messages.append((too_long, np.full(n, f"{ID_COLUMN}: longer than {limits.max_cell_length} characters",
+                                           dtype=object), f"{ID_COLUMN}: too long"))
+    features = {}
+    for name in FEATURE_NAMES:
+        spec = contract.features[name]
+        column = chunk[plan.positions[name]]
+        if spec["kind"] == "category":
+            features[name], found = _check_category(column, name, contract.allowed[name])
+        else:
+            features[name], found = _check_number(column, name, spec)
+        messages.extend(found)
+
+    errors = np.full(n, "", dtype=object)
+    reasons: list[str] = []
+    for mask, texts, reason in messages:
+        rows = np.flatnonzero(mask)
+        reasons.extend([reason] * len(rows))
+        for row in rows:  # only failed rows: usually few
+            errors[row] = texts[row] if not errors[row] else f"{errors[row]}; {texts[row]}"
+    frame = pd.DataFrame(features, index=chunk.index)
+    return CheckedChunk(ids=ids, features=frame, errors=errors, reasons=reasons)
+
+
+def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
+    """A pandas Categorical in the training spelling (NaN where missing or wrong), and the failures.
+
+    Handing the pipeline a Categorical spares its encoder a second pass over the strings."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes, uniques = column.cat.codes.to_numpy(), list(column.cat.categories)
+    else:
+        codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
+    dtype = _category_dtype(tuple(sorted(allowed.values())))
+    categories = list(dtype.categories)
+    position = {c: i for i, c in enumerate(categories)}
+    choices = ", ".join(categories)
+    to_category, bad, texts = [], [], []
+    for value in uniques:
+        key = category_key(value)
+        canonical = allowed.get(key) if key is not None else None
+        to_category.append(position[canonical] if canonical is not None else -1)
+        bad.append(key is not None and canonical is None)
+        texts.append(f"{name}: {_show(value)} is not one of {choices}" if bad[-1] else "")
+    category_codes = np.array(to_category + [-1], dtype=np.int16)[codes]  # code -1 (missing) takes the last
+    values = pd.Categorical.from_codes(category_codes, dtype=dtype, validate=False)
+    bad_rows = np.array(bad + [False])[codes]
+    found = [(bad_rows, np.array(texts + [""], dtype=object)[codes], f"{name}: not an allowed value")] if bad_rows.any() else []
+    return values, found
+
+
+@functools.lru_cache(maxsize=64)
+def _category_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(list(categories))
+
+
+def _check_number(column: pd.Series, name: str, spec: dict):
+    n = len(column)
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        unparsed = np.zeros(n, dtype=bool)
+    else:
+        values, unparsed = _parse_numbers(column)
+    found = []
+    if unparsed.any():
+        texts = np.full(n, "", dtype=object)
+        for row in np.flatnonzero(unparsed):
+            texts[row] = f"{name}: {_show(column.iloc[row])} is not a number"
+        found.append((unparsed, texts, f"{name}: not a number"))
+    with np.errstate(invalid="ignore"):
+        rules = [(np.isinf(values), "is not a finite number", "not finite"),
+                 (values < 0, "must not be negative", "negative")]
+        if spec["kind"] == "flag":
+            rules.append((~np.isnan(values) & (values != 0) & (values != 1), "must be 0 or 1", "not 0 or 1"))
+        elif spec.get("maximum") is not None:
+            rules.append((np.isfinite(values) & (values > spec["maximum"]),
+                          f"is larger than {spec['maximum']:,.0f}", "too large"))
+    for mask, rule, reason in rules:
+        if mask.any():
+            texts = np.full(n, "", dtype=object)
+            for row in np.flatnonzero(mask):
+                texts[row] = f"{name}: {_show(column.iloc[row])} {rule}"
+            found.append((mask, texts, f"{name}: {reason}"))
+    # Values that break a rule must not reach the model (inf fails the whole batch otherwise).
+    broken = unparsed | np.isinf(values)
+    values = np.where(broken, np.nan, values)
+    return values, found
+
+
+def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Floats, NaN where missing; and a mask of cells that hold something that is not a number."""
+    parsed = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    unparsed = np.zeros(len(column), dtype=bool)
+    rows = np.flatnonzero(np.isnan(parsed) & column.notna().to_numpy())
+    if len(rows):
+        # Cells pandas did not read ("NA", " 12 ", "1,5", ...) are few distinct values, however many
+        # rows hold them: decide per value, as for categories.
+        parsed = parsed.copy()  # pandas may hand back a read-only view
+        codes, uniques = pd.factorize(column.to_numpy(dtype=object)[rows])
+        decided = [_read_number(u) for u in uniques]
+        parsed[rows] = np.array([d[0] for d in decided])[codes]
+        unparsed[rows] = np.array([d[1] for d in decided])[codes]
+    return parsed, unparsed
+
+
+def _read_number(value) -> tuple[float, bool]:
+    """(value, False) for a number or a missing token (NaN); (NaN, True) for anything else."""
+    if isinstance(value, bool):
+        return np.nan, True
+    text = str(value).strip()
+    if text.casefold() in MISSING_TOKENS:
+        return np.nan, False
+    try:
+        return float(text), False
+    except ValueError:
+        return np.nan, True
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_string_dtype(column.dtype) and not column.isna().any():
+        return column
+    return column.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+
+
+def _show(value) -> str:
+    """The offending value, quoted and cut short: errors never echo more applicant data than that."""
+    text = cell_text(value)  # numbers parsed as floats show as typed: `7`, not `7.0`
+    if len(text) > SHOWN_VALUE_LENGTH:
+        text = text[:SHOWN_VALUE_LENGTH] + "…"
+    return repr(text)

@@ -1,0 +1,141 @@
+"""Write scored rows as CSV, Excel or JSON records, defusing spreadsheet formulas on the way."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from webapp.core.errors import InputTooLarge
+
+EXCEL_MAX_ROWS = 1_048_575  # a sheet's 1,048,576 rows, less the header
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "json": "application/json",
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells a spreadsheet would run as a formula with `'` (OWASP CSV injection)."""
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            text = column.cat.categories.astype(str)  # check the few categories, not every cell
+            risky = text.str.startswith(_FORMULA_START)
+            if risky.any():
+                frame[name] = column.cat.rename_categories(np.where(risky, "'" + text, text))
+        elif pd.api.types.is_string_dtype(column.dtype) and column.dtype != object:
+            risky = column.str.startswith(_FORMULA_START).fillna(False)  # vectorised by arrow
+            if risky.any():
+                frame[name] = column.where(~risky, "'" + column)
+        elif column.dtype == object:
+            # Python strings: look only at the non-empty cells (an Error column is mostly empty).
+            values = column.to_numpy()
+            rows = np.flatnonzero(values != "")
+            cells = [values[i] for i in rows]
+            risky = [i for i, v in zip(rows, cells) if isinstance(v, str) and v.startswith(_FORMULA_START)]
+            if risky:
+                values = values.copy()
+                values[risky] = ["'" + values[i] for i in risky]
+                frame[name] = pd.Series(values, index=column.index, dtype=object)
+    return frame
+
+
+def write_csv(chunks: Iterable[pd.DataFrame], out: BinaryIO) -> None:
+    """RFC 4180 CSV in UTF-8 with CRLF line ends; empty cells where a row has no value.
+
+    pyarrow writes about ten times faster than DataFrame.to_csv (profiled: to_csv was 37% of a
+    1M-row run). It quotes every text value, which any CSV reader, Excel included, takes as is."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    writer = schema = None
+    try:
+        for chunk in chunks:
+            chunk = _prepare_for_csv(neutralise_formulas(chunk))
+            if writer is None:
+                # Fixed types: a chunk whose Error column is all empty must not type it as null.
+                schema = pa.schema([(name, pa.float64() if name == "Approval_Probability" else pa.string())
+                                    for name in chunk.columns])
+                header = io.StringIO()
+                csv.writer(header, lineterminator="\r\n").writerow(chunk.columns)
+                out.write(header.getvalue().encode("utf-8"))
+                writer = pacsv.CSVWriter(out, schema, write_options=pacsv.WriteOptions(
+                    include_header=False, eol="\r\n", quoting_style="needed"))
+            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _prepare_for_csv(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Probabilities to 4 decimals; absent status and error as nulls (written as empty cells)."""
+    chunk["Approval_Probability"] = chunk["Approval_Probability"].round(4)
+    for name in ("Loan_Status", "Error"):
+        column = chunk[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            chunk[name] = column.cat.remove_categories([""]) if "" in column.cat.categories else column
+        else:
+            chunk[name] = column.astype(object).where(column != "", None)
+    for name in chunk.columns[4:]:  # joined input columns: always text
+        chunk[name] = chunk[name].astype(object).where(chunk[name].notna(), None)
+    return chunk
+
+
+def write_xlsx(chunks: Iterable[pd.DataFrame], out: BinaryIO) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Predictions")
+    rows = 0
+    for number, chunk in enumerate(chunks):
+        if number == 0:
+            sheet.append(list(chunk.columns))
+        rows += len(chunk)
+        if rows > EXCEL_MAX_ROWS:
+            raise InputTooLarge(f"More than {EXCEL_MAX_ROWS:,} rows do not fit an Excel sheet; ask for CSV.")
+        for row in neutralise_formulas(chunk).itertuples(index=False, name=None):
+            sheet.append([None if isinstance(v, float) and math.isnan(v) else v for v in row])
+    workbook.save(out)
+
+
+def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:
+    """Plain dicts, with None where a row has no prediction or no error."""
+    records = []
+    for chunk in chunks:
+        columns = list(chunk.columns)
+        values = [chunk[name].to_numpy(dtype=object) for name in columns]
+        probability = chunk["Approval_Probability"].to_numpy()
+        values[columns.index("Approval_Probability")] = [None if math.isnan(p) else float(p) for p in probability]
+        for name in ("Loan_Status", "Error"):
+            position = columns.index(name)
+            values[position] = [v if isinstance(v, str) and v else None for v in values[position]]
+        for position in range(4, len(columns)):  # joined input columns
+            values[position] = [None if v is None or v != v else v for v in values[position]]
+        records.extend(dict(zip(columns, row)) for row in zip(*values))
+    return records
+
+
+def write_result(chunks: Iterable[pd.DataFrame], out: BinaryIO, fmt: str) -> None:
+    """CSV or Excel, by name."""
+    {"csv": write_csv, "xlsx": write_xlsx}[fmt](chunks, out)
+
+
+def records_document(chunks: Iterable[pd.DataFrame], summary, model) -> dict:
+    """The JSON answer: predictions (always a list), the summary and the model that made them.
+    `summary` is complete only after `chunks` is consumed, so the records are built first."""
+    predictions = to_records(chunks)
+    return {"predictions": predictions, "summary": summary.to_dict(),
+            "model": {"name": model.name, "version": model.version}}
+
+
+def write_records(chunks: Iterable[pd.DataFrame], out: BinaryIO, summary, model) -> None:
+    import json
+
+    out.write(json.dumps(records_document(chunks, summary, model), ensure_ascii=False).encode("utf-8"))

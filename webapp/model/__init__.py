@@ -1,0 +1,7 @@
+"""The model: the pipeline's shape and its custom transformers, training, loading an artifact with
+its card, the numpy fast path and the explanations of each score.
+
+May import: the standard library, numpy, pandas, scipy, scikit-learn, joblib, `webapp.core` (the
+input contract and errors) and `webapp.stats`. Never Flask, the web layer or the engines. Pickled
+artifacts refer to `webapp.model.transformers`: moving it means retraining.
+"""

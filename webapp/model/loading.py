@@ -1,0 +1,120 @@
+"""Load the trained pipeline with its model card, refusing anything that would score wrongly."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.exceptions import InconsistentVersionWarning
+
+from webapp.core.contract import FEATURE_NAMES
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ModelLoadError(RuntimeError):
+    """The artifact cannot be used; the message says why and what to do."""
+
+
+def retrain_hint(path: Path) -> str:
+    return (f"Retrain it with `flask --app webapp train --data ../shared/data/loan_train.csv --output {path}` "
+            f"(or install the versions pinned in requirements.txt).")
+
+
+@dataclass(frozen=True)
+class LoadedModel:  # not slots: cached_property needs __dict__
+    pipeline: object
+    card: dict
+    path: Path
+    scorer: object = None  # fastpath.LinearScorer when the pipeline's shape allows; checked at load
+
+    @property
+    def name(self) -> str:
+        return self.card["name"]
+
+    @property
+    def version(self) -> str:
+        return self.card["version"]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.card["threshold"])
+
+    @property
+    def features(self) -> list[dict]:
+        return self.card["features"]
+
+    def approval_probability(self, features: pd.DataFrame) -> np.ndarray:
+        """P(approved) for each row of a frame holding the feature columns."""
+        if self.scorer is not None and self.scorer.accepts(features):
+            return self.scorer(features)
+        if tuple(features.columns) != FEATURE_NAMES:
+            features = features[list(FEATURE_NAMES)]
+        return self.pipeline.predict_proba(features)[:, self._positive_column]
+
+    @functools.cached_property
+    def contract(self):
+        """The input contract as this model's card states it (built once per process)."""
+        from webapp.core.validation import Contract
+
+        return Contract.from_card(self.card)
+
+    @functools.cached_property
+    def _positive_column(self) -> int:
+        return list(self.pipeline.classes_).index(1)
+
+
+def card_path(artifact: Path) -> Path:
+    return Path(artifact).with_suffix(".json")
+
+
+def load_model(path) -> LoadedModel:
+    """Load `path` and the card beside it; raise ModelLoadError unless both match this environment.
+
+    joblib runs code while loading, so only our own artifact is loaded: its SHA-256 must equal the
+    card's. A scikit-learn version other than the training one is refused rather than warned about,
+    because unpickling across versions can silently change predictions.
+    """
+    path = Path(path)
+    card_file = card_path(path)
+    if not path.is_file() or not card_file.is_file():
+        raise ModelLoadError(f"No model at {path} (with its card {card_file.name}). {retrain_hint(path)}")
+    try:
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"The model card {card_file} cannot be read: {exc}. {retrain_hint(path)}") from exc
+    trained_with = card.get("scikit_learn_version")
+    if trained_with != sklearn.__version__:
+        raise ModelLoadError(
+            f"The model at {path} was trained with scikit-learn {trained_with}, but {sklearn.__version__} "
+            f"is installed; loading it could give wrong answers. {retrain_hint(path)}"
+        )
+    expected_digest = card.get("artifact", {}).get("sha256")
+    if expected_digest != file_sha256(path):
+        raise ModelLoadError(f"The model at {path} does not match its card (SHA-256 differs). {retrain_hint(path)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        try:
+            pipeline = joblib.load(path)
+        except InconsistentVersionWarning as exc:
+            raise ModelLoadError(f"{exc} {retrain_hint(path)}") from exc
+        except (ImportError, AttributeError) as exc:
+            # The artifact names a class whose module moved or vanished since it was trained.
+            raise ModelLoadError(f"The model at {path} refers to code that is not here ({exc}). "
+                                 f"{retrain_hint(path)}") from exc
+    from webapp.model.fastpath import compile_scorer
+
+    return LoadedModel(pipeline=pipeline, card=card, path=path, scorer=compile_scorer(pipeline, card))

@@ -1,0 +1,147 @@
+"""The JSON/CSV API: `POST /api/v1/score` and what describes it. Views only read the request and
+call `batch.score_input`; errors become problem+json in `problems`."""
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import shutil
+import tempfile
+from pathlib import PurePath
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from werkzeug.utils import secure_filename
+
+from webapp.core import batch
+from webapp.core.contract import FEATURES, ID_COLUMN
+from webapp.core.errors import InputError, UnsupportedFormat
+from webapp.core.limits import Limits
+from webapp.web.observability import record_summary
+from webapp.web.problems import problem
+from webapp.core.writing import FORMATS
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+XLSX_TYPE = FORMATS["xlsx"]
+ACCEPTED_TYPES = ["multipart/form-data", "text/csv", "application/json", XLSX_TYPE]
+
+
+class NoModel(InputError):
+    status = 503
+    code = "model-unavailable"
+    title = "The model is not loaded"
+
+
+def loaded_model():
+    model = current_app.extensions.get("loan_model")
+    if model is None:
+        raise NoModel(current_app.extensions.get("loan_model_error") or "No model is loaded.")
+    return model
+
+
+@bp.before_request
+def require_token():
+    token = current_app.config.get("API_TOKEN")
+    if not token or request.endpoint != "api.score":
+        return None
+    supplied = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+        response = problem(401, "Unauthorized", "Send the API token as 'Authorization: Bearer <token>'.", "unauthorized")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="loan-scoring"'
+        return response
+    return None
+
+
+@bp.post("/score")
+def score():
+    source, name, json_input = _read_input()
+    try:
+        fmt = _answer_format(json_input)
+        answer = batch.score_input(
+            source, loaded_model(), fmt,
+            sheet=request.args.get("sheet") or request.form.get("sheet") or None,
+            json_hint=json_input, limits=Limits.from_config(current_app.config),
+            include_input=request.args.get("include_input", "").lower() in ("1", "true", "yes"),
+            on_error="fail" if request.args.get("on_error") == "fail" else "continue",
+        )
+    finally:
+        source.close()  # the raw upload never outlives the request
+    record_summary(answer.summary)
+    headers = _summary_headers(answer.summary)
+    if answer.document is not None:
+        response = jsonify(answer.document)
+        response.headers.update(headers)
+        return response
+    response = send_file(answer.file, mimetype=FORMATS[fmt], max_age=0)
+    response.headers.update(headers)
+    # `name` went through secure_filename: plain ASCII, safe to quote as is.
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}-predictions.{fmt}"'
+
+    return response
+
+
+def _read_input():
+    """The body as a seekable file, the input's name stem, and whether it is JSON."""
+    mimetype = request.mimetype
+    if mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise InputError("Send the file in the multipart form field 'file', e.g. "
+                             "curl -F file=@applicants.csv …", code="no-file")
+        return upload.stream, _stem(upload.filename), False
+    if mimetype in CSV_TYPES or mimetype == XLSX_TYPE or mimetype == "application/json":
+        body = tempfile.SpooledTemporaryFile(max_size=batch.SPOOL_BYTES)
+        try:
+            shutil.copyfileobj(request.stream, body, 1 << 20)  # the stream enforces MAX_CONTENT_LENGTH
+        except BaseException:
+            body.close()
+            raise
+        body.seek(0)
+        return body, "input", mimetype == "application/json"
+    shown = f"'{mimetype}'" if mimetype else "no Content-Type"
+    raise UnsupportedFormat(f"The request has {shown}. Send one of: {', '.join(ACCEPTED_TYPES)}.",
+                            supported=ACCEPTED_TYPES)
+
+
+def _answer_format(json_input: bool) -> str:
+    asked = request.args.get("format")
+    if asked:
+        if asked not in FORMATS:
+            raise InputError(f"format must be one of {', '.join(FORMATS)}, not '{asked[:20]}'.", code="bad-format")
+        return asked
+    accept = request.accept_mimetypes
+    if accept and any(m != "*/*" for m, _ in accept):
+        by_type = {"text/csv": "csv", XLSX_TYPE: "xlsx", "application/json": "json"}
+        best = accept.best_match(list(by_type), default=None)
+        if best:
+            return by_type[best]
+    return "json" if json_input else "csv"
+
+
+def _stem(filename: str | None) -> str:
+    return secure_filename(PurePath(filename or "").stem)[:80] or "input"
+
+
+def _summary_headers(summary) -> dict:
+    return {"X-Rows-Total": str(summary.rows), "X-Rows-Scored": str(summary.scored),
+            "X-Rows-Failed": str(summary.failed)}
+
+
+@bp.get("/model")
+def model_card():
+    card = loaded_model().card
+    keys = ("name", "version", "created_at", "scikit_learn_version", "training_data", "cv", "estimator",
+            "threshold", "positive_label", "id_column", "features")
+    return {k: card[k] for k in keys if k in card}
+
+
+@bp.get("/template.csv")
+def template():
+    """The header row and one example row, to fill in."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([ID_COLUMN, *(f.name for f in FEATURES)])
+    writer.writerow(["LP000001", *(f.example for f in FEATURES)])
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="loan-applications-template.csv"'})

@@ -1,0 +1,175 @@
+"""The OpenAPI 3.1 document, built from the model card's input contract, and the docs page."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, send_from_directory
+
+from webapp.core.contract import ID_COLUMN
+from webapp.core.errors import InputError
+from webapp.core.writing import FORMATS
+
+bp = Blueprint("docs", __name__)
+
+PROBLEM = {"$ref": "#/components/responses/Problem"}
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    model = current_app.extensions.get("loan_model")
+    return build_spec(model.card if model else None)
+
+
+@bp.get("/docs")
+def docs_page():
+    return send_from_directory(current_app.static_folder, "docs.html")
+
+
+def application_schema(card: dict | None) -> dict:
+    properties = {ID_COLUMN: {"type": "string", "minLength": 1, "description": "Your identifier for the application"}}
+    for feature in (card or {}).get("features", []):
+        schema = {"description": feature["description"], "examples": [feature["example"]]}
+        if feature["kind"] == "category":
+            schema.update(type=["string", "null"], enum=[*feature["allowed"], None],
+                          description=f"{feature['description']}. One of {', '.join(feature['allowed'])} "
+                                      "(case-insensitive).")
+        elif feature["kind"] == "flag":
+            schema.update(type=["integer", "null"], enum=[0, 1, None])
+        else:
+            schema.update(type=["number", "null"], minimum=0)
+            if feature.get("maximum") is not None:
+                schema["maximum"] = feature["maximum"]
+        properties[feature["name"]] = schema
+    return {"type": "object", "required": [ID_COLUMN],
+            "properties": properties, "additionalProperties": True,
+            "description": "One loan application. Every feature column must be present in a file; a missing "
+                           "value (null or empty) is imputed by the model."}
+
+
+def problem_types() -> list[dict]:
+    """Every problem the API answers with, for the docs page (each `type` links here)."""
+    seen, types = set(), []
+
+    def walk(cls):
+        for sub in cls.__subclasses__():
+            if sub.code not in seen:
+                seen.add(sub.code)
+                types.append({"code": sub.code, "status": sub.status, "title": sub.title})
+            walk(sub)
+
+    types.append({"code": InputError.code, "status": InputError.status, "title": InputError.title})
+    seen.add(InputError.code)
+    walk(InputError)
+    return types
+
+
+def build_spec(card: dict | None) -> dict:
+    version = (card or {}).get("version", "unavailable")
+    summary_schema = {
+        "type": "object",
+        "properties": {k: {"type": "integer"} for k in ("rows", "scored", "failed", "approved")}
+        | {"approval_rate": {"type": ["number", "null"]},
+           "failures_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}},
+           "extra_columns": {"type": "array", "items": {"type": "string"}}},
+    }
+    prediction = {
+        "type": "object",
+        "required": ["Loan_ID", "Loan_Status", "Approval_Probability", "Error"],
+        "properties": {
+            "Loan_ID": {"type": "string"},
+            "Loan_Status": {"type": ["string", "null"], "enum": ["Y", "N", None]},
+            "Approval_Probability": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            "Error": {"type": ["string", "null"], "description": "Why the row has no prediction"},
+        },
+    }
+    records = {"type": "array", "items": {"$ref": "#/components/schemas/Application"}}
+    json_body = {"oneOf": [
+        records,
+        {"$ref": "#/components/schemas/Application"},
+        {"type": "object", "required": ["records"], "properties": {"records": records}},
+        {"type": "object", "required": ["dataframe_records"], "properties": {"dataframe_records": records}},
+        {"type": "object", "required": ["dataframe_split"], "properties": {"dataframe_split": {
+            "type": "object", "required": ["columns", "data"],
+            "properties": {"columns": {"type": "array", "items": {"type": "string"}},
+                           "data": {"type": "array", "items": {"type": "array"}}}}}},
+        {"type": "string", "description": "A JSON document of one of the other shapes, encoded once more"},
+    ]}
+    file_answer = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Loan batch scoring API",
+            "version": "1.0.0",
+            "summary": "Score files of loan applications with the loan-approval model.",
+            "description": f"Model version {version}. Every input row comes back, in input order, with a "
+                           "prediction or an error. Errors are RFC 9457 problem details.",
+        },
+        "paths": {
+            "/api/v1/score": {"post": {
+                "operationId": "score",
+                "summary": "Score a CSV or Excel file, or JSON records",
+                "parameters": [
+                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(FORMATS)},
+                     "description": "Answer format; default CSV for files, JSON for JSON input (or by Accept)."},
+                    {"name": "on_error", "in": "query", "schema": {"type": "string", "enum": ["continue", "fail"]},
+                     "description": "`fail`: any invalid row turns the whole answer into a 422."},
+                    {"name": "include_input", "in": "query", "schema": {"type": "boolean"},
+                     "description": "Append the input's other columns to each output row."},
+                    {"name": "sheet", "in": "query", "schema": {"type": "string"},
+                     "description": "Excel: the sheet to read (default: the first visible one)."},
+                ],
+                "requestBody": {"required": True, "content": {
+                    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "CSV or .xlsx"},
+                        "sheet": {"type": "string"}}}},
+                    "text/csv": {"schema": {"type": "string"}},
+                    FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": json_body},
+                }},
+                "responses": {
+                    "200": {"description": "Scored. CSV and Excel answers are attachments; the summary is in "
+                                           "the X-Rows-* headers.",
+                            "headers": {h: {"schema": {"type": "integer"}} for h in
+                                        ("X-Rows-Total", "X-Rows-Scored", "X-Rows-Failed")},
+                            "content": {"text/csv": file_answer, FORMATS["xlsx"]: file_answer,
+                                        "application/json": {"schema": {"$ref": "#/components/schemas/ScoreResult"}}}},
+                    **{str(s): PROBLEM for s in (400, 401, 405, 413, 415, 422, 503)},
+                },
+            }},
+            "/api/v1/model": {"get": {"operationId": "model", "summary": "The model card",
+                                      "responses": {"200": {"description": "Name, version, metrics, input contract",
+                                                            "content": {"application/json": {"schema": {"type": "object"}}}},
+                                                    "503": PROBLEM}}},
+            "/api/v1/template.csv": {"get": {"operationId": "template", "summary": "A CSV template to fill in",
+                                             "responses": {"200": {"description": "Header and one example row",
+                                                                   "content": {"text/csv": {"schema": {"type": "string"}}}}}}},
+            "/healthz": {"get": {"operationId": "healthz", "summary": "Alive, with the model version",
+                                 "responses": {"200": {"description": "Model loaded"}, "503": {"description": "No model"}}}},
+            "/readyz": {"get": {"operationId": "readyz", "summary": "Ready: model loaded, uploads writable",
+                                "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
+            "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
+                                      "responses": {"200": {"description": "OpenAPI 3.1",
+                                                            "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        },
+        "components": {
+            "schemas": {
+                "Application": application_schema(card),
+                "Prediction": prediction,
+                "ScoreResult": {"type": "object", "required": ["predictions", "summary", "model"], "properties": {
+                    "predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}},
+                    "summary": summary_schema,
+                    "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
+                }},
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+                    "type": {"type": "string", "format": "uri-reference"}, "title": {"type": "string"},
+                    "status": {"type": "integer"}, "detail": {"type": "string"}, "code": {"type": "string"},
+                    "missing_columns": {"type": "array", "items": {"type": "string"}},
+                    "found_columns": {"type": "array", "items": {"type": "string"}},
+                    "expected_columns": {"type": "array", "items": {"type": "string"}},
+                }},
+            },
+            "responses": {"Problem": {"description": "RFC 9457 problem details",
+                                      "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "Required only when the server sets API_TOKEN"}},
+        },
+        "x-problem-types": problem_types(),
+    }

@@ -1,0 +1,72 @@
+"""Errors as RFC 9457 problem details for the API, and the app-wide HTTP error handlers."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from webapp.core.errors import InputError
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, code: str, **extra) -> Response:
+    """A problem+json response. `type` points at the problem's entry on the API docs page."""
+    body = {"type": f"/docs#problem-{code}", "title": title, "status": status, "detail": detail, "code": code, **extra}
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    return response
+
+
+def input_problem(error: InputError) -> Response:
+    return problem(error.status, error.title, error.message, error.code, **error.details)
+
+
+def wants_json() -> bool:
+    """API paths always answer JSON; elsewhere the Accept header decides (microblog's rule)."""
+    if request.path.startswith("/api/") or request.path == "/openapi.json":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
+    return best in ("application/json", PROBLEM_JSON)
+
+
+def handle_input_error(error: InputError):
+    if wants_json():
+        return input_problem(error)
+    return render_template("error.html", status=error.status, title=error.title, detail=error.message), error.status
+
+
+def handle_http_error(error: HTTPException):
+    code = (error.name or "error").lower().replace(" ", "-")
+    detail = _detail(error)
+    if wants_json():
+        response = problem(error.code or 500, error.name, detail, code)
+        if error.code == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+    return render_template("error.html", status=error.code, title=error.name, detail=detail), error.code
+
+
+def handle_unexpected(error: Exception):
+    # A 500 is always a bug: log it with its trace, show the caller nothing of the internals.
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    detail = "Something went wrong on our side. The error has been logged."
+    if wants_json():
+        return problem(500, "Internal Server Error", detail, "internal-error")
+    return render_template("error.html", status=500, title="Internal Server Error", detail=detail), 500
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(InputError, handle_input_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)
+
+
+def _detail(error: HTTPException) -> str:
+    if error.code == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        return f"The request is larger than this service accepts ({limit / 2**20:,.0f} MB)." if limit else error.description
+    return error.description or error.name
