@@ -39,13 +39,14 @@ function renderOperations(spec) {
 
 function renderContract(spec) {
   const schema = spec.components.schemas.Application;
-  const table = el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Column"), el("th", {}, "Values"), el("th", {}, "Meaning"))));
+  const table = el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Column"), el("th", {}, "Role"), el("th", {}, "Values"), el("th", {}, "Meaning"))));
   const body = el("tbody");
   for (const [name, prop] of Object.entries(schema.properties)) {
     let values = typeOf(prop);
     if (prop.minimum !== undefined) values += ` ≥ ${prop.minimum}`;
     if (prop.maximum !== undefined) values += `, ≤ ${prop.maximum.toLocaleString("en")}`;
-    body.append(el("tr", {}, el("td", {}, el("code", {}, name)), el("td", {}, values), el("td", {}, prop.description || "")));
+    const role = prop["x-decides"] === false ? "monitored only (optional)" : prop["x-monitored"] ? "decides, monitored" : name === "Loan_ID" ? "required" : "decides";
+    body.append(el("tr", {}, el("td", {}, el("code", {}, name)), el("td", {}, role), el("td", {}, values), el("td", {}, prop.description || "")));
   }
   table.append(body);
   document.getElementById("contract").append(table);

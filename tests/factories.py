@@ -56,3 +56,13 @@ def xlsx_bytes(frame: pd.DataFrame, *, sheets=None, hidden_first=False) -> bytes
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def disparate_applications(per_group: int = 60) -> pd.DataFrame:
+    """A file whose approvals differ by Gender through a decision feature: every man has a good
+    credit history and every woman a bad one, so parity must flag Gender although the model never
+    sees it."""
+    frame = applications(2 * per_group, seed=4)
+    frame["Gender"] = ["Male"] * per_group + ["Female"] * per_group
+    frame["Credit_History"] = [1.0] * per_group + [0.0] * per_group
+    return frame

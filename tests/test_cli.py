@@ -15,13 +15,24 @@ def test_score_command_writes_predictions_and_a_summary(runner, tmp_path):
 
     source = tmp_path / "batch.csv"
     frame = factories.applications(12)
-    frame.loc[0, "Gender"] = "Robot"
+    frame.loc[0, "Property_Area"] = "Mars"
     frame.to_csv(source, index=False)
     result = runner.invoke(args=["score", str(source)])
     assert result.exit_code == 0, result.output
-    assert "12 rows: 11 scored, 1 failed" in result.output and "1 × Gender: not an allowed value" in result.output
+    assert "12 rows: 11 scored, 1 failed" in result.output and "1 × Property_Area: not an allowed value" in result.output
     written = (tmp_path / "batch-predictions.csv").read_text().splitlines()
     assert written[0] == "Loan_ID,Loan_Status,Approval_Probability,Error" and len(written) == 13
+    assert "no monitored attribute below four-fifths" in result.output
+
+
+def test_score_command_prints_flagged_attributes(runner, tmp_path):
+    from tests import factories
+
+    source = tmp_path / "skewed.csv"
+    factories.disparate_applications().to_csv(source, index=False)
+    result = runner.invoke(args=["score", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "approval parity below four-fifths for" in result.output and "Gender" in result.output
 
 
 def test_score_command_excel_and_json(runner, tmp_path):

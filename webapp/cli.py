@@ -20,9 +20,12 @@ from webapp.model import training
 @click.option("--repeats", default=3, show_default=True)
 @click.option("--jobs", "n_jobs", default=-1, show_default=True, help="Parallel jobs for the grid search.")
 @click.option("--quick", is_flag=True, help="Tiny grids: a smoke run, not a model to ship.")
-def train_command(data_path, output, seed, folds, repeats, n_jobs, quick):
+@click.option("--include-protected-attributes", "include_protected", is_flag=True,
+              help="Research only: let Gender, Married and Dependents decide. Never ship such a model.")
+def train_command(data_path, output, seed, folds, repeats, n_jobs, quick, include_protected):
     """Train the loan pipeline, print cross-validated figures, write artifact and card."""
-    options = training.TrainingOptions(folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs, quick=quick)
+    options = training.TrainingOptions(folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs, quick=quick,
+                                       include_protected=include_protected)
     result = training.train(data_path, options, progress=click.echo)
     card = training.save(result, output)
     cv = card["cv"]
@@ -71,6 +74,9 @@ def score_command(input_path, output, fmt, sheet, include_input):
                f"(approval rate {rate})", err=True)
     for reason, count in s.failures_by_reason.most_common(10):
         click.echo(f"  {count:,} × {reason}", err=True)
+    flagged = s.fairness.flagged()
+    click.echo("fair lending check: " + (f"approval parity below four-fifths for {', '.join(flagged)}" if flagged
+                                         else "no monitored attribute below four-fifths"), err=True)
     if str(output) != "-":
         click.echo(f"wrote {output}", err=True)
 

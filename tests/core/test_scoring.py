@@ -1,6 +1,8 @@
 """Nothing is lost: every row comes out, in order, with a prediction or an error."""
 import io
 
+import numpy as np
+
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,8 +13,10 @@ from webapp.core.errors import EmptyInput, InputTooLarge, MissingColumns, RowsFa
 from webapp.core.limits import Limits
 from webapp.core.scoring import OUTPUT_COLUMNS, score
 
-BAD_CELLS = {"Gender": ["Robot", "=1+1"], "Married": ["maybe"], "ApplicantIncome": ["-1", "abc", "1e309"],
-             "LoanAmount": ["1e12"], "Credit_History": ["2", "yes"], "Property_Area": ["Mars"], "Loan_ID": [""]}
+BAD_CELLS = {"Property_Area": ["Mars", "=1+1"], "Self_Employed": ["maybe"], "ApplicantIncome": ["-1", "abc", "1e309"],
+             "LoanAmount": ["1e12"], "Credit_History": ["2", "yes"], "Loan_ID": [""]}
+# Monitored-only attributes never decide, so no value in them fails a row.
+HARMLESS_CELLS = {"Gender": ["Robot", "=1+1", "x" * 2000], "Married": ["maybe"], "Dependents": ["7", "-1"]}
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:
@@ -31,6 +35,9 @@ def mixed_files(draw):
     for row, column in broken:
         frame.loc[row, column] = draw(st.sampled_from(BAD_CELLS[column]))
     bad_rows = {row for row, _ in broken}
+    harmless = draw(st.lists(st.tuples(st.integers(0, n - 1), st.sampled_from(sorted(HARMLESS_CELLS))), max_size=n))
+    for row, column in harmless:
+        frame.loc[row, column] = draw(st.sampled_from(HARMLESS_CELLS[column]))
     return frame, bad_rows, draw(st.integers(1, 25))
 
 
@@ -50,19 +57,19 @@ def test_rows_out_equal_rows_in_in_order_each_a_prediction_or_an_error(loaded_mo
 
 def test_summary_counts(loaded_model):
     frame = factories.applications(10).astype(object)
-    frame.loc[3, "Gender"] = "Robot"
+    frame.loc[3, "Property_Area"] = "Mars"
     frame.loc[5, "Credit_History"] = "2"
-    frame.loc[5, "Married"] = "maybe"
+    frame.loc[5, "Self_Employed"] = "maybe"
     scoring = score(to_csv(frame), loaded_model)
     out = results(scoring)
     summary = scoring.summary.to_dict()
     assert summary["rows"] == 10 and summary["scored"] == 8 and summary["failed"] == 2
     assert summary["approved"] == (out["Loan_Status"] == "Y").sum()
     assert summary["approval_rate"] == round(summary["approved"] / 8, 4)
-    assert summary["failures_by_reason"] == {"Gender: not an allowed value": 1, "Married: not an allowed value": 1,
+    assert summary["failures_by_reason"] == {"Property_Area: not an allowed value": 1, "Self_Employed: not an allowed value": 1,
                                              "Credit_History: not 0 or 1": 1}
     assert sum(scoring.summary.probability_histogram) == 8
-    assert sum(n for n, _ in scoring.summary.by_segment.values()) == 8
+    assert sum(g["rows"] for g in summary["fairness"]["Property_Area"]["groups"].values()) == 8
 
 
 def test_probabilities_match_the_pipeline(loaded_model):
@@ -83,10 +90,10 @@ def test_extra_columns_can_be_joined_to_the_output(loaded_model):
 
 def test_all_or_nothing_on_request(loaded_model):
     frame = factories.applications(5).astype(object)
-    frame.loc[2, "Gender"] = "Robot"
+    frame.loc[2, "Property_Area"] = "Mars"
     with pytest.raises(RowsFailed) as caught:
         results(score(to_csv(frame), loaded_model, on_error="fail"))
-    assert caught.value.details["failures"] == [{"row": 3, "error": "Gender: 'Robot' is not one of Female, Male"}]
+    assert caught.value.details["failures"] == [{"row": 3, "error": "Property_Area: 'Mars' is not one of Rural, Semiurban, Urban"}]
 
 
 def test_whole_file_errors(loaded_model):
@@ -116,3 +123,91 @@ def test_real_test_file_scores_completely(loaded_model, shared_data):
     assert len(out) == 367 and scoring.summary.failed == 0
     original = pd.read_csv(io.BytesIO((shared_data / "loan_test.csv").read_bytes()), dtype=str)
     assert out["Loan_ID"].tolist() == original["Loan_ID"].tolist()
+
+
+# --- fair lending: monitored-only attributes never change or block a decision ----------------------
+
+MONITORED_ONLY = ("Gender", "Married", "Dependents")
+
+
+class RecordingModel:
+    """The model, keeping every unrounded probability it gives the core."""
+
+    def __init__(self, model):
+        self.model, self.probabilities = model, []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def approval_probability(self, features):
+        self.probabilities.append(self.model.approval_probability(features))
+        return self.probabilities[-1]
+
+
+def scored_with(model, frame: pd.DataFrame):
+    recorder = RecordingModel(model)
+    out = results(score(to_csv(frame), recorder, limits=Limits(chunk_rows=100)))
+    return out, np.concatenate(recorder.probabilities)
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    from webapp.config import PROJECT_ROOT
+    from webapp.model.loading import load_model
+
+    return load_model(PROJECT_ROOT / "models" / "loan_pipeline.joblib")
+
+
+@pytest.fixture(scope="module")
+def real_test_file(shared_data) -> pd.DataFrame:
+    return pd.read_csv(shared_data / "loan_test.csv", dtype=str, keep_default_na=False)
+
+
+@st.composite
+def monitored_edits(draw):
+    """For each monitored-only column: shuffled, blanked, invalid, dropped, random valid values, or kept."""
+    return {column: draw(st.sampled_from(["swap", "blank", "invalid", "absent", "random", "keep"]))
+            for column in MONITORED_ONLY}
+
+
+def edit_monitored(frame: pd.DataFrame, edits: dict, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = frame.copy()
+    for column, edit in edits.items():
+        if edit == "swap":
+            frame[column] = rng.permutation(frame[column].to_numpy())
+        elif edit == "blank":
+            frame[column] = ""
+        elif edit == "invalid":
+            frame[column] = rng.choice(["Robot", "=cmd|' /C calc'!A0", "7", "x" * 300], size=len(frame))
+        elif edit == "absent":
+            frame = frame.drop(columns=column)
+        elif edit == "random":
+            frame[column] = rng.choice(factories.CHOICES[column], size=len(frame))
+    return frame
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=monitored_edits(), seed=st.integers(0, 10_000))
+def test_monitored_attributes_never_change_a_probability(shipped_model, real_test_file, edits, seed):
+    baseline, baseline_p = scored_with(shipped_model, real_test_file.drop(columns=list(MONITORED_ONLY)))
+    edited, edited_p = scored_with(shipped_model, edit_monitored(real_test_file, edits, seed))
+    assert np.array_equal(edited_p, baseline_p)  # unrounded, bit for bit
+    pd.testing.assert_frame_equal(edited[list(OUTPUT_COLUMNS)], baseline[list(OUTPUT_COLUMNS)])
+
+
+def test_unrecognised_monitored_values_are_counted_not_failed(loaded_model):
+    frame = factories.applications(40, seed=5).astype(object)
+    frame.loc[:4, "Gender"] = "Robot"
+    scoring = score(to_csv(frame), loaded_model)
+    out = results(scoring)
+    assert (out["Error"] == "").all()
+    groups = scoring.summary.to_dict()["fairness"]["Gender"]["groups"]
+    assert groups["(not recognised)"]["rows"] == 5
+
+
+def test_parity_is_reported_only_for_monitored_columns_present(loaded_model):
+    frame = factories.applications(40, seed=5).drop(columns=["Gender", "Married"])
+    scoring = score(to_csv(frame), loaded_model)
+    results(scoring)
+    assert set(scoring.summary.to_dict()["fairness"]) == {"Dependents", "Education", "Self_Employed", "Property_Area"}

@@ -6,11 +6,13 @@ import pytest
 
 from tests import factories
 from webapp.model import training
-from webapp.core.contract import FEATURE_NAMES
+from webapp.core.contract import DECISION_FEATURES, FEATURE_NAMES
 from webapp.core.errors import MissingColumns
 
 CARD_KEYS = {"name", "version", "created_at", "scikit_learn_version", "python_version", "training_data", "cv",
-             "estimator", "threshold", "features", "artifact"}
+             "cv_with_protected_attributes", "estimator", "threshold", "decision_features", "monitored_attributes",
+             "features", "artifact"}
+PROTECTED = {"Gender", "Married", "Dependents"}
 
 
 def test_training_writes_a_working_artifact_and_its_card(model_path):
@@ -52,3 +54,29 @@ def test_training_data_without_the_label_is_refused(tmp_path):
     factories.applications(10).to_csv(path, index=False)
     with pytest.raises(MissingColumns, match="Loan_Status"):
         training.load_training_data(path)
+
+
+def test_the_model_decides_without_sex_marital_status_or_family_size(model_path):
+    card = json.loads(model_path.with_suffix(".json").read_text())
+    assert tuple(card["decision_features"]) == DECISION_FEATURES and not PROTECTED & set(card["decision_features"])
+    assert set(card["monitored_attributes"]) == PROTECTED | {"Education", "Self_Employed", "Property_Area"}
+    features = {f["name"]: f for f in card["features"]}
+    assert all(not features[name]["decides"] and features[name]["monitored"] and features[name]["why"]
+               for name in PROTECTED)
+    assert features["Property_Area"]["decides"] and features["Property_Area"]["monitored"]
+    pipeline = joblib.load(model_path)
+    used = {c for name, _, columns in pipeline.named_steps["preprocess"].transformers_ if name != "remainder"
+            for c in columns}
+    assert used == set(DECISION_FEATURES)
+
+
+def test_the_card_shows_what_leaving_protected_attributes_out_costs(model_path):
+    card = json.loads(model_path.with_suffix(".json").read_text())
+    comparison = card["cv_with_protected_attributes"]
+    assert {"accuracy_mean", "accuracy_std", "roc_auc_mean", "brier_mean", "note"} <= comparison.keys()
+
+
+def test_protected_attributes_decide_only_when_asked_for_research(training_csv):
+    options = training.TrainingOptions(folds=3, repeats=1, quick=True, include_protected=True)
+    card = training.train(training_csv, options, progress=lambda _: None).card
+    assert tuple(card["decision_features"]) == FEATURE_NAMES

@@ -63,14 +63,14 @@ def test_a_single_json_record_still_answers_a_list(client):
 
 def test_file_upload_answers_a_csv_download_with_summary_headers(client):
     frame = good_frame(8).astype(object)
-    frame.loc[2, "Gender"] = "Robot"
+    frame.loc[2, "Property_Area"] = "Mars"
     response = client.post("/api/v1/score", **multipart(frame.to_csv(index=False).encode(), "march batch.csv"))
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == 'attachment; filename="march_batch-predictions.csv"'
     assert (response.headers["X-Rows-Total"], response.headers["X-Rows-Scored"], response.headers["X-Rows-Failed"]) == ("8", "7", "1")
     answer = read_csv_answer(response)
     assert list(answer.columns) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error"]
-    assert answer.loc[2, "Error"] == "Gender: 'Robot' is not one of Female, Male" and answer.loc[2, "Loan_Status"] == ""
+    assert answer.loc[2, "Error"] == "Property_Area: 'Mars' is not one of Rural, Semiurban, Urban" and answer.loc[2, "Loan_Status"] == ""
 
 
 def test_rows_with_errors_have_nulls_in_json(client):
@@ -145,8 +145,9 @@ def test_errors_are_problem_details(client, kwargs, status, code):
 
 def test_missing_columns_problem_names_what_was_found_and_expected(client):
     body = problem_of(client.post("/api/v1/score", data="Loan_ID,Gender,Colour\nA,Male,red\n", content_type="text/csv"), 422)
-    assert body["missing_columns"][:2] == ["Married", "Dependents"]
-    assert body["found_columns"] == ["Loan_ID", "Gender", "Colour"] and len(body["expected_columns"]) == 12
+    assert body["missing_columns"][:2] == ["Education", "Self_Employed"]
+    assert body["found_columns"] == ["Loan_ID", "Gender", "Colour"] and len(body["expected_columns"]) == 9
+    assert body["optional_columns"] == ["Gender", "Married", "Dependents"]
 
 
 def test_no_content_type_is_415_naming_the_supported_ones(client):
@@ -163,7 +164,7 @@ def test_on_error_fail_turns_a_bad_row_into_422(client):
 
 def test_errors_never_echo_applicant_rows(client):
     frame = good_frame(3).astype(object)
-    frame.loc[0, "Gender"] = "Robot"
+    frame.loc[0, "Property_Area"] = "Mars"
     body = client.post("/api/v1/score?on_error=fail", json=records(frame)).get_data(as_text=True)
     assert "5720" not in body and frame.loc[1, "Loan_ID"] not in body
 
@@ -206,7 +207,8 @@ def test_template_scores_as_is(client):
     template = client.get("/api/v1/template.csv")
     assert template.mimetype == "text/csv"
     lines = template.get_data(as_text=True).splitlines()
-    assert lines[0].startswith("Loan_ID,Gender,Married") and len(lines) == 2
+    assert lines[0].startswith("Loan_ID,Education,") and lines[0].endswith(",Gender,Married,Dependents")
+    assert len(lines) == 2
     answer = read_csv_answer(client.post("/api/v1/score", data=template.data, content_type="text/csv"))
     assert answer.loc[0, "Error"] == "" and answer.loc[0, "Loan_Status"] in ("Y", "N")
 
@@ -226,3 +228,26 @@ def test_docs_page_is_served_locally(client):
     page = client.get("/docs").get_data(as_text=True)
     assert "openapi.json" in page or "docs.js" in page
     assert not re.search(r'(src|href)="(https?:)?//', page)  # no CDN: everything from this server
+
+
+def test_parity_is_in_every_json_summary_and_flags_are_a_csv_header(client):
+    frame = factories.disparate_applications()
+    answer = client.post("/api/v1/score?format=json", json=records(frame)).json
+    gender = answer["summary"]["fairness"]["Gender"]
+    assert gender["groups"]["Male"]["rows"] == 60 and gender["flagged"] is True
+    assert gender["adverse_impact_ratio"] == round(gender["groups"]["Female"]["approval_rate"]
+                                                   / gender["groups"]["Male"]["approval_rate"], 4)
+    csv_answer = client.post("/api/v1/score", **multipart(frame.to_csv(index=False).encode()))
+    assert "Gender" in csv_answer.headers["X-Fairness-Flags"].split(", ")
+    fair = client.post("/api/v1/score", **multipart(good_frame(5).to_csv(index=False).encode()))
+    assert fair.headers["X-Fairness-Flags"] == "none"
+
+
+def test_model_card_says_which_columns_decide_and_which_are_only_monitored(client):
+    card = client.get("/api/v1/model").json
+    assert not {"Gender", "Married", "Dependents"} & set(card["decision_features"])
+    assert {"Gender", "Property_Area"} <= set(card["monitored_attributes"])
+    assert "cv_with_protected_attributes" in card
+    spec = client.get("/openapi.json").json
+    gender = spec["components"]["schemas"]["Application"]["properties"]["Gender"]
+    assert gender["x-decides"] is False and "Monitored only" in gender["description"]

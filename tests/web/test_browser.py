@@ -64,6 +64,11 @@ def test_real_test_file_end_to_end(page, live_server, shared_data, tmp_path):
     assert page.title().startswith("Results for loan_test.csv")
     assert stat(page, "Rows") == "367" and stat(page, "Scored") == "367" and stat(page, "Failed") == "0"
     assert page.locator("table.preview tbody tr").count() == 50
+    fair_lending = page.locator("#fair-lending")
+    assert fair_lending.is_visible()
+    for attribute in ("Gender", "Married", "Dependents", "Education", "Self Employed", "Property Area"):
+        assert fair_lending.locator(f"h3:text-is('{attribute}')").count() == 1
+    assert fair_lending.locator("svg.chart").count() == 6
     page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
     with page.expect_download() as download:
         page.click("text=Download CSV")
@@ -72,6 +77,16 @@ def test_real_test_file_end_to_end(page, live_server, shared_data, tmp_path):
     with open(shared_data / "loan_test.csv", newline="") as source:
         ids = [r["Loan_ID"] for r in csv.DictReader(source)]
     assert [r["Loan_ID"] for r in rows] == ids and all(r["Loan_Status"] in ("Y", "N") for r in rows)
+
+
+def test_a_disparity_is_flagged_in_plain_words(page, live_server, tmp_path):
+    path = tmp_path / "skewed.csv"
+    factories.disparate_applications().to_csv(path, index=False)
+    upload_and_wait(page, live_server, path)
+    warning = page.locator("#fair-lending .alert-warning")
+    assert warning.is_visible() and "Review needed" in warning.inner_text() and "Gender" in warning.inner_text()
+    assert "Below four-fifths" in page.locator("#fair-lending .parity-flagged").first.inner_text()
+    assert "too small to judge" in page.locator("#fair-lending").inner_text()
 
 
 def test_excel_upload_and_excel_download(page, live_server, tmp_path):
@@ -96,7 +111,7 @@ def test_a_bad_file_shows_its_message_and_the_form_still_works(page, live_server
     page.click("#submit")
     alert = page.locator("#form-error")
     alert.wait_for(state="visible")
-    assert alert.inner_text().startswith("Missing columns: Gender, Married")
+    assert alert.inner_text().startswith("Missing columns: Education, Self_Employed")
     good = tmp_path / "good.csv"
     factories.applications(5).to_csv(good, index=False)
     page.set_input_files("#file", str(good))

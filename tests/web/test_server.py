@@ -21,7 +21,7 @@ def curl(*args: str) -> subprocess.CompletedProcess:
 def test_multipart_upload_with_curl_answers_the_csv(live_server, tmp_path):
     source = tmp_path / "applicants.csv"
     frame = factories.applications(300, seed=5).astype(object)
-    frame.loc[7, "Gender"] = "Robot"
+    frame.loc[7, "Property_Area"] = "Mars"
     frame.to_csv(source, index=False)
     out = tmp_path / "predictions.csv"
     result = curl("-F", f"file=@{source}", "-D", "-", "-o", str(out), f"{live_server}/api/v1/score")
@@ -31,7 +31,7 @@ def test_multipart_upload_with_curl_answers_the_csv(live_server, tmp_path):
     assert "x-rows-failed: 1" in headers
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["Loan_ID"] for r in rows] == frame["Loan_ID"].tolist()
-    assert rows[7]["Error"].startswith("Gender:") and rows[8]["Loan_Status"] in ("Y", "N")
+    assert rows[7]["Error"].startswith("Property_Area:") and rows[8]["Loan_Status"] in ("Y", "N")
 
 
 def test_raw_csv_and_json_through_the_real_server(live_server, tmp_path):

@@ -33,16 +33,18 @@ def test_index_lists_the_contract_and_the_template(client):
 
 def test_upload_redirects_to_an_unguessable_results_page(client):
     frame = factories.applications(60).astype(object)
-    frame.loc[4, "Gender"] = "Robot"
+    frame.loc[4, "Property_Area"] = "Mars"
     response = upload(client, csv_of(frame), "march.csv")
     assert response.status_code == 303
     location = response.headers["Location"]
     assert re.fullmatch(r"/results/[A-Za-z0-9_-]{43}", location)
     page = client.get(location).get_data(as_text=True)
     assert "march.csv" in page and "<dd>60</dd>" in page and "<dd>59</dd>" in page and "<dd>1</dd>" in page
-    assert page.count('class="row-failed"') == 1 and "Gender: &#39;Robot&#39; is not one of Female, Male" in page
-    assert page.count("<tr") == 1 + 50 + 1 + 1  # preview header + 50 rows; reasons header + 1 reason
-    assert "<svg" in page and "Approval rate by property area" in page
+    assert page.count('class="row-failed"') == 1 and "Property_Area: &#39;Mars&#39; is not one of Rural, Semiurban, Urban" in page
+    preview = page[page.index('<table class="preview">'):]
+    assert preview.count("<tr") == 1 + 50  # header + the first 50 rows
+    assert "<h2>Why rows failed</h2>" in page and "Fair lending check" in page
+    assert "<svg" in page and "Approval rate by Property_Area" in page
 
 
 def test_downloads_csv_and_excel(client):
@@ -71,7 +73,7 @@ def test_raw_upload_is_not_kept(client, app, tmp_path):
 
 
 @pytest.mark.parametrize(("data", "name", "message"), [
-    (b"Loan_ID,Gender\nA,Male\n", "a.csv", "Missing columns: Married"),
+    (b"Loan_ID,Gender\nA,Male\n", "a.csv", "Missing columns: Education"),
     (b"", "a.csv", "The file is empty."),
     (b"\x89PNG\r\n\x1a\n" + bytes(50), "a.csv", "looks like a PNG image"),
     (b"Loan_ID\n", "a.txt", "Upload a .csv or .xlsx file."),

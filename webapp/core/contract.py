@@ -26,27 +26,44 @@ class Feature:
     description: str
     example: str
     maximum: float | None = None  # numbers only: larger values are impossible, not just rare
+    decides: bool = True  # the model scores it; False: accepted and monitored only, never decides
+    monitored: bool = False  # approval parity across its values is reported on every file
+    why: str = ""  # why it is monitored, for the docs, the upload page and the model card
 
+
+# Prohibited bases: sex and marital status (ECOA / Regulation B, 12 CFR 1002.4, 1002.6(b)) and, for
+# home loans, familial status (Fair Housing Act). The model never sees them.
+PROHIBITED_BASIS = ("A prohibited basis for a credit decision (ECOA / Regulation B; familial status under the "
+                    "Fair Housing Act): never used to decide, only to check approval parity.")
+PROXY_RISK = "Decides, and is monitored: it can stand in for protected groups."
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("Gender", "category", "Applicant's gender", "Male"),
-    Feature("Married", "category", "Whether the applicant is married", "Yes"),
-    Feature("Dependents", "category", "Number of dependents (3 or more: 3+)", "0"),
-    Feature("Education", "category", "Graduate or not", "Graduate"),
-    Feature("Self_Employed", "category", "Whether the applicant is self-employed", "No"),
+    Feature("Gender", "category", "Applicant's gender", "Male", decides=False, monitored=True, why=PROHIBITED_BASIS),
+    Feature("Married", "category", "Whether the applicant is married", "Yes", decides=False, monitored=True,
+            why=PROHIBITED_BASIS),
+    Feature("Dependents", "category", "Number of dependents (3 or more: 3+)", "0", decides=False, monitored=True,
+            why=PROHIBITED_BASIS),
+    Feature("Education", "category", "Graduate or not", "Graduate", monitored=True, why=PROXY_RISK),
+    Feature("Self_Employed", "category", "Whether the applicant is self-employed", "No", monitored=True,
+            why=PROXY_RISK),
     Feature("ApplicantIncome", "number", "Applicant's monthly income", "5720", maximum=10_000_000),
     Feature("CoapplicantIncome", "number", "Co-applicant's monthly income", "0", maximum=10_000_000),
     Feature("LoanAmount", "number", "Loan amount in thousands", "110", maximum=1_000_000),
     Feature("Loan_Amount_Term", "number", "Term of the loan in months", "360", maximum=1_200),
     Feature("Credit_History", "flag", "1 if the credit history meets guidelines, else 0", "1"),
-    Feature("Property_Area", "category", "Urban, Semiurban or Rural", "Urban"),
+    Feature("Property_Area", "category", "Urban, Semiurban or Rural", "Urban", monitored=True,
+            why="Decides, and is monitored: geography can stand in for protected groups."),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+DECISION_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.decides)
+PROTECTED_ATTRIBUTES: tuple[str, ...] = tuple(f.name for f in FEATURES if not f.decides)  # optional columns
+MONITORED_ATTRIBUTES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.monitored)
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "category")
 NUMERIC_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "number")
 FLAG_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "flag")
-REQUIRED_COLUMNS: tuple[str, ...] = (ID_COLUMN, *FEATURE_NAMES)
+REQUIRED_COLUMNS: tuple[str, ...] = (ID_COLUMN, *DECISION_FEATURES)
+FEATURES_BY_NAME = {f.name: f for f in FEATURES}
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
@@ -84,6 +101,6 @@ def category_key(value: object) -> str | None:
     return None if key in MISSING_TOKENS else key
 
 
-def required_columns_by_key() -> dict[str, str]:
-    """Normalised header key -> canonical column name, for every required column."""
-    return {normalise_name(name): name for name in REQUIRED_COLUMNS}
+def columns_by_key() -> dict[str, str]:
+    """Normalised header key -> canonical column name, for every column of the contract."""
+    return {normalise_name(name): name for name in (ID_COLUMN, *FEATURE_NAMES)}

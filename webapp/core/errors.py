@@ -57,13 +57,15 @@ class MissingColumns(ContractViolation):
     code = "missing-columns"
     title = "Required columns are missing"
 
-    def __init__(self, *, missing: list[str], found: list[str], expected: list[str] | None = None):
+    def __init__(self, *, missing: list[str], found: list[str], expected: list[str] | None = None,
+                 optional: list[str] | None = None):
         found_text = ", ".join(found[:30]) + (" …" if len(found) > 30 else "") if found else "none"
         super().__init__(
             f"Missing columns: {', '.join(missing)}. Found: {found_text}.",
             missing_columns=missing,
             found_columns=found[:200],
             expected_columns=expected or [],
+            optional_columns=optional or [],
         )
 
 

@@ -12,39 +12,42 @@ import numpy as np
 import pandas as pd
 
 from webapp.core.contract import (
-    FEATURE_NAMES,
     ID_COLUMN,
     MISSING_TOKENS,
+    PROTECTED_ATTRIBUTES,
     REQUIRED_COLUMNS,
     category_key,
     cell_text,
+    columns_by_key,
     normalise_name,
-    required_columns_by_key,
 )
 from webapp.core.errors import DuplicateColumns, MissingColumns
 from webapp.core.limits import Limits
 from webapp.core.reading import CATEGORY, NUMBER, TEXT
+from webapp.stats.fairness import NOT_RECOGNISED
 
 SHOWN_VALUE_LENGTH = 40  # error messages show at most this much of the offending value
 
 
 @dataclass(frozen=True)
 class ColumnPlan:
-    """Where each required column sits in the input, and what else the input holds."""
+    """Where each contract column sits in the input, and what else the input holds."""
 
-    positions: dict[str, int]
+    positions: dict[str, int]  # required columns, and the optional ones the input has
     extra_columns: dict[int, str]
 
     def kinds(self, contract: "Contract", include_extras: bool) -> dict[int, str]:
-        kinds = {self.positions[name]: contract.reading_kind(name) for name in REQUIRED_COLUMNS}
+        kinds = {position: contract.reading_kind(name) for name, position in self.positions.items()}
         if include_extras:
             kinds.update(dict.fromkeys(self.extra_columns, TEXT))
         return kinds
 
 
-def match_columns(columns: list[str]) -> ColumnPlan:
-    """Find the required columns whatever their case, spacing, separators or order."""
-    wanted = required_columns_by_key()
+def match_columns(columns: list[str], required: tuple[str, ...] = REQUIRED_COLUMNS,
+                  optional: tuple[str, ...] = PROTECTED_ATTRIBUTES) -> ColumnPlan:
+    """Find the contract's columns whatever their case, spacing, separators or order. `required`
+    must all be there; `optional` (monitored-only attributes) are used when present."""
+    wanted = {key: name for key, name in columns_by_key().items() if name in required or name in optional}
     positions: dict[str, list[int]] = {}
     extras = {}
     for position, name in enumerate(columns):
@@ -58,15 +61,17 @@ def match_columns(columns: list[str]) -> ColumnPlan:
         described = "; ".join(f"{name} ({', '.join(repr(c) for c in found)})" for name, found in duplicated.items())
         raise DuplicateColumns(f"Columns appear more than once: {described}. Keep one of each.",
                                duplicate_columns=sorted(duplicated))
-    missing = [name for name in REQUIRED_COLUMNS if name not in positions]
+    missing = [name for name in required if name not in positions]
     if missing:
-        raise MissingColumns(missing=missing, found=[str(c) for c in columns], expected=list(REQUIRED_COLUMNS))
+        raise MissingColumns(missing=missing, found=[str(c) for c in columns], expected=list(required),
+                             optional=list(optional))
     return ColumnPlan({name: found[0] for name, found in positions.items()}, extras)
 
 
 @dataclass(frozen=True)
 class Contract:
-    """The input contract as stated by a model card's `features`."""
+    """The input contract as stated by a model card's `features`: which columns decide (required,
+    validated, scored) and which are only monitored (optional, never failing a row)."""
 
     features: dict[str, dict]
     allowed: dict[str, dict[str, str]] = field(default_factory=dict)  # feature -> key -> training spelling
@@ -78,6 +83,23 @@ class Contract:
                    for name, f in features.items() if f["kind"] == "category"}
         return cls(features, allowed)
 
+    @property
+    def decision_features(self) -> tuple[str, ...]:
+        # Cards written before the fair-lending change have no `decides`: every feature decided.
+        return tuple(name for name, f in self.features.items() if f.get("decides", True))
+
+    @property
+    def monitored_only(self) -> tuple[str, ...]:
+        return tuple(name for name, f in self.features.items() if not f.get("decides", True))
+
+    @property
+    def monitored(self) -> tuple[str, ...]:
+        return tuple(name for name, f in self.features.items() if f.get("monitored", False))
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return (ID_COLUMN, *self.decision_features)
+
     def reading_kind(self, name: str) -> str:
         if name == ID_COLUMN:
             return TEXT
@@ -87,9 +109,10 @@ class Contract:
 @dataclass
 class CheckedChunk:
     ids: pd.Series               # Loan_ID as text
-    features: pd.DataFrame       # canonical names; categories in training spelling, numbers as float, NaN if empty
+    features: pd.DataFrame       # the decision features: categories in training spelling, numbers as float, NaN if empty
     errors: np.ndarray           # object: "" when the row is valid, else the message
     reasons: list[str]           # one short reason per failed check, for the summary
+    monitored: dict[str, pd.Categorical] = field(default_factory=dict)  # attribute -> groups, for parity
 
     @property
     def valid(self) -> np.ndarray:
@@ -108,7 +131,7 @@ def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limit
         messages.append((too_long, np.full(n, f"{ID_COLUMN}: longer than {limits.max_cell_length} characters",
                                            dtype=object), f"{ID_COLUMN}: too long"))
     features = {}
-    for name in FEATURE_NAMES:
+    for name in contract.decision_features:
         spec = contract.features[name]
         column = chunk[plan.positions[name]]
         if spec["kind"] == "category":
@@ -125,7 +148,25 @@ def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limit
         for row in rows:  # only failed rows: usually few
             errors[row] = texts[row] if not errors[row] else f"{errors[row]}; {texts[row]}"
     frame = pd.DataFrame(features, index=chunk.index)
-    return CheckedChunk(ids=ids, features=frame, errors=errors, reasons=reasons)
+    monitored = {name: (frame[name].array if name in frame else
+                        _monitored_category(chunk[plan.positions[name]], contract.allowed[name]))
+                 for name in contract.monitored if name in plan.positions}
+    return CheckedChunk(ids=ids, features=frame, errors=errors, reasons=reasons, monitored=monitored)
+
+
+def _monitored_category(column: pd.Series, allowed: dict[str, str]) -> pd.Categorical:
+    """A monitored-only column as groups for the parity report: the training spellings, missing
+    (NaN), or NOT_RECOGNISED. It never fails a row: these columns do not decide anything."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes, uniques = column.cat.codes.to_numpy(), list(column.cat.categories)
+    else:
+        codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
+    categories = [*sorted(allowed.values()), NOT_RECOGNISED]
+    position = {c: i for i, c in enumerate(categories)}
+    keys = [category_key(u) for u in uniques]
+    table = [-1 if key is None else position[allowed.get(key, NOT_RECOGNISED)] for key in keys]
+    return pd.Categorical.from_codes(np.array(table + [-1], dtype=np.int16)[codes],
+                                     dtype=_category_dtype(tuple(categories)), validate=False)
 
 
 def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):

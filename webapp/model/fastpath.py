@@ -117,6 +117,8 @@ def _sample(card: dict, rows: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(0)
     raw, validated = {}, {}
     for feature in card["features"]:
+        if not feature.get("decides", True):
+            continue  # monitored only: the pipeline never sees it
         name = feature["name"]
         if feature["kind"] == "category":
             choices = [*feature["allowed"], None]

@@ -14,7 +14,6 @@ import pandas as pd
 import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
-from webapp.core.contract import FEATURE_NAMES
 
 
 def file_sha256(path) -> str:
@@ -61,8 +60,9 @@ class LoadedModel:  # not slots: cached_property needs __dict__
         """P(approved) for each row of a frame holding the feature columns."""
         if self.scorer is not None and self.scorer.accepts(features):
             return self.scorer(features)
-        if tuple(features.columns) != FEATURE_NAMES:
-            features = features[list(FEATURE_NAMES)]
+        decision = self.contract.decision_features
+        if tuple(features.columns) != decision:
+            features = features[list(decision)]
         return self.pipeline.predict_proba(features)[:, self._positive_column]
 
     @functools.cached_property

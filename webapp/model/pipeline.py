@@ -1,8 +1,8 @@
 """The loan-approval pipeline's shape: preprocessing plus a classifier.
 
-It predicts from a DataFrame holding the 11 feature columns as `pandas.read_csv` gives them for the
-loan files (strings for categoricals, numbers for numbers, NaN where empty); other columns, such as
-`Loan_ID`, are dropped by the ColumnTransformer.
+It predicts from a DataFrame holding the decision features as `pandas.read_csv` gives them for the
+loan files (strings for categoricals, numbers for numbers, NaN where empty). The shipped model uses
+`contract.DECISION_FEATURES` only: Gender, Married and Dependents never reach it.
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from webapp.core.contract import CATEGORICAL_FEATURES, FLAG_FEATURES, NUMERIC_FEATURES
+from webapp.core.contract import CATEGORICAL_FEATURES, DECISION_FEATURES, FLAG_FEATURES, NUMERIC_FEATURES
 from webapp.model.transformers import LenientOrdinalEncoder
 
 
-def build_preprocessor() -> ColumnTransformer:
+def build_preprocessor(features: tuple[str, ...] = DECISION_FEATURES) -> ColumnTransformer:
     categorical = make_pipeline(
         LenientOrdinalEncoder(),
         SimpleImputer(strategy="most_frequent"),
@@ -32,14 +32,14 @@ def build_preprocessor() -> ColumnTransformer:
     flag = SimpleImputer(strategy="most_frequent", add_indicator=True)
     return ColumnTransformer(
         [
-            ("category", categorical, list(CATEGORICAL_FEATURES)),
-            ("number", numeric, list(NUMERIC_FEATURES)),
-            ("flag", flag, list(FLAG_FEATURES)),
+            ("category", categorical, [f for f in CATEGORICAL_FEATURES if f in features]),
+            ("number", numeric, [f for f in NUMERIC_FEATURES if f in features]),
+            ("flag", flag, [f for f in FLAG_FEATURES if f in features]),
         ],
         remainder="drop",
         verbose_feature_names_out=False,
     )
 
 
-def build_pipeline(classifier) -> Pipeline:
-    return Pipeline([("preprocess", build_preprocessor()), ("classifier", classifier)])
+def build_pipeline(classifier, features: tuple[str, ...] = DECISION_FEATURES) -> Pipeline:
+    return Pipeline([("preprocess", build_preprocessor(features)), ("classifier", classifier)])

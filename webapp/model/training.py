@@ -5,6 +5,11 @@ Candidates (random forest, gradient boosting, logistic regression) are each tune
 AUC) is the reference, and by the one-standard-error rule the simplest candidate whose accuracy lies within
 one standard error of it is kept (they are listed simplest first). It is wrapped in sigmoid calibration
 when that lowers the Brier score without costing accuracy, and refit on all rows.
+
+The model decides on `contract.DECISION_FEATURES` only. For comparison, the chosen estimator is also
+cross-validated with Gender, Married and Dependents added (`cv_with_protected_attributes` in the
+card), so anyone can see what leaving them out costs; `include_protected` trains on them, for
+research only — the shipped artifact never does.
 """
 from __future__ import annotations
 
@@ -26,11 +31,12 @@ from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, cross
 
 from webapp.core.contract import (
     CATEGORICAL_FEATURES,
+    DECISION_FEATURES,
+    FEATURE_NAMES,
     FEATURES,
     ID_COLUMN,
     NEGATIVE_LABEL,
     POSITIVE_LABEL,
-    REQUIRED_COLUMNS,
     TARGET_COLUMN,
 )
 from webapp.model.loading import file_sha256
@@ -51,6 +57,11 @@ class TrainingOptions:
     seed: int = 0
     n_jobs: int | None = None
     quick: bool = False  # small grids, for tests and smoke runs
+    include_protected: bool = False  # research only: let Gender, Married and Dependents decide
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return FEATURE_NAMES if self.include_protected else DECISION_FEATURES
 
 
 @dataclass
@@ -84,7 +95,8 @@ def candidate_grids(seed: int, quick: bool) -> dict[str, tuple[object, dict]]:
 
 def load_training_data(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     frame = pd.read_csv(path)
-    missing = [c for c in (*REQUIRED_COLUMNS, TARGET_COLUMN) if c not in frame.columns]
+    # Every feature, protected ones included: the comparison variant needs them.
+    missing = [c for c in (ID_COLUMN, *FEATURE_NAMES, TARGET_COLUMN) if c not in frame.columns]
     if missing:
         raise MissingColumns(missing=missing, found=list(frame.columns))
     labels = frame.pop(TARGET_COLUMN).astype(str).str.strip().str.upper()
@@ -105,7 +117,7 @@ def train(data_path: Path, options: TrainingOptions | None = None, progress=prin
     candidates = []
     for name, (classifier, grid) in candidate_grids(options.seed, options.quick).items():
         search = GridSearchCV(
-            build_pipeline(classifier),
+            build_pipeline(classifier, options.features),
             {f"classifier__{k}": v for k, v in grid.items()},
             scoring=SCORING,
             refit="accuracy",
@@ -121,6 +133,9 @@ def train(data_path: Path, options: TrainingOptions | None = None, progress=prin
 
     best = choose_candidate(candidates, n_scores=options.folds * options.repeats)
     progress(f"chosen: {best['name']} (simplest within one standard error of the most accurate)")
+    with_protected = _cv_with_protected_attributes(best, X, y, cv, options.n_jobs)
+    progress(f"for comparison, with Gender, Married and Dependents: accuracy {with_protected['accuracy_mean']:.4f}, "
+             f"ROC AUC {with_protected['roc_auc_mean']:.4f}")
     pipeline, calibration = _calibrate_if_it_helps(best, X, y, cv, options.n_jobs, progress)
     pipeline.fit(X, y)
     figures = calibration["figures"] if calibration["used"] else best
@@ -137,6 +152,12 @@ def train(data_path: Path, options: TrainingOptions | None = None, progress=prin
             **{k: round(float(figures[k]), 4) for k in ("accuracy_mean", "accuracy_std", "roc_auc_mean", "brier_mean")},
             "note": "figures of the chosen grid point; the grid search used the same folds",
         },
+        "cv_with_protected_attributes": {
+            **{k: round(float(with_protected[k]), 4) for k in ("accuracy_mean", "accuracy_std", "roc_auc_mean",
+                                                              "brier_mean")},
+            "note": "the chosen estimator and parameters with Gender, Married and Dependents added, same folds; "
+                    "for comparison only, never shipped",
+        },
         "estimator": {
             "name": best["name"],
             "params": _jsonable(best["params"]),
@@ -150,7 +171,9 @@ def train(data_path: Path, options: TrainingOptions | None = None, progress=prin
         "threshold": THRESHOLD,
         "positive_label": POSITIVE_LABEL,
         "id_column": ID_COLUMN,
-        "features": feature_contract(X),
+        "decision_features": list(options.features),
+        "monitored_attributes": [f.name for f in FEATURES if f.monitored],
+        "features": feature_contract(X, options.features),
     }
     return TrainingResult(pipeline=pipeline, card=card, candidates=candidates)
 
@@ -162,14 +185,15 @@ def choose_candidate(candidates: list[dict], n_scores: int) -> dict:
     return next(c for c in candidates if c["accuracy_mean"] >= top["accuracy_mean"] - standard_error)
 
 
-def feature_contract(X: pd.DataFrame) -> list[dict]:
+def feature_contract(X: pd.DataFrame, decision_features: tuple[str, ...] = DECISION_FEATURES) -> list[dict]:
     """The input contract as the model card states it, with allowed values learned from `X`."""
     encoder = LenientOrdinalEncoder().fit(X[list(CATEGORICAL_FEATURES)].to_numpy(dtype=object))
     allowed = {name: [str(v) for v in cats] for name, cats in zip(CATEGORICAL_FEATURES, encoder.categories_)}
     contract = []
     for feature in FEATURES:
         entry = {"name": feature.name, "kind": feature.kind, "description": feature.description,
-                 "example": feature.example, "nullable": True}
+                 "example": feature.example, "nullable": True, "decides": feature.name in decision_features,
+                 "monitored": feature.monitored, "why": feature.why}
         if feature.kind == "category":
             entry.update(type="string", allowed=allowed[feature.name])
         elif feature.kind == "flag":
@@ -193,17 +217,31 @@ def save(result: TrainingResult, output: Path) -> dict:
     return card
 
 
-def _calibrate_if_it_helps(best, X, y, cv, n_jobs, progress):
-    calibrated = CalibratedClassifierCV(best["estimator"], method="sigmoid", cv=5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # fold-level notices from tiny test frames
-        scores = cross_validate(calibrated, X, y, cv=cv, scoring=SCORING, n_jobs=n_jobs)
-    figures = {
+def _cv_with_protected_attributes(best, X, y, cv, n_jobs) -> dict:
+    """The chosen estimator, same parameters and folds, with every feature: what leaving out the
+    protected attributes costs (or gains)."""
+    from sklearn.base import clone
+
+    classifier = clone(best["estimator"].named_steps["classifier"])
+    scores = cross_validate(build_pipeline(classifier, FEATURE_NAMES), X, y, cv=cv, scoring=SCORING, n_jobs=n_jobs)
+    return _figures_of(scores)
+
+
+def _figures_of(scores: dict) -> dict:
+    return {
         "accuracy_mean": scores["test_accuracy"].mean(),
         "accuracy_std": scores["test_accuracy"].std(),
         "roc_auc_mean": scores["test_roc_auc"].mean(),
         "brier_mean": -scores["test_brier"].mean(),
     }
+
+
+def _calibrate_if_it_helps(best, X, y, cv, n_jobs, progress):
+    calibrated = CalibratedClassifierCV(best["estimator"], method="sigmoid", cv=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fold-level notices from tiny test frames
+        scores = cross_validate(calibrated, X, y, cv=cv, scoring=SCORING, n_jobs=n_jobs)
+    figures = _figures_of(scores)
     # Calibrate only if probabilities get materially better without costing accuracy.
     used = (figures["brier_mean"] <= best["brier_mean"] - MIN_BRIER_GAIN
             and figures["accuracy_mean"] >= best["accuracy_mean"] - 0.005)

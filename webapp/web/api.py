@@ -125,23 +125,27 @@ def _stem(filename: str | None) -> str:
 
 def _summary_headers(summary) -> dict:
     return {"X-Rows-Total": str(summary.rows), "X-Rows-Scored": str(summary.scored),
-            "X-Rows-Failed": str(summary.failed)}
+            "X-Rows-Failed": str(summary.failed),
+            "X-Fairness-Flags": ", ".join(summary.fairness.flagged()) or "none"}
 
 
 @bp.get("/model")
 def model_card():
     card = loaded_model().card
-    keys = ("name", "version", "created_at", "scikit_learn_version", "training_data", "cv", "estimator",
-            "threshold", "positive_label", "id_column", "features")
+    keys = ("name", "version", "created_at", "scikit_learn_version", "training_data", "cv",
+            "cv_with_protected_attributes", "estimator", "threshold", "positive_label", "id_column",
+            "decision_features", "monitored_attributes", "features")
     return {k: card[k] for k in keys if k in card}
 
 
 @bp.get("/template.csv")
 def template():
-    """The header row and one example row, to fill in."""
+    """The header row and one example row, to fill in: the columns that decide first, then the
+    optional monitored-only ones (Gender, Married, Dependents), which never change a decision."""
+    ordered = sorted(FEATURES, key=lambda f: not f.decides)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([ID_COLUMN, *(f.name for f in FEATURES)])
-    writer.writerow(["LP000001", *(f.example for f in FEATURES)])
+    writer.writerow([ID_COLUMN, *(f.name for f in ordered)])
+    writer.writerow(["LP000001", *(f.example for f in ordered)])
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="loan-applications-template.csv"'})

@@ -7,7 +7,8 @@ WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 480, 230, 16, 36, 24
 
 
 def bar_chart(labels: list[str], values: list[float], *, title: str, value_format: str = "{:,.0f}",
-              max_value: float | None = None, highlight_from: int | None = None) -> Markup:
+              max_value: float | None = None, highlight_from: int | None = None,
+              reference: tuple[float, str] | None = None) -> Markup:
     """A labelled vertical bar chart as inline SVG, with a <title> and text for screen readers."""
     top = max_value or max(values, default=0) or 1
     plot_w, plot_h = WIDTH - PAD_LEFT - 8, HEIGHT - PAD_BOTTOM - PAD_TOP
@@ -25,6 +26,11 @@ def bar_chart(labels: list[str], values: list[float], *, title: str, value_forma
         parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{max(y - 5, 12):.1f}" class="value">'
                      f"{escape(value_format.format(value))}</text>")
         parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - PAD_BOTTOM + 16:.1f}" class="label">{escape(label)}</text>')
+    if reference is not None:  # a dashed horizontal line, e.g. four-fifths of the highest rate
+        level, text = reference
+        y = PAD_TOP + plot_h - plot_h * (level / top)
+        parts.append(f'<line x1="{PAD_LEFT}" y1="{y:.1f}" x2="{WIDTH - 8}" y2="{y:.1f}" class="reference"/>')
+        parts.append(f'<text x="{WIDTH - 10}" y="{y - 4:.1f}" class="reference-label">{escape(text)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -36,8 +42,15 @@ def probability_histogram(counts: list[int], threshold: float) -> Markup:
                      highlight_from=int(threshold * bins))
 
 
-def approval_by_segment(by_segment: dict[str, list[int]]) -> Markup:
-    names = sorted(by_segment)
-    rates = [by_segment[n][1] / by_segment[n][0] if by_segment[n][0] else 0 for n in names]
-    labels = [f"{n} ({by_segment[n][0]:,})" for n in names]
-    return bar_chart(labels, rates, title="Approval rate by property area", value_format="{:.0%}", max_value=1)
+def approval_by_group(attribute: str, entry: dict) -> Markup:
+    """Approval rate per group of a monitored attribute, with the four-fifths line when judged."""
+    groups = entry["groups"]
+    names = list(groups)
+    rates = [groups[n]["approval_rate"] or 0 for n in names]
+    labels = [f"{n} ({groups[n]['rows']:,})" for n in names]
+    reference = None
+    if entry["adverse_impact_ratio"] is not None:
+        judged = [groups[n]["approval_rate"] for n in names if groups[n]["rows"] >= 30 and not n.startswith("(")]
+        reference = (0.8 * max(judged), "four-fifths of the highest")
+    return bar_chart(labels, rates, title=f"Approval rate by {attribute}", value_format="{:.0%}", max_value=1,
+                     reference=reference)

@@ -37,11 +37,18 @@ def application_schema(card: dict | None) -> dict:
             schema.update(type=["number", "null"], minimum=0)
             if feature.get("maximum") is not None:
                 schema["maximum"] = feature["maximum"]
+        decides = feature.get("decides", True)
+        role = ("Decides: required in a file." if decides else
+                "Monitored only, optional: never seen by the model, never fails a row; used for the parity "
+                "report.")
+        schema["description"] = f"{schema['description']} {role} {feature.get('why', '')}".strip()
+        schema["x-decides"], schema["x-monitored"] = decides, feature.get("monitored", False)
         properties[feature["name"]] = schema
     return {"type": "object", "required": [ID_COLUMN],
             "properties": properties, "additionalProperties": True,
-            "description": "One loan application. Every feature column must be present in a file; a missing "
-                           "value (null or empty) is imputed by the model."}
+            "description": "One loan application. Every column that decides (x-decides) must be present in a "
+                           "file; a missing value (null or empty) is imputed by the model. Gender, Married and "
+                           "Dependents are optional and monitored only: the model never sees them."}
 
 
 def problem_types() -> list[dict]:
@@ -68,7 +75,10 @@ def build_spec(card: dict | None) -> dict:
         "properties": {k: {"type": "integer"} for k in ("rows", "scored", "failed", "approved")}
         | {"approval_rate": {"type": ["number", "null"]},
            "failures_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}},
-           "extra_columns": {"type": "array", "items": {"type": "string"}}},
+           "extra_columns": {"type": "array", "items": {"type": "string"}},
+           "fairness": {"type": "object", "description": "Approval parity per monitored attribute present in the "
+                        "input (four-fifths screen over groups of at least 30 scored rows)",
+                        "additionalProperties": {"$ref": "#/components/schemas/Parity"}}},
     }
     prediction = {
         "type": "object",
@@ -127,8 +137,10 @@ def build_spec(card: dict | None) -> dict:
                 "responses": {
                     "200": {"description": "Scored. CSV and Excel answers are attachments; the summary is in "
                                            "the X-Rows-* headers.",
-                            "headers": {h: {"schema": {"type": "integer"}} for h in
-                                        ("X-Rows-Total", "X-Rows-Scored", "X-Rows-Failed")},
+                            "headers": {**{h: {"schema": {"type": "integer"}} for h in
+                                           ("X-Rows-Total", "X-Rows-Scored", "X-Rows-Failed")},
+                                        "X-Fairness-Flags": {"schema": {"type": "string"}, "description":
+                                                             "Monitored attributes below four-fifths, or none"}},
                             "content": {"text/csv": file_answer, FORMATS["xlsx"]: file_answer,
                                         "application/json": {"schema": {"$ref": "#/components/schemas/ScoreResult"}}}},
                     **{str(s): PROBLEM for s in (400, 401, 405, 413, 415, 422, 503)},
@@ -158,12 +170,22 @@ def build_spec(card: dict | None) -> dict:
                     "summary": summary_schema,
                     "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
                 }},
+                "Parity": {"type": "object", "required": ["groups", "adverse_impact_ratio", "flagged"], "properties": {
+                    "groups": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                        "rows": {"type": "integer"}, "approved": {"type": "integer"},
+                        "approval_rate": {"type": ["number", "null"]}}}},
+                    "adverse_impact_ratio": {"type": ["number", "null"],
+                                             "description": "Lowest approval rate over the highest among judged "
+                                                            "groups; null when fewer than two are judged"},
+                    "flagged": {"type": "boolean", "description": "The ratio is below 0.8"},
+                    "judged_groups": {"type": "integer"}}},
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
                     "type": {"type": "string", "format": "uri-reference"}, "title": {"type": "string"},
                     "status": {"type": "integer"}, "detail": {"type": "string"}, "code": {"type": "string"},
                     "missing_columns": {"type": "array", "items": {"type": "string"}},
                     "found_columns": {"type": "array", "items": {"type": "string"}},
                     "expected_columns": {"type": "array", "items": {"type": "string"}},
+                    "optional_columns": {"type": "array", "items": {"type": "string"}},
                 }},
             },
             "responses": {"Problem": {"description": "RFC 9457 problem details",

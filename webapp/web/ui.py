@@ -70,7 +70,7 @@ def _score_and_store(upload, model, form) -> str:
         write_csv(scoring, out)
         s = scoring.summary
         record_summary(s)
-        return {**s.to_dict(), "probability_histogram": s.probability_histogram, "by_segment": s.by_segment,
+        return {**s.to_dict(), "probability_histogram": s.probability_histogram,
                 "first_failures": s.first_failures, "input_format": s.input_format}
 
     name = PurePath(upload.filename or "upload").name[:200]
@@ -119,7 +119,8 @@ def results(token: str):
     return render_template(
         "results.html", token=token, meta=meta, summary=summary, preview=preview,
         histogram=charts.probability_histogram(summary["probability_histogram"], meta["threshold"]),
-        by_area=charts.approval_by_segment(summary["by_segment"]) if summary["by_segment"] else None,
+        parity_charts={attribute: charts.approval_by_group(attribute, entry)
+                       for attribute, entry in summary.get("fairness", {}).items()},
         expires_at=pd.Timestamp(meta["expires_at"], unit="s", tz="UTC"),
     )
 

@@ -1,0 +1,73 @@
+"""Approval parity across the groups of each monitored attribute, with the four-fifths screen.
+
+The adverse impact ratio is the lowest group approval rate over the highest, among groups large
+enough to judge; below 0.8 the attribute is flagged (Uniform Guidelines, 29 CFR 1607.4(D)). It is a
+screen, not a verdict. Missing and unrecognised values are listed as their own groups but never
+judged: they are not groups of applicants.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+MIN_GROUP_ROWS = 30
+FOUR_FIFTHS = 0.8
+MISSING = "(missing)"
+NOT_RECOGNISED = "(not recognised)"
+UNJUDGED_GROUPS = (MISSING, NOT_RECOGNISED)
+
+
+@dataclass
+class ParityTally:
+    """attribute -> group -> [scored rows, approved rows]; only scored rows count (a failed row has
+    no decision to compare)."""
+
+    counts: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+
+    def add(self, attribute: str, values: pd.Series | pd.Categorical, approved: np.ndarray,
+            scored: np.ndarray) -> None:
+        """Tally one chunk. `values` is a Categorical (missing: code -1); `approved` and `scored`
+        are boolean arrays of the same length."""
+        categorical = values.array if isinstance(values, pd.Series) else values
+        names = [*map(str, categorical.categories), MISSING]
+        codes = np.asarray(categorical.codes)[scored]
+        codes = np.where(codes < 0, len(names) - 1, codes)
+        rows = np.bincount(codes, minlength=len(names))
+        approvals = np.bincount(codes, weights=approved[scored], minlength=len(names))
+        groups = self.counts.setdefault(attribute, {})
+        for name, n, k in zip(names, rows, approvals):
+            if n:
+                totals = groups.setdefault(name, [0, 0])
+                totals[0] += int(n)
+                totals[1] += int(k)
+
+    def merge(self, other: "ParityTally") -> "ParityTally":
+        for attribute, groups in other.counts.items():
+            mine = self.counts.setdefault(attribute, {})
+            for name, (n, k) in groups.items():
+                totals = mine.setdefault(name, [0, 0])
+                totals[0] += n
+                totals[1] += k
+        return self
+
+    def report(self) -> dict:
+        return {attribute: parity(groups) for attribute, groups in self.counts.items()}
+
+    def flagged(self) -> list[str]:
+        return [attribute for attribute, entry in self.report().items() if entry["flagged"]]
+
+
+def parity(groups: dict[str, list[int]]) -> dict:
+    """One attribute's report: every group's rate, the adverse impact ratio and the flag."""
+    listed = {name: {"rows": n, "approved": k, "approval_rate": round(k / n, 4) if n else None}
+              for name, (n, k) in sorted(groups.items(), key=lambda item: (item[0] in UNJUDGED_GROUPS, item[0]))}
+    rates = [k / n for name, (n, k) in groups.items() if name not in UNJUDGED_GROUPS and n >= MIN_GROUP_ROWS]
+    ratio = None
+    if len(rates) >= 2:
+        ratio = min(rates) / max(rates) if max(rates) > 0 else 1.0
+    return {"groups": listed, "adverse_impact_ratio": None if ratio is None else round(ratio, 4),
+            "flagged": ratio is not None and ratio < FOUR_FIFTHS,
+            "judged_groups": sum(1 for name, (n, _) in groups.items()
+                                 if name not in UNJUDGED_GROUPS and n >= MIN_GROUP_ROWS)}
