@@ -299,6 +299,9 @@ def main() -> None:
 
             seconds = upload(server.port, "/api/v1/score", body, content_type, check)
             add("POST multipart CSV -> CSV", n, seconds, server.peak_rss_mb(), f"{floor[n] / seconds:.2f}x floor")
+            explained = upload(server.port, "/api/v1/score?explain=true", body, content_type, check)
+            add("POST multipart CSV -> CSV, explain=true", n, explained, server.peak_rss_mb(),
+                f"{explained / seconds:.2f}x the time without")
         for n, path in xlsx_files.items():
             body, content_type = multipart(path, XLSX)
 
@@ -312,6 +315,12 @@ def main() -> None:
         results["ours_single_record"] = ours_latency
         print(f"  single-record JSON: p50 {ours_latency['p50_ms']} ms, p99 {ours_latency['p99_ms']} ms "
               f"(in-process + {ours_latency['p50_ms'] - single['p50_ms']:.2f} ms at p50)", flush=True)
+        explained_latency = latency(server.port, "/api/v1/score?explain=true", record, "application/json",
+                                    args.latency_requests)
+        results["ours_single_record_explained"] = explained_latency
+        print(f"  single-record JSON, explain=true: p50 {explained_latency['p50_ms']} ms, p99 "
+              f"{explained_latency['p99_ms']} ms (+{explained_latency['p50_ms'] - ours_latency['p50_ms']:.2f} ms at "
+              "p50)", flush=True)
     finally:
         server.stop()
 
@@ -354,7 +363,7 @@ def print_table(rows, results) -> None:
     for what, n, seconds, rate, rss, note in rows:
         rss_text = f"{rss:,.0f}" if rss else ""
         print(f"| {what:44s} | {n:>9,} | {seconds:>8.3f} | {rate:>10,.0f} | {rss_text:>11s} | {note} |")
-    for key in ("in_process_single_row", "ours_single_record", "mlflow_single_record"):
+    for key in ("in_process_single_row", "ours_single_record", "ours_single_record_explained", "mlflow_single_record"):
         if key in results:
             print(f"| {key.replace('_', ' ')} latency | 1 | p50 {results[key]['p50_ms']} ms | p99 {results[key]['p99_ms']} ms | | |")
 

@@ -52,6 +52,14 @@ function renderContract(spec) {
   document.getElementById("contract").append(table);
 }
 
+function renderReasons(spec) {
+  const table = el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Code"), el("th", {}, "Feature"), el("th", {}, "Text"))));
+  const body = el("tbody");
+  for (const r of spec["x-reasons"] || []) body.append(el("tr", {}, el("td", {}, el("code", {}, r.code)), el("td", {}, r.feature), el("td", {}, r.text)));
+  table.append(body);
+  document.getElementById("reasons").append(el("div", { class: "table-wrap" }, table));
+}
+
 function renderProblems(spec) {
   const list = el("dl", { class: "problems" });
   for (const p of spec["x-problem-types"] || []) {
@@ -63,5 +71,5 @@ function renderProblems(spec) {
 
 fetch("/openapi.json")
   .then((response) => response.json())
-  .then((spec) => { renderOperations(spec); renderContract(spec); renderProblems(spec); })
+  .then((spec) => { renderOperations(spec); renderContract(spec); renderReasons(spec); renderProblems(spec); })
   .catch(() => { document.getElementById("loading").textContent = "The API description could not be loaded."; });

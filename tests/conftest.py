@@ -22,9 +22,20 @@ def training_csv(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory, training_csv) -> Path:
-    """A tiny pipeline trained in-process, so tests need neither ../shared nor the shipped model."""
+    """A tiny pipeline trained in-process, so tests need neither ../shared nor the shipped model:
+    a logistic regression, as shipped, so the fast path and explanations are those of production."""
     out = tmp_path_factory.mktemp("model") / "tiny.joblib"
-    options = training.TrainingOptions(folds=3, repeats=1, quick=True)
+    options = training.TrainingOptions(folds=3, repeats=1, quick=True, candidates=("logistic_regression",),
+                                       consider_calibration=False)
+    training.save(training.train(training_csv, options, progress=lambda _: None), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def forest_model_path(tmp_path_factory, training_csv) -> Path:
+    """A random forest: scored through the scikit-learn pipeline, with no exact explanations."""
+    out = tmp_path_factory.mktemp("forest") / "forest.joblib"
+    options = training.TrainingOptions(folds=3, repeats=1, quick=True, candidates=("random_forest",))
     training.save(training.train(training_csv, options, progress=lambda _: None), out)
     return out
 

@@ -60,3 +60,17 @@ def test_score_command_fails_clearly_on_a_whole_file_error(runner, tmp_path):
 def test_purge_results_command(runner):
     result = runner.invoke(args=["purge-results"])
     assert result.exit_code == 0 and "expired 0 result(s)" in result.output
+
+
+def test_score_command_explains_declines(runner, tmp_path):
+    from tests import factories
+
+    source = tmp_path / "batch.csv"
+    frame = factories.applications(12, seed=4)
+    frame.loc[0:2, "Credit_History"] = 0.0
+    frame.to_csv(source, index=False)
+    result = runner.invoke(args=["score", str(source), "--explain"])
+    assert result.exit_code == 0, result.output
+    header = (tmp_path / "batch-predictions.csv").read_text().splitlines()[0]
+    assert header.endswith(",Reason_1,Reason_2,Reason_3,Reason_4,Reason_Codes")
+    assert "principal reasons for declines:" in result.output and "(CREDIT_HISTORY)" in result.output

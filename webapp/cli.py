@@ -44,11 +44,15 @@ def train_command(data_path, output, seed, folds, repeats, n_jobs, quick, includ
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json"]), default="csv", show_default=True)
 @click.option("--sheet", help="Excel: the sheet to read (default: the first visible one).")
 @click.option("--include-input", is_flag=True, help="Append the input's other columns to each output row.")
+@click.option("--explain", is_flag=True,
+              help="Principal reasons for each declined application (JSON: and every feature's contribution).")
 @with_appcontext
-def score_command(input_path, output, fmt, sheet, include_input):
+def score_command(input_path, output, fmt, sheet, include_input, explain):
     """Score a CSV, Excel or JSON file with the loaded model, without a server."""
+    from webapp.core.batch import explanation_level
     from webapp.core.errors import InputError
     from webapp.core.limits import Limits
+    from webapp.core.reasons import REASONS_BY_CODE
     from webapp.core.scoring import score
     from webapp.core.writing import write_records, write_result
 
@@ -59,11 +63,11 @@ def score_command(input_path, output, fmt, sheet, include_input):
     try:
         with open(input_path, "rb") as source:
             scoring = score(source, model, sheet=sheet, include_input=include_input,
-                            limits=Limits.from_config(current_app.config))
+                            limits=Limits.from_config(current_app.config), explain=explanation_level(fmt, explain))
             chunks = _with_progress(scoring, source, input_path.stat().st_size)
             with click.open_file(str(output), "wb", atomic=str(output) != "-") as out:
                 if fmt == "json":
-                    write_records(chunks, out, scoring.summary, model)
+                    write_records(chunks, out, scoring.summary, model, explained=explain)
                 else:
                     write_result(chunks, out, fmt)
     except InputError as exc:
@@ -74,6 +78,10 @@ def score_command(input_path, output, fmt, sheet, include_input):
                f"(approval rate {rate})", err=True)
     for reason, count in s.failures_by_reason.most_common(10):
         click.echo(f"  {count:,} × {reason}", err=True)
+    if s.decline_reasons:
+        click.echo("principal reasons for declines:", err=True)
+        for code, count in s.decline_reasons.most_common(5):
+            click.echo(f"  {count:,} × {REASONS_BY_CODE[code].text} ({code})", err=True)
     flagged = s.fairness.flagged()
     click.echo("fair lending check: " + (f"approval parity below four-fifths for {', '.join(flagged)}" if flagged
                                          else "no monitored attribute below four-fifths"), err=True)

@@ -1,6 +1,7 @@
 """POST /api/v1/score and the documents that describe the API."""
 import io
 import json
+import math
 import re
 
 import openpyxl
@@ -251,3 +252,78 @@ def test_model_card_says_which_columns_decide_and_which_are_only_monitored(clien
     spec = client.get("/openapi.json").json
     gender = spec["components"]["schemas"]["Application"]["properties"]["Gender"]
     assert gender["x-decides"] is False and "Monitored only" in gender["description"]
+
+
+# --- explanations ------------------------------------------------------------------------------
+def declined_and_failed_frame():
+    frame = good_frame(12, seed=4).astype(object)
+    frame.loc[0:3, "Credit_History"] = 0.0  # declined, with credit history the first reason
+    frame.loc[5, "Property_Area"] = "Mars"  # failed
+    return frame
+
+
+def test_explained_csv_adds_reason_columns_after_the_four_fixed_ones(client):
+    frame = declined_and_failed_frame()
+    answer = read_csv_answer(client.post("/api/v1/score?explain=true",
+                                         **multipart(frame.to_csv(index=False).encode())))
+    assert list(answer.columns) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error",
+                                    "Reason_1", "Reason_2", "Reason_3", "Reason_4", "Reason_Codes"]
+    declined = answer["Loan_Status"] == "N"
+    assert declined[0:4].all()
+    assert (answer.loc[0:3, "Reason_1"] == "Credit history does not meet guidelines").all()
+    assert answer.loc[0:3, "Reason_Codes"].str.startswith("CREDIT_HISTORY").all()
+    assert (answer.loc[~declined, ["Reason_1", "Reason_Codes"]] == "").all().all()  # approved and failed: none
+    assert answer.loc[5, "Error"] != "" and answer.loc[5, "Reason_1"] == ""
+
+
+def test_without_explain_the_answer_is_as_before(client):
+    frame = declined_and_failed_frame()
+    plain = client.post("/api/v1/score", **multipart(frame.to_csv(index=False).encode()))
+    explained = read_csv_answer(client.post("/api/v1/score?explain=true", **multipart(frame.to_csv(index=False).encode())))
+    assert list(read_csv_answer(plain).columns) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error"]
+    pd.testing.assert_frame_equal(read_csv_answer(plain), explained.iloc[:, :4])
+    body = client.post("/api/v1/score", json=records(frame)).json
+    assert "contributions" not in body["predictions"][0] and "decline_reasons" not in body["summary"]
+
+
+def test_explained_json_carries_contributions_reasons_and_the_base(client):
+    body = client.post("/api/v1/score?explain=true", json=records(declined_and_failed_frame())).json
+    base = body["model"]["explanation_base"]
+    assert body["model"]["explanation_method"] == "linear-exact" and isinstance(base, float)
+    for row in body["predictions"]:
+        if row["Error"]:
+            assert row["contributions"] is None and row["reasons"] == []
+            continue
+        p = row["Approval_Probability"]
+        total = base + sum(row["contributions"].values())
+        assert abs(1 / (1 + math.exp(-total)) - p) <= 5e-5  # the answer's p is rounded to 4 decimals
+        contributions = [r["contribution"] for r in row["reasons"]]
+        assert contributions == sorted(contributions) and all(c < 0 for c in contributions) and len(contributions) <= 4
+        assert (row["reasons"] != []) == (row["Loan_Status"] == "N")
+        assert all(r["contribution"] == row["contributions"][r["feature"]] for r in row["reasons"])
+    first = body["predictions"][0]["reasons"][0]
+    assert first == {"code": "CREDIT_HISTORY", "feature": "Credit_History",
+                     "text": "Credit history does not meet guidelines", "contribution": first["contribution"]}
+    assert body["summary"]["decline_reasons"]["CREDIT_HISTORY"] >= 4
+
+
+def test_reasons_for_every_scored_row_on_request(client):
+    body = client.post("/api/v1/score?explain=true&reasons_for=all", json=records(good_frame(10, seed=4))).json
+    assert any(row["Loan_Status"] == "Y" and row["reasons"] for row in body["predictions"])
+
+
+def test_a_model_that_cannot_explain_says_so(forest_model_path, tmp_path):
+    from webapp import create_app
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "MODEL_PATH": str(forest_model_path),
+                      "UPLOAD_FOLDER": str(tmp_path)})
+    body = problem_of(app.test_client().post("/api/v1/score?explain=true", json=records(good_frame(3))), 422)
+    assert body["code"] == "explanations-unavailable"
+
+
+def test_the_reason_table_is_published(client):
+    codes = {r["code"] for r in client.get("/api/v1/model").json["reasons"]}
+    assert {"CREDIT_HISTORY", "LOAN_AMOUNT_HIGH"} <= codes
+    spec = client.get("/openapi.json").json
+    assert {r["code"] for r in spec["x-reasons"]} == codes
+    assert any(p["name"] == "explain" for p in spec["paths"]["/api/v1/score"]["post"]["parameters"])

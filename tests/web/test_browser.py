@@ -69,6 +69,13 @@ def test_real_test_file_end_to_end(page, live_server, shared_data, tmp_path):
     for attribute in ("Gender", "Married", "Dependents", "Education", "Self Employed", "Property Area"):
         assert fair_lending.locator(f"h3:text-is('{attribute}')").count() == 1
     assert fair_lending.locator("svg.chart").count() == 6
+    # Explanations are on by default: the decline-reasons chart, and each declined row's reasons.
+    assert page.locator("#decline-reasons svg.chart").is_visible()
+    declined = page.locator("table.preview tbody tr:has(.pill-N)")
+    assert declined.count() > 0
+    for i in range(declined.count()):
+        reasons = declined.nth(i).locator("ol.reasons li")
+        assert 1 <= reasons.count() <= 4
     page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
     with page.expect_download() as download:
         page.click("text=Download CSV")
@@ -77,6 +84,7 @@ def test_real_test_file_end_to_end(page, live_server, shared_data, tmp_path):
     with open(shared_data / "loan_test.csv", newline="") as source:
         ids = [r["Loan_ID"] for r in csv.DictReader(source)]
     assert [r["Loan_ID"] for r in rows] == ids and all(r["Loan_Status"] in ("Y", "N") for r in rows)
+    assert all(bool(r["Reason_1"]) == (r["Loan_Status"] == "N") for r in rows)
 
 
 def test_a_disparity_is_flagged_in_plain_words(page, live_server, tmp_path):

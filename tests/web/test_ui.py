@@ -131,3 +131,18 @@ def test_csrf_is_enforced_with_a_message_on_the_form(model_path, tmp_path):
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     accepted = upload(client, csv_of(factories.applications(2)), csrf_token=token)
     assert accepted.status_code == 303
+
+
+def test_explanations_are_offered_and_on_by_default(client):
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="explain"' in page and re.search(r'<input checked id="explain"|<input[^>]*id="explain"[^>]*checked', page)
+
+
+def test_explained_results_show_decline_reasons(client):
+    frame = factories.applications(30, seed=6)
+    frame.loc[0:5, "Credit_History"] = 0.0
+    response = client.post("/", data={"file": (io.BytesIO(frame.to_csv(index=False).encode()), "d.csv"),
+                                      "explain": "y"}, content_type="multipart/form-data")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Why applications were declined" in page and "Credit history does not meet guidelines" in page
+    assert page.count('<ol class="reasons">') >= 6

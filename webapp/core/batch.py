@@ -20,13 +20,23 @@ class Answer:
     file: IO[bytes] | None = None   # CSV and Excel answers, positioned at the start
 
 
+def explanation_level(fmt: str, explain: bool) -> str | None:
+    """What `Scoring(explain=…)` should add: contributions only travel in JSON answers."""
+    if not explain:
+        return None
+    return "contributions" if fmt == "json" else "reasons"
+
+
 def score_input(source: BinaryIO | bytes, model: ScoringModel, fmt: str, *, sheet: str | None = None,
                 json_hint: bool = False, limits: Limits = DEFAULT_LIMITS, include_input: bool = False,
-                on_error: str = "continue") -> Answer:
+                on_error: str = "continue", explain: bool = False, reasons_for: str = "declined") -> Answer:
+    """`explain`: reasons (and, in JSON, each feature's contribution) for every scored row."""
+    level = explanation_level(fmt, explain)
     scoring = score(source, model, sheet=sheet, json_hint=json_hint, limits=limits,
-                    include_input=include_input, on_error=on_error)
+                    include_input=include_input, on_error=on_error, explain=level, reasons_for=reasons_for)
     if fmt == "json":
-        return Answer(fmt, scoring.summary, document=records_document(scoring, scoring.summary, model))
+        document = records_document(scoring, scoring.summary, model, explained=explain)
+        return Answer(fmt, scoring.summary, document=document)
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     try:
         write_result(scoring, out, fmt)

@@ -74,6 +74,11 @@ class DuplicateColumns(ContractViolation):
     title = "Columns appear more than once"
 
 
+class ExplanationsUnavailable(ContractViolation):
+    code = "explanations-unavailable"
+    title = "This model cannot explain its decisions"
+
+
 class RowsFailed(ContractViolation):
     """Raised only when the caller asked for all-or-nothing scoring (`on_error=fail`)."""
 

@@ -11,13 +11,23 @@ import numpy as np
 import pandas as pd
 
 from webapp.core.contract import ID_COLUMN, NEGATIVE_LABEL, POSITIVE_LABEL
-from webapp.core.errors import EmptyInput, InputTooLarge, RowsFailed
+from webapp.core.errors import EmptyInput, ExplanationsUnavailable, InputTooLarge, RowsFailed
 from webapp.core.limits import DEFAULT_LIMITS, Limits
 from webapp.core.reading import Table, open_table
+from webapp.core.reasons import (
+    REASON_CODES_COLUMN,
+    REASON_COLUMNS,
+    REASONS,
+    Explanations,
+    principal_reasons,
+    reason_columns,
+)
 from webapp.core.validation import check_chunk, match_columns
+from webapp.core.writing import EXPLAINED_ROWS, ExplainedRows
 from webapp.stats.fairness import ParityTally
 
 OUTPUT_COLUMNS = (ID_COLUMN, "Loan_Status", "Approval_Probability", "Error")
+REASON_COLUMNS_ALL = (*REASON_COLUMNS, REASON_CODES_COLUMN)
 HISTOGRAM_BINS = 10
 MAX_LISTED_FAILURES = 20
 STATUS_DTYPE = pd.CategoricalDtype(["", NEGATIVE_LABEL, POSITIVE_LABEL])
@@ -34,6 +44,7 @@ class Summary:
     probability_histogram: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BINS)
     fairness: ParityTally = field(default_factory=ParityTally)  # approval parity per monitored attribute
     extra_columns: list[str] = field(default_factory=list)
+    decline_reasons: Counter | None = None  # reason code -> declined rows citing it; None when not explained
     input_format: str = ""
     input_details: dict = field(default_factory=dict)
 
@@ -48,6 +59,8 @@ class Summary:
             "failures_by_reason": dict(self.failures_by_reason.most_common()),
             "extra_columns": self.extra_columns,
             "fairness": self.fairness.report(),
+            **({"decline_reasons": dict(self.decline_reasons.most_common())} if self.decline_reasons is not None
+               else {}),
         }
 
 
@@ -62,22 +75,31 @@ class ScoringModel(Protocol):
 
     def approval_probability(self, features: pd.DataFrame) -> np.ndarray: ...
 
+    def explain(self, features: pd.DataFrame) -> Explanations | None: ...
+
 
 class Scoring:
     """Iterate to get result frames chunk by chunk; `summary` is complete once iteration ends."""
 
     def __init__(self, table: Table, model: ScoringModel, *, limits: Limits = DEFAULT_LIMITS,
-                 include_input: bool = False, on_error: str = "continue"):
+                 include_input: bool = False, on_error: str = "continue", explain: str | None = None,
+                 reasons_for: str = "declined"):
+        """`explain`: None (no explanations), "reasons" (the reason columns) or "contributions"
+        (those, and each feature's contribution in columns `Contribution_<feature>`, for JSON).
+        `reasons_for`: "declined" (adverse actions only) or "all" scored rows."""
         self.table = table
         self.model = model
         self.limits = limits
         self.include_input = include_input
         self.on_error = on_error
+        self.explain = explain
+        self.reasons_for = reasons_for
         self.contract = model.contract
         # Whole-file problems surface before any row.
         self.plan = match_columns(table.columns, self.contract.required_columns, self.contract.monitored_only)
         self.summary = Summary(extra_columns=list(self.plan.extra_columns.values()),
-                               input_format=table.format, input_details=table.details)
+                               input_format=table.format, input_details=table.details,
+                               decline_reasons=Counter() if explain else None)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         kinds = self.plan.kinds(self.contract, self.include_input)
@@ -103,24 +125,59 @@ class Scoring:
         checked = check_chunk(chunk, self.plan, self.contract, self.limits)
         valid = checked.valid
         probability = np.full(len(chunk), np.nan)
+        explanations = None
         if valid.any():
-            probability[valid] = self.model.approval_probability(checked.features[valid])
+            if self.explain:
+                explanations = self.model.explain(checked.features[valid])
+                if explanations is None:
+                    raise ExplanationsUnavailable(f"The loaded model ({self.model.version}) cannot explain its "
+                                                  "decisions; score without explain.")
+                probability[valid] = explanations.probability
+            else:
+                probability[valid] = self.model.approval_probability(checked.features[valid])
         approved = probability >= self.model.threshold
         # Status as a Categorical ("" when failed) and errors as plain objects: building a million
         # strings for two distinct values cost more than scoring them.
         status = pd.Categorical.from_codes(np.where(valid, approved.astype(np.int8) + 1, 0), dtype=STATUS_DTYPE,
                                            validate=False)
-        result = pd.DataFrame({
+        columns = {
             ID_COLUMN: checked.ids.array,
             "Loan_Status": status,
             "Approval_Probability": np.round(probability, 4),
             "Error": pd.Series(checked.errors, dtype=object, copy=False),
-        })
+        }
+        explained = None
+        if self.explain:
+            reason_frame, explained = self._explanation_columns(explanations, valid, approved)
+            columns.update(reason_frame)
         if self.include_input:
+            taken = set(columns)
             for position, name in self.plan.extra_columns.items():
-                result[name] = chunk[position].to_numpy()
+                columns[joined_name(name, taken)] = chunk[position].to_numpy()
         self._tally(checked, valid, probability, approved)
+        result = pd.DataFrame(columns, copy=False)  # built once: inserting columns one by one costs ms each
+        if explained is not None:
+            result.attrs[EXPLAINED_ROWS] = explained
         return result
+
+    def _explanation_columns(self, explanations: Explanations | None, valid: np.ndarray,
+                             approved: np.ndarray) -> tuple[dict, "ExplainedRows | None"]:
+        """Reason columns for declined rows (or all scored rows), or for JSON the arrays behind
+        each row's reasons and contributions; nothing for failed rows."""
+        principal = np.full((len(valid), len(REASON_COLUMNS)), -1, dtype=np.int16)
+        if explanations is not None:
+            # Rows of `explanations` are the valid rows; reasons only for those that get them.
+            wanted = np.ones(len(explanations.probability), dtype=bool) if self.reasons_for == "all" \
+                else ~approved[valid]
+            principal[np.flatnonzero(valid)[wanted]] = principal_reasons(explanations, np.flatnonzero(wanted))
+            cited = principal[valid & ~approved]
+            counts = np.bincount(cited[cited >= 0], minlength=len(REASONS))
+            self.summary.decline_reasons.update({REASONS[i].code: int(n) for i, n in enumerate(counts) if n})
+        if self.explain == "contributions":
+            # JSON answers: rows carry lists and dicts, built per row from the arrays by
+            # writing.to_records; as columns they would cost more than the scoring (measured).
+            return {}, ExplainedRows(principal, explanations, valid)
+        return reason_columns(principal), None
 
     def _tally(self, checked, valid, probability, approved) -> None:
         s = self.summary
@@ -137,8 +194,19 @@ class Scoring:
             s.fairness.add(attribute, groups, approved, valid)
 
 
+def joined_name(name: str, taken: set[str]) -> str:
+    """An input column's name in the output: never one of the output's own (an input `Loan_Status`
+    comes back as `input_Loan_Status`, beside the prediction, not instead of it)."""
+    while name in taken:
+        name = f"input_{name}"
+    taken.add(name)
+    return name
+
+
 def score(source: bytes | BinaryIO, model: ScoringModel, *, sheet: str | None = None, json_hint: bool = False,
-          limits: Limits = DEFAULT_LIMITS, include_input: bool = False, on_error: str = "continue") -> Scoring:
+          limits: Limits = DEFAULT_LIMITS, include_input: bool = False, on_error: str = "continue",
+          explain: str | None = None, reasons_for: str = "declined") -> Scoring:
     """Open `source` (CSV, Excel or JSON, decided by content) and prepare to score it."""
     table = open_table(source, sheet=sheet, json_hint=json_hint, limits=limits)
-    return Scoring(table, model, limits=limits, include_input=include_input, on_error=on_error)
+    return Scoring(table, model, limits=limits, include_input=include_input, on_error=on_error, explain=explain,
+                   reasons_for=reasons_for)

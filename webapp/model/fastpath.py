@@ -32,20 +32,51 @@ class LinearScorer:
         """Validated frames only: categoricals as pandas Categoricals, everything else numeric."""
         return all(isinstance(features[name].dtype, pd.CategoricalDtype) for name in self.categories)
 
-    def __call__(self, features: pd.DataFrame) -> np.ndarray:
-        z = np.full(len(features), self.intercept)
+    @property
+    def feature_order(self) -> tuple[str, ...]:
+        """The features whose log-odds terms `terms` gives, in its row order."""
+        return (*self.categories, *(number[0] for number in self.numbers), self.flag[0])
+
+    def terms(self, features: pd.DataFrame, missing: np.ndarray | None = None) -> np.ndarray:
+        """(F, n): each feature's term of the log-odds (one-hot columns and the missing indicator
+        summed into the feature they came from). `missing`, an (F, n) boolean array, if given, is
+        filled with where each feature was missing (and imputed)."""
+        out = np.empty((len(self.feature_order), len(features)))
+        row = 0
         for name, (by_category, if_missing) in self.categories.items():
             column = features[name]
+            codes = column.cat.codes.to_numpy()
             lookup = np.array([by_category.get(c, if_missing) for c in column.cat.categories] + [if_missing])
-            z += lookup[column.cat.codes.to_numpy()]  # code -1 (missing) takes the last entry
+            out[row] = lookup[codes]  # code -1 (missing) takes the last entry
+            if missing is not None:
+                missing[row] = codes < 0
+            row += 1
         for name, fill, mean, scale, coef in self.numbers:
             x = features[name].to_numpy(dtype=np.float64)
-            z += coef * (np.log1p(np.where(np.isnan(x), fill, x)) - mean) / scale
+            absent = np.isnan(x)
+            out[row] = coef * (np.log1p(np.where(absent, fill, x)) - mean) / scale
+            if missing is not None:
+                missing[row] = absent
+            row += 1
         name, fill, coef, indicator_coef = self.flag
         x = features[name].to_numpy(dtype=np.float64)
-        missing = np.isnan(x)
-        z += coef * np.where(missing, fill, x) + indicator_coef * missing
-        return expit(z)
+        absent = np.isnan(x)
+        out[row] = coef * np.where(absent, fill, x) + indicator_coef * absent
+        if missing is not None:
+            missing[row] = absent
+        return out
+
+    def log_odds(self, features: pd.DataFrame, missing: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The log-odds of approval and the terms they are the sum of (added in a fixed order, so
+        the probability is the same bit for bit whether or not it is explained)."""
+        terms = self.terms(features, missing)
+        z = np.full(len(features), self.intercept)
+        for term in terms:
+            z += term
+        return z, terms
+
+    def __call__(self, features: pd.DataFrame) -> np.ndarray:
+        return expit(self.log_odds(features)[0])
 
 
 def compile_scorer(pipeline, card: dict) -> LinearScorer | None:

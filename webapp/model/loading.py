@@ -14,6 +14,9 @@ import pandas as pd
 import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
+from webapp.model.explain import explainer_from_card
+from webapp.model.fastpath import compile_scorer
+
 
 
 def file_sha256(path) -> str:
@@ -39,6 +42,7 @@ class LoadedModel:  # not slots: cached_property needs __dict__
     card: dict
     path: Path
     scorer: object = None  # fastpath.LinearScorer when the pipeline's shape allows; checked at load
+    explainer: object = None  # explain.LinearExplainer when the scorer and the card's reference allow
 
     @property
     def name(self) -> str:
@@ -64,6 +68,20 @@ class LoadedModel:  # not slots: cached_property needs __dict__
         if tuple(features.columns) != decision:
             features = features[list(decision)]
         return self.pipeline.predict_proba(features)[:, self._positive_column]
+
+    @property
+    def explanation_method(self) -> str | None:
+        return self.explainer.method if self.explainer is not None else None
+
+    @property
+    def explanation_base(self) -> float | None:
+        return self.explainer.base if self.explainer is not None else None
+
+    def explain(self, features: pd.DataFrame):
+        """core.reasons.Explanations for each row, or None when this model cannot explain itself."""
+        if self.explainer is None or not self.scorer.accepts(features):
+            return None
+        return self.explainer(features)
 
     @functools.cached_property
     def contract(self):
@@ -115,6 +133,6 @@ def load_model(path) -> LoadedModel:
             # The artifact names a class whose module moved or vanished since it was trained.
             raise ModelLoadError(f"The model at {path} refers to code that is not here ({exc}). "
                                  f"{retrain_hint(path)}") from exc
-    from webapp.model.fastpath import compile_scorer
-
-    return LoadedModel(pipeline=pipeline, card=card, path=path, scorer=compile_scorer(pipeline, card))
+    scorer = compile_scorer(pipeline, card)
+    return LoadedModel(pipeline=pipeline, card=card, path=path, scorer=scorer,
+                       explainer=explainer_from_card(scorer, card))

@@ -41,6 +41,9 @@ from webapp.core.contract import (
 )
 from webapp.model.loading import file_sha256
 from webapp.core.errors import InputError, MissingColumns
+from webapp.core.reasons import reason_table
+from webapp.model.explain import training_reference
+from webapp.model.fastpath import compile_scorer
 from webapp.model.pipeline import build_pipeline
 from webapp.model.transformers import LenientOrdinalEncoder
 
@@ -58,6 +61,8 @@ class TrainingOptions:
     n_jobs: int | None = None
     quick: bool = False  # small grids, for tests and smoke runs
     include_protected: bool = False  # research only: let Gender, Married and Dependents decide
+    candidates: tuple[str, ...] | None = None  # a subset of candidate_grids' names; None: all
+    consider_calibration: bool = True  # False: never wrap the chosen estimator (it stays exactly explainable)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -116,6 +121,8 @@ def train(data_path: Path, options: TrainingOptions | None = None, progress=prin
 
     candidates = []
     for name, (classifier, grid) in candidate_grids(options.seed, options.quick).items():
+        if options.candidates is not None and name not in options.candidates:
+            continue
         search = GridSearchCV(
             build_pipeline(classifier, options.features),
             {f"classifier__{k}": v for k, v in grid.items()},
@@ -136,7 +143,8 @@ def train(data_path: Path, options: TrainingOptions | None = None, progress=prin
     with_protected = _cv_with_protected_attributes(best, X, y, cv, options.n_jobs)
     progress(f"for comparison, with Gender, Married and Dependents: accuracy {with_protected['accuracy_mean']:.4f}, "
              f"ROC AUC {with_protected['roc_auc_mean']:.4f}")
-    pipeline, calibration = _calibrate_if_it_helps(best, X, y, cv, options.n_jobs, progress)
+    pipeline, calibration = _calibrate_if_it_helps(best, X, y, cv, options.n_jobs, progress,
+                                                   allowed=options.consider_calibration)
     pipeline.fit(X, y)
     figures = calibration["figures"] if calibration["used"] else best
     card = {
@@ -175,7 +183,17 @@ def train(data_path: Path, options: TrainingOptions | None = None, progress=prin
         "monitored_attributes": [f.name for f in FEATURES if f.monitored],
         "features": feature_contract(X, options.features),
     }
+    card["explanation"] = _explanation(pipeline, card, X)
+    card["reasons"] = reason_table()
     return TrainingResult(pipeline=pipeline, card=card, candidates=candidates)
+
+
+def _explanation(pipeline, card: dict, X: pd.DataFrame) -> dict:
+    """How scores are explained, with the training population's reference terms; or why not."""
+    scorer = compile_scorer(pipeline, card)
+    if scorer is None:
+        return {"method": None, "note": "explanations need the linear model's exact form; this estimator has none"}
+    return training_reference(scorer, card, X)
 
 
 def choose_candidate(candidates: list[dict], n_scores: int) -> dict:
@@ -236,14 +254,14 @@ def _figures_of(scores: dict) -> dict:
     }
 
 
-def _calibrate_if_it_helps(best, X, y, cv, n_jobs, progress):
+def _calibrate_if_it_helps(best, X, y, cv, n_jobs, progress, allowed=True):
     calibrated = CalibratedClassifierCV(best["estimator"], method="sigmoid", cv=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # fold-level notices from tiny test frames
         scores = cross_validate(calibrated, X, y, cv=cv, scoring=SCORING, n_jobs=n_jobs)
     figures = _figures_of(scores)
     # Calibrate only if probabilities get materially better without costing accuracy.
-    used = (figures["brier_mean"] <= best["brier_mean"] - MIN_BRIER_GAIN
+    used = (allowed and figures["brier_mean"] <= best["brier_mean"] - MIN_BRIER_GAIN
             and figures["accuracy_mean"] >= best["accuracy_mean"] - 0.005)
     progress(f"sigmoid calibration: Brier {best['brier_mean']:.4f} -> {figures['brier_mean']:.4f}, "
              f"accuracy {figures['accuracy_mean']:.4f}: {'used' if used else 'not used'}")

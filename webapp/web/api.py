@@ -15,6 +15,7 @@ from werkzeug.utils import secure_filename
 from webapp.core import batch
 from webapp.core.contract import FEATURES, ID_COLUMN
 from webapp.core.errors import InputError, UnsupportedFormat
+from webapp.core.reasons import reason_table
 from webapp.core.limits import Limits
 from webapp.web.observability import record_summary
 from webapp.web.problems import problem
@@ -62,8 +63,10 @@ def score():
             source, loaded_model(), fmt,
             sheet=request.args.get("sheet") or request.form.get("sheet") or None,
             json_hint=json_input, limits=Limits.from_config(current_app.config),
-            include_input=request.args.get("include_input", "").lower() in ("1", "true", "yes"),
+            include_input=_flag("include_input"),
             on_error="fail" if request.args.get("on_error") == "fail" else "continue",
+            explain=_flag("explain"),
+            reasons_for="all" if request.args.get("reasons_for") == "all" else "declined",
         )
     finally:
         source.close()  # the raw upload never outlives the request
@@ -104,6 +107,10 @@ def _read_input():
                             supported=ACCEPTED_TYPES)
 
 
+def _flag(name: str) -> bool:
+    return request.args.get(name, "").lower() in ("1", "true", "yes")
+
+
 def _answer_format(json_input: bool) -> str:
     asked = request.args.get("format")
     if asked:
@@ -134,8 +141,8 @@ def model_card():
     card = loaded_model().card
     keys = ("name", "version", "created_at", "scikit_learn_version", "training_data", "cv",
             "cv_with_protected_attributes", "estimator", "threshold", "positive_label", "id_column",
-            "decision_features", "monitored_attributes", "features")
-    return {k: card[k] for k in keys if k in card}
+            "decision_features", "monitored_attributes", "features", "explanation")
+    return {**{k: card[k] for k in keys if k in card}, "reasons": reason_table()}
 
 
 @bp.get("/template.csv")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from webapp.core.reasons import REASONS_BY_CODE
+
 WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 480, 230, 16, 36, 24
 
 
@@ -54,3 +56,23 @@ def approval_by_group(attribute: str, entry: dict) -> Markup:
         reference = (0.8 * max(judged), "four-fifths of the highest")
     return bar_chart(labels, rates, title=f"Approval rate by {attribute}", value_format="{:.0%}", max_value=1,
                      reference=reference)
+
+
+def decline_reasons(counts: dict[str, int], most: int = 8) -> Markup:
+    """Declined applications per principal reason, most cited first (horizontal bars: the texts are long)."""
+    items = sorted(counts.items(), key=lambda item: -item[1])[:most]
+    top = max((n for _, n in items), default=1) or 1
+    row_h, label_w, width = 30, 400, WIDTH + 320
+    height = row_h * len(items) + 10
+    summary = "; ".join(f"{REASONS_BY_CODE[code].text}: {n:,}" for code, n in items)
+    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="t-reasons" class="chart chart-wide">',
+             f'<title id="t-reasons">Declined applications by principal reason: {escape(summary)}</title>']
+    for i, (code, n) in enumerate(items):
+        y = 5 + i * row_h
+        w = (width - label_w - 60) * n / top
+        parts.append(f'<text x="{label_w - 8}" y="{y + row_h * 0.62:.1f}" class="label label-left">'
+                     f"{escape(REASONS_BY_CODE[code].text)}</text>")
+        parts.append(f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 10}" class="bar bar-high"/>')
+        parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + row_h * 0.62:.1f}" class="value value-left">{n:,}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -14,3 +14,5 @@ class UploadForm(FlaskForm):
     ])
     sheet = StringField("Excel sheet (optional)", validators=[Optional(), Length(max=100)])
     include_input = BooleanField("Add my other columns to the results")
+    # On by default: a declined application needs its principal reasons (Regulation B adverse action).
+    explain = BooleanField("Give the principal reasons for each declined application", default=True)

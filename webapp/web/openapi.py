@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, send_from_directory
 
 from webapp.core.contract import ID_COLUMN
 from webapp.core.errors import InputError
+from webapp.core.reasons import reason_table
 from webapp.core.writing import FORMATS
 
 bp = Blueprint("docs", __name__)
@@ -76,6 +77,8 @@ def build_spec(card: dict | None) -> dict:
         | {"approval_rate": {"type": ["number", "null"]},
            "failures_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}},
            "extra_columns": {"type": "array", "items": {"type": "string"}},
+           "decline_reasons": {"type": "object", "additionalProperties": {"type": "integer"},
+                               "description": "With explain: reason code -> declined applications citing it"},
            "fairness": {"type": "object", "description": "Approval parity per monitored attribute present in the "
                         "input (four-fifths screen over groups of at least 30 scored rows)",
                         "additionalProperties": {"$ref": "#/components/schemas/Parity"}}},
@@ -88,6 +91,12 @@ def build_spec(card: dict | None) -> dict:
             "Loan_Status": {"type": ["string", "null"], "enum": ["Y", "N", None]},
             "Approval_Probability": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
             "Error": {"type": ["string", "null"], "description": "Why the row has no prediction"},
+            "contributions": {"type": ["object", "null"], "additionalProperties": {"type": "number"},
+                              "description": "With explain: each decision feature's contribution to the log-odds "
+                                             "of approval; base + their sum = log(p / (1 - p)). Null for failed rows."},
+            "reasons": {"type": "array", "items": {"$ref": "#/components/schemas/Reason"},
+                        "description": "With explain: the principal reasons, most damaging first, at most 4; only "
+                                       "features that lowered the score"},
         },
     }
     records = {"type": "array", "items": {"$ref": "#/components/schemas/Application"}}
@@ -125,6 +134,14 @@ def build_spec(card: dict | None) -> dict:
                      "description": "Append the input's other columns to each output row."},
                     {"name": "sheet", "in": "query", "schema": {"type": "string"},
                      "description": "Excel: the sheet to read (default: the first visible one)."},
+                    {"name": "explain", "in": "query", "schema": {"type": "boolean"},
+                     "description": "Principal reasons for every declined application (CSV/Excel: Reason_1 … "
+                                    "Reason_4 and Reason_Codes after the four fixed columns; JSON: `reasons` and "
+                                    "each feature's `contributions` in log-odds, relative to `model."
+                                    "explanation_base`, the training population's average)."},
+                    {"name": "reasons_for", "in": "query", "schema": {"type": "string", "enum": ["declined", "all"]},
+                     "description": "With explain: give reasons for declined applications only (default) or for "
+                                    "every scored one."},
                 ],
                 "requestBody": {"required": True, "content": {
                     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
@@ -168,8 +185,16 @@ def build_spec(card: dict | None) -> dict:
                 "ScoreResult": {"type": "object", "required": ["predictions", "summary", "model"], "properties": {
                     "predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}},
                     "summary": summary_schema,
-                    "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
+                    "model": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "version": {"type": "string"},
+                        "explanation_base": {"type": ["number", "null"],
+                                             "description": "With explain: the base log-odds contributions start from"},
+                        "explanation_method": {"type": ["string", "null"]}}},
                 }},
+                "Reason": {"type": "object", "required": ["code", "feature", "text", "contribution"], "properties": {
+                    "code": {"type": "string", "enum": [r["code"] for r in reason_table()]},
+                    "feature": {"type": "string"}, "text": {"type": "string"},
+                    "contribution": {"type": ["number", "null"]}}},
                 "Parity": {"type": "object", "required": ["groups", "adverse_impact_ratio", "flagged"], "properties": {
                     "groups": {"type": "object", "additionalProperties": {"type": "object", "properties": {
                         "rows": {"type": "integer"}, "approved": {"type": "integer"},
@@ -194,4 +219,5 @@ def build_spec(card: dict | None) -> dict:
                                            "description": "Required only when the server sets API_TOKEN"}},
         },
         "x-problem-types": problem_types(),
+        "x-reasons": reason_table(),
     }

@@ -14,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.web import charts, problems
 from webapp.core.errors import EmptyInput, InputError
+from webapp.core.reasons import REASON_COLUMNS, REASONS
 from webapp.web.forms import UploadForm
 from webapp.core.limits import Limits
 from webapp.web.observability import record_summary
@@ -64,7 +65,7 @@ def _score_and_store(upload, model, form) -> str:
     results = store()
     results.purge()
     scoring = score(upload.stream, model, sheet=form.sheet.data or None, include_input=form.include_input.data,
-                    limits=Limits.from_config(current_app.config))
+                    limits=Limits.from_config(current_app.config), explain="reasons" if form.explain.data else None)
 
     def write(out) -> dict:
         write_csv(scoring, out)
@@ -121,6 +122,9 @@ def results(token: str):
         histogram=charts.probability_histogram(summary["probability_histogram"], meta["threshold"]),
         parity_charts={attribute: charts.approval_by_group(attribute, entry)
                        for attribute, entry in summary.get("fairness", {}).items()},
+        reasons_chart=charts.decline_reasons(summary["decline_reasons"]) if summary.get("decline_reasons") else None,
+        reason_columns=[c for c in REASON_COLUMNS if c in preview.columns],
+        reason_texts={r.code: r.text for r in REASONS},
         expires_at=pd.Timestamp(meta["expires_at"], unit="s", tz="UTC"),
     )
 
