@@ -74,3 +74,16 @@ def test_score_command_explains_declines(runner, tmp_path):
     header = (tmp_path / "batch-predictions.csv").read_text().splitlines()[0]
     assert header.endswith(",Reason_1,Reason_2,Reason_3,Reason_4,Reason_Codes")
     assert "principal reasons for declines:" in result.output and "(CREDIT_HISTORY)" in result.output
+
+
+def test_score_command_prints_the_evaluation_and_drift(runner, tmp_path):
+    from tests import factories
+
+    source = tmp_path / "labelled.csv"
+    frame = factories.applications(150, seed=5, labelled=True)
+    frame["LoanAmount"] *= 10
+    frame.to_csv(source, index=False)
+    result = runner.invoke(args=["score", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "evaluation on 150 labelled rows" in result.output and "ROC AUC" in result.output
+    assert "drift: major shift from the training data in LoanAmount" in result.output

@@ -85,8 +85,36 @@ def score_command(input_path, output, fmt, sheet, include_input, explain):
     flagged = s.fairness.flagged()
     click.echo("fair lending check: " + (f"approval parity below four-fifths for {', '.join(flagged)}" if flagged
                                          else "no monitored attribute below four-fifths"), err=True)
+    for line in _evaluation_lines(s) + _drift_lines(s):
+        click.echo(line, err=True)
     if str(output) != "-":
         click.echo(f"wrote {output}", err=True)
+
+
+def _evaluation_lines(summary) -> list[str]:
+    if summary.evaluation is None:
+        return []
+    e = summary.evaluation.report()
+    if not e["rows"]:
+        return [f"evaluation: {e['note']}"]
+    auc = f"{e['roc_auc']:.4f}" if e["roc_auc"] is not None else "n/a (one class)"
+    c = e["confusion"]
+    return [f"evaluation on {e['rows']:,} labelled rows ({e['unlabelled']:,} unlabelled left out): "
+            f"accuracy {e['accuracy']:.4f}, ROC AUC {auc}, Brier {e['brier']:.4f}",
+            f"  approved: predicted {e['predicted_approval_rate']:.1%}, actual {e['actual_approval_rate']:.1%}; "
+            f"TP {c['tp']:,} FP {c['fp']:,} TN {c['tn']:,} FN {c['fn']:,}"]
+
+
+def _drift_lines(summary) -> list[str]:
+    if summary.drift is None:
+        return []
+    d = summary.drift.report()
+    if not d["judged"]:
+        return [f"drift: {d['note']}"]
+    if not d["flagged"]:
+        return ["drift: no feature shifted far from the training data (PSI below 0.25)"]
+    shifted = ", ".join(f"{name} (PSI {d['features'][name]['psi']:.2f})" for name in d["flagged"])
+    return [f"drift: major shift from the training data in {shifted}; predictions are less reliable"]
 
 
 def _with_progress(chunks, source, size):

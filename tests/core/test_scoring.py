@@ -211,3 +211,61 @@ def test_parity_is_reported_only_for_monitored_columns_present(loaded_model):
     scoring = score(to_csv(frame), loaded_model)
     results(scoring)
     assert set(scoring.summary.to_dict()["fairness"]) == {"Dependents", "Education", "Self_Employed", "Property_Area"}
+
+
+# --- input columns never overwrite output columns ----------------------------------------------
+
+OUTPUT_NAMES = ("Loan_Status", "Approval_Probability", "Error", "Reason_1", "Reason_2", "Reason_3", "Reason_4",
+                "Reason_Codes")
+
+
+@pytest.mark.parametrize("name", OUTPUT_NAMES)
+def test_an_input_column_named_like_an_output_comes_back_renamed_beside_it(loaded_model, name):
+    frame = factories.applications(12, seed=9).astype(object)
+    frame.loc[0:3, "Credit_History"] = 0.0  # some declines, so reasons are written
+    frame[name] = [f"mine-{i}" for i in range(12)]
+    frame["input_" + name] = "already taken"
+    out = results(score(to_csv(frame), loaded_model, include_input=True, explain="reasons"))
+    assert out[f"input_{name}"].tolist() == [f"mine-{i}" for i in range(12)]
+    assert out[f"input_input_{name}"].eq("already taken").all()
+    assert out["Loan_Status"].isin(["Y", "N"]).all() and out["Approval_Probability"].between(0, 1).all()
+    assert (out["Error"] == "").all()
+    assert list(out.columns[:4]) == list(OUTPUT_COLUMNS)
+
+
+def test_a_labelled_file_is_evaluated_and_its_outcome_never_replaces_the_prediction(loaded_model):
+    frame = factories.applications(150, seed=2, labelled=True)
+    frame.loc[0:4, "Loan_Status"] = ["yes", "no", "", "maybe", "1"]
+    scoring = score(to_csv(frame), loaded_model, include_input=True)
+    out = results(scoring)
+    status_from_probability = np.where(out["Approval_Probability"] >= loaded_model.threshold, "Y", "N")
+    assert (out["Loan_Status"] == status_from_probability).all()
+    assert out["input_Loan_Status"].tolist() == frame["Loan_Status"].tolist()
+    evaluation = scoring.summary.to_dict()["evaluation"]
+    assert evaluation["rows"] == 148 and evaluation["unlabelled"] == 2
+
+
+def test_drift_is_judged_on_every_file_with_enough_rows(loaded_model):
+    frame = factories.applications(150, seed=2)
+    scoring = score(to_csv(frame), loaded_model)
+    results(scoring)
+    drift = scoring.summary.to_dict()["drift"]
+    assert drift["judged"] and set(drift["features"]) >= {"ApplicantIncome", "Credit_History", "Gender"}
+    frame["LoanAmount"] *= 10
+    scoring = score(to_csv(frame), loaded_model)
+    results(scoring)
+    assert scoring.summary.to_dict()["drift"]["flagged"] == ["LoanAmount"]
+
+
+def test_the_real_test_file_does_not_drift_and_a_tenfold_income_does(shipped_model, real_test_file):
+    scoring = score(to_csv(real_test_file), shipped_model)
+    results(scoring)
+    drift = scoring.summary.to_dict()["drift"]
+    assert all(entry["psi"] < 0.1 for entry in drift["features"].values()), drift["features"]
+    for column in ("ApplicantIncome", "CoapplicantIncome", "LoanAmount"):
+        shifted = real_test_file.copy()
+        shifted[column] = pd.to_numeric(shifted[column]) * 10
+        scoring = score(to_csv(shifted), shipped_model)
+        results(scoring)
+        report = scoring.summary.to_dict()["drift"]
+        assert report["features"][column]["psi"] > 2 and column in report["flagged"]

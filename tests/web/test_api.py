@@ -327,3 +327,35 @@ def test_the_reason_table_is_published(client):
     spec = client.get("/openapi.json").json
     assert {r["code"] for r in spec["x-reasons"]} == codes
     assert any(p["name"] == "explain" for p in spec["paths"]["/api/v1/score"]["post"]["parameters"])
+
+
+# --- labelled files and drift ------------------------------------------------------------------
+def test_the_training_file_with_include_input_keeps_every_prediction(client, shared_data):
+    """The bug: an input Loan_Status used to replace the predicted one (117 of 614 rows contradicted
+    their own probability)."""
+    body = (shared_data / "loan_train.csv").read_bytes()
+    answer = read_csv_answer(client.post("/api/v1/score?include_input=true", **multipart(body, "loan_train.csv")))
+    probability = answer["Approval_Probability"].astype(float)
+    clear = (probability - 0.5).abs() > 1e-4  # rounded to 4 decimals: 0.49996 shows as 0.5
+    expected = probability.ge(0.5).map({True: "Y", False: "N"})
+    assert (answer.loc[clear, "Loan_Status"] == expected[clear]).all() and clear.sum() > 600
+    original = pd.read_csv(shared_data / "loan_train.csv", dtype=str, keep_default_na=False)
+    assert answer["input_Loan_Status"].tolist() == original["Loan_Status"].tolist()
+
+
+def test_labelled_json_answers_carry_the_evaluation(client):
+    frame = factories.applications(120, seed=3, labelled=True)
+    summary = client.post("/api/v1/score", json=records(frame)).json["summary"]
+    evaluation = summary["evaluation"]
+    assert evaluation["rows"] == 120 and {"accuracy", "roc_auc", "brier", "confusion", "calibration"} <= evaluation.keys()
+    assert "evaluation" not in client.post("/api/v1/score", json=records(good_frame(3))).json["summary"]
+
+
+def test_drift_flags_are_a_csv_header(client):
+    frame = factories.applications(120, seed=1)  # the test model's own training rows: no drift
+    assert client.post("/api/v1/score", **multipart(frame.to_csv(index=False).encode())).headers["X-Drift-Flags"] == "none"
+    frame["ApplicantIncome"] *= 10
+    shifted = client.post("/api/v1/score", **multipart(frame.to_csv(index=False).encode()))
+    assert "ApplicantIncome" in shifted.headers["X-Drift-Flags"].split(", ")
+    few = client.post("/api/v1/score", json=records(good_frame(3))).json["summary"]["drift"]
+    assert few["judged"] is False

@@ -97,6 +97,27 @@ def test_a_disparity_is_flagged_in_plain_words(page, live_server, tmp_path):
     assert "too small to judge" in page.locator("#fair-lending").inner_text()
 
 
+def test_a_labelled_file_shows_how_the_model_did_and_drift(page, live_server, shared_data):
+    upload_and_wait(page, live_server, shared_data / "loan_train.csv")
+    evaluation = page.locator("#evaluation")
+    assert "How the model did on this file" in evaluation.inner_text()
+    assert evaluation.locator("table.confusion").is_visible() and evaluation.locator("svg.chart").is_visible()
+    assert "614 scored rows are labelled" in evaluation.inner_text()
+    drift = page.locator("#drift")
+    assert "Population Stability Index" in drift.inner_text() and drift.locator("table").first.is_visible()
+
+
+def test_a_shifted_population_is_warned_about(page, live_server, tmp_path):
+    path = tmp_path / "shifted.csv"
+    frame = factories.applications(200, seed=8)
+    frame["ApplicantIncome"] *= 10
+    frame.to_csv(path, index=False)
+    upload_and_wait(page, live_server, path)
+    warning = page.locator("#drift .alert-warning")
+    assert warning.is_visible() and "ApplicantIncome" in warning.inner_text()
+    assert page.locator("#drift svg.chart").count() >= 1
+
+
 def test_excel_upload_and_excel_download(page, live_server, tmp_path):
     path = tmp_path / "applications.xlsx"
     frame = factories.applications(40, seed=11)

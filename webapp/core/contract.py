@@ -104,3 +104,13 @@ def category_key(value: object) -> str | None:
 def columns_by_key() -> dict[str, str]:
     """Normalised header key -> canonical column name, for every column of the contract."""
     return {normalise_name(name): name for name in (ID_COLUMN, *FEATURE_NAMES)}
+
+
+# The outcome column of labelled files (re-scored applications whose decisions are known).
+OUTCOME_KEYS = {"y": 1, "yes": 1, "1": 1, "n": 0, "no": 0, "0": 0}
+
+
+def outcome_label(value: object) -> int:
+    """1 approved, 0 declined, -1 blank or not recognised (left out of the evaluation, never an error)."""
+    key = category_key(value)
+    return OUTCOME_KEYS.get(key, -1) if key is not None else -1

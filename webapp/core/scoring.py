@@ -24,6 +24,8 @@ from webapp.core.reasons import (
 )
 from webapp.core.validation import check_chunk, match_columns
 from webapp.core.writing import EXPLAINED_ROWS, ExplainedRows
+from webapp.stats.drift import DriftTally
+from webapp.stats.evaluation import EvaluationTally
 from webapp.stats.fairness import ParityTally
 
 OUTPUT_COLUMNS = (ID_COLUMN, "Loan_Status", "Approval_Probability", "Error")
@@ -45,6 +47,8 @@ class Summary:
     fairness: ParityTally = field(default_factory=ParityTally)  # approval parity per monitored attribute
     extra_columns: list[str] = field(default_factory=list)
     decline_reasons: Counter | None = None  # reason code -> declined rows citing it; None when not explained
+    drift: DriftTally | None = None  # None when the model card has no training distribution
+    evaluation: EvaluationTally | None = None  # only for files that carry the known outcome
     input_format: str = ""
     input_details: dict = field(default_factory=dict)
 
@@ -61,6 +65,8 @@ class Summary:
             "fairness": self.fairness.report(),
             **({"decline_reasons": dict(self.decline_reasons.most_common())} if self.decline_reasons is not None
                else {}),
+            **({"drift": self.drift.report()} if self.drift is not None else {}),
+            **({"evaluation": self.evaluation.report()} if self.evaluation is not None else {}),
         }
 
 
@@ -72,6 +78,7 @@ class ScoringModel(Protocol):
     version: str
     threshold: float
     contract: object  # validation.Contract
+    training_distribution: dict | None  # the card's, for drift; None: not judged
 
     def approval_probability(self, features: pd.DataFrame) -> np.ndarray: ...
 
@@ -99,7 +106,9 @@ class Scoring:
         self.plan = match_columns(table.columns, self.contract.required_columns, self.contract.monitored_only)
         self.summary = Summary(extra_columns=list(self.plan.extra_columns.values()),
                                input_format=table.format, input_details=table.details,
-                               decline_reasons=Counter() if explain else None)
+                               decline_reasons=Counter() if explain else None,
+                               drift=DriftTally(model.training_distribution) if model.training_distribution else None,
+                               evaluation=EvaluationTally(model.threshold) if self.plan.outcome is not None else None)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         kinds = self.plan.kinds(self.contract, self.include_input)
@@ -192,6 +201,12 @@ class Scoring:
         s.probability_histogram = [a + int(b) for a, b in zip(s.probability_histogram, counts)]
         for attribute, groups in checked.monitored.items():
             s.fairness.add(attribute, groups, approved, valid)
+        if s.drift is not None:
+            values = {name: column.array if isinstance(column.dtype, pd.CategoricalDtype) else column.to_numpy()
+                      for name, column in checked.features.items()}
+            s.drift.add({**values, **checked.monitored}, valid)
+        if s.evaluation is not None:
+            s.evaluation.add(probability, checked.outcomes, valid)
 
 
 def joined_name(name: str, taken: set[str]) -> str:

@@ -16,10 +16,12 @@ from webapp.core.contract import (
     MISSING_TOKENS,
     PROTECTED_ATTRIBUTES,
     REQUIRED_COLUMNS,
+    TARGET_COLUMN,
     category_key,
     cell_text,
     columns_by_key,
     normalise_name,
+    outcome_label,
 )
 from webapp.core.errors import DuplicateColumns, MissingColumns
 from webapp.core.limits import Limits
@@ -35,11 +37,14 @@ class ColumnPlan:
 
     positions: dict[str, int]  # required columns, and the optional ones the input has
     extra_columns: dict[int, str]
+    outcome: int | None = None  # where a known outcome (Loan_Status) sits: the file is labelled
 
     def kinds(self, contract: "Contract", include_extras: bool) -> dict[int, str]:
         kinds = {position: contract.reading_kind(name) for name, position in self.positions.items()}
         if include_extras:
             kinds.update(dict.fromkeys(self.extra_columns, TEXT))
+        if self.outcome is not None:
+            kinds[self.outcome] = TEXT
         return kinds
 
 
@@ -65,7 +70,8 @@ def match_columns(columns: list[str], required: tuple[str, ...] = REQUIRED_COLUM
     if missing:
         raise MissingColumns(missing=missing, found=[str(c) for c in columns], expected=list(required),
                              optional=list(optional))
-    return ColumnPlan({name: found[0] for name, found in positions.items()}, extras)
+    outcome = next((p for p, name in extras.items() if normalise_name(name) == normalise_name(TARGET_COLUMN)), None)
+    return ColumnPlan({name: found[0] for name, found in positions.items()}, extras, outcome)
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class CheckedChunk:
     errors: np.ndarray           # object: "" when the row is valid, else the message
     reasons: list[str]           # one short reason per failed check, for the summary
     monitored: dict[str, pd.Categorical] = field(default_factory=dict)  # attribute -> groups, for parity
+    outcomes: np.ndarray | None = None  # labelled files: 1 approved, 0 declined, -1 blank or not recognised
 
     @property
     def valid(self) -> np.ndarray:
@@ -151,7 +158,15 @@ def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limit
     monitored = {name: (frame[name].array if name in frame else
                         _monitored_category(chunk[plan.positions[name]], contract.allowed[name]))
                  for name in contract.monitored if name in plan.positions}
-    return CheckedChunk(ids=ids, features=frame, errors=errors, reasons=reasons, monitored=monitored)
+    outcomes = None if plan.outcome is None else _outcomes(chunk[plan.outcome])
+    return CheckedChunk(ids=ids, features=frame, errors=errors, reasons=reasons, monitored=monitored,
+                        outcomes=outcomes)
+
+
+def _outcomes(column: pd.Series) -> np.ndarray:
+    """Known outcomes as 1/0/-1, decided once per distinct value."""
+    codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
+    return np.array([outcome_label(u) for u in uniques] + [-1], dtype=np.int8)[codes]
 
 
 def _monitored_category(column: pd.Series, allowed: dict[str, str]) -> pd.Categorical:

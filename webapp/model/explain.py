@@ -20,10 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from webapp.core.contract import ID_COLUMN, FLAG_FEATURES
-from webapp.core.limits import Limits
+from webapp.core.contract import FLAG_FEATURES
 from webapp.core.reasons import HIGH, LOW, MISSING, REASONS, VALUE, Explanations
-from webapp.core.validation import Contract, check_chunk, match_columns
 
 METHOD = "linear-exact"
 REFERENCE = ("training population average (Regulation B comment 9(b)(2)-5: the average of all applicants); "
@@ -85,17 +83,10 @@ def _reason_index(feature: str) -> dict[str, int]:
     return index
 
 
-def training_reference(scorer, card: dict, X: pd.DataFrame) -> dict:
-    """The card's `explanation`: each feature's average term over the training rows, read through
-    the same validation as every scored file."""
-    contract = Contract.from_card(card)
-    columns = [ID_COLUMN, *(c for c in X.columns if c != ID_COLUMN)]
-    frame = X.reindex(columns=columns)
-    plan = match_columns(columns, contract.required_columns, contract.monitored_only)
-    frame.columns = range(len(columns))
-    checked = check_chunk(frame.astype(object), plan, contract, Limits())
-    terms = scorer.terms(checked.features[checked.valid])
-    reference = terms.mean(axis=1)
+def training_reference(scorer, features: pd.DataFrame) -> dict:
+    """The card's `explanation`: each feature's average term over the training rows (`features`,
+    as validation hands them to the model)."""
+    reference = scorer.terms(features).mean(axis=1)
     return {"method": METHOD, "reference": REFERENCE, "base_log_odds": float(scorer.intercept + reference.sum()),
             "reference_terms": {name: float(value) for name, value in zip(scorer.feature_order, reference)}}
 

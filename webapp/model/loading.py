@@ -70,6 +70,10 @@ class LoadedModel:  # not slots: cached_property needs __dict__
         return self.pipeline.predict_proba(features)[:, self._positive_column]
 
     @property
+    def training_distribution(self) -> dict | None:
+        return self.card.get("training_distribution")
+
+    @property
     def explanation_method(self) -> str | None:
         return self.explainer.method if self.explainer is not None else None
 

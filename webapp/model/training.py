@@ -41,7 +41,10 @@ from webapp.core.contract import (
 )
 from webapp.model.loading import file_sha256
 from webapp.core.errors import InputError, MissingColumns
+from webapp.core.limits import Limits
 from webapp.core.reasons import reason_table
+from webapp.core.validation import Contract, check_chunk, match_columns
+from webapp.stats.drift import training_distribution
 from webapp.model.explain import training_reference
 from webapp.model.fastpath import compile_scorer
 from webapp.model.pipeline import build_pipeline
@@ -183,17 +186,41 @@ def train(data_path: Path, options: TrainingOptions | None = None, progress=prin
         "monitored_attributes": [f.name for f in FEATURES if f.monitored],
         "features": feature_contract(X, options.features),
     }
-    card["explanation"] = _explanation(pipeline, card, X)
+    checked = as_scored(card, X)
+    card["explanation"] = _explanation(pipeline, card, checked.features[checked.valid])
     card["reasons"] = reason_table()
+    card["training_distribution"] = _distribution(checked)
     return TrainingResult(pipeline=pipeline, card=card, candidates=candidates)
 
 
-def _explanation(pipeline, card: dict, X: pd.DataFrame) -> dict:
+def as_scored(card: dict, X: pd.DataFrame):
+    """The training rows read through the same validation as every scored file."""
+    contract = Contract.from_card(card)
+    columns = [ID_COLUMN, *(c for c in X.columns if c != ID_COLUMN)]
+    frame = X.reindex(columns=columns)
+    plan = match_columns(columns, contract.required_columns, contract.monitored_only)
+    frame.columns = range(len(columns))
+    return check_chunk(frame.astype(object), plan, contract, Limits())
+
+
+def _explanation(pipeline, card: dict, features: pd.DataFrame) -> dict:
     """How scores are explained, with the training population's reference terms; or why not."""
     scorer = compile_scorer(pipeline, card)
     if scorer is None:
         return {"method": None, "note": "explanations need the linear model's exact form; this estimator has none"}
-    return training_reference(scorer, card, X)
+    return training_reference(scorer, features)
+
+
+def _distribution(checked) -> dict:
+    """Each input feature's training distribution, for drift checks on scored files."""
+    valid = checked.valid
+    features = checked.features[valid]
+    numbers = {name: column.to_numpy(dtype=np.float64) for name, column in features.items()
+               if not isinstance(column.dtype, pd.CategoricalDtype)}
+    categories = {name: column.array for name, column in features.items()
+                  if isinstance(column.dtype, pd.CategoricalDtype)}
+    categories.update({name: values[valid] for name, values in checked.monitored.items() if name not in categories})
+    return training_distribution(numbers, categories)
 
 
 def choose_candidate(candidates: list[dict], n_scores: int) -> dict:

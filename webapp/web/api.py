@@ -133,7 +133,8 @@ def _stem(filename: str | None) -> str:
 def _summary_headers(summary) -> dict:
     return {"X-Rows-Total": str(summary.rows), "X-Rows-Scored": str(summary.scored),
             "X-Rows-Failed": str(summary.failed),
-            "X-Fairness-Flags": ", ".join(summary.fairness.flagged()) or "none"}
+            "X-Fairness-Flags": ", ".join(summary.fairness.flagged()) or "none",
+            **({"X-Drift-Flags": ", ".join(summary.drift.report()["flagged"]) or "none"} if summary.drift else {})}
 
 
 @bp.get("/model")

@@ -76,3 +76,51 @@ def decline_reasons(counts: dict[str, int], most: int = 8) -> Markup:
         parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + row_h * 0.62:.1f}" class="value value-left">{n:,}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def paired_bars(labels: list[str], first: list[float | None], second: list[float | None], *, title: str,
+                names: tuple[str, str], value_format: str = "{:.0%}", max_value: float | None = None) -> Markup:
+    """Two series side by side per label (e.g. training vs this file), with a legend."""
+    values = [v or 0 for v in (*first, *second)]
+    top = max_value or max(values, default=0) or 1
+    plot_w, plot_h = WIDTH - PAD_LEFT - 8, HEIGHT - PAD_BOTTOM - PAD_TOP - 14
+    slot = plot_w / max(len(labels), 1)
+    described = "; ".join(f"{label}: {names[0]} {_fmt(value_format, a)}, {names[1]} {_fmt(value_format, b)}"
+                          for label, a, b in zip(labels, first, second))
+    key = f"t-{abs(hash((title, tuple(labels)))) % 10**8}"
+    parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{key}" class="chart">',
+             f'<title id="{key}">{escape(title)}: {escape(described)}</title>',
+             f'<rect x="{PAD_LEFT}" y="4" width="10" height="10" class="bar"/>'
+             f'<text x="{PAD_LEFT + 14}" y="13" class="legend">{escape(names[0])}</text>',
+             f'<rect x="{PAD_LEFT + 150}" y="4" width="10" height="10" class="bar bar-high"/>'
+             f'<text x="{PAD_LEFT + 164}" y="13" class="legend">{escape(names[1])}</text>',
+             f'<line x1="{PAD_LEFT}" y1="{PAD_TOP + 14 + plot_h}" x2="{WIDTH - 8}" y2="{PAD_TOP + 14 + plot_h}" '
+             'class="axis"/>']
+    for i, (label, a, b) in enumerate(zip(labels, first, second)):
+        for j, (value, css) in enumerate(((a, "bar"), (b, "bar bar-high"))):
+            h = plot_h * ((value or 0) / top)
+            x = PAD_LEFT + i * slot + slot * (0.1 + 0.4 * j)
+            parts.append(f'<rect x="{x:.1f}" y="{PAD_TOP + 14 + plot_h - h:.1f}" width="{slot * 0.38:.1f}" '
+                         f'height="{h:.1f}" class="{css}"/>')
+        parts.append(f'<text x="{PAD_LEFT + i * slot + slot * 0.5:.1f}" y="{HEIGHT - PAD_BOTTOM + 16:.1f}" '
+                     f'class="label">{escape(label)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _fmt(value_format: str, value: float | None) -> str:
+    return "n/a" if value is None else value_format.format(value)
+
+
+def reliability(calibration: list[dict]) -> Markup:
+    """Predicted vs observed approval per probability band (a reliability diagram as bars)."""
+    labels = [f"{row['lower']:.1f}" for row in calibration]
+    return paired_bars(labels, [row["mean_predicted"] for row in calibration],
+                       [row["observed_rate"] for row in calibration], title="Predicted vs observed approval by band",
+                       names=("predicted", "observed"), max_value=1)
+
+
+def drift_distribution(name: str, entry: dict) -> Markup:
+    """A feature's share per bin, training vs this file."""
+    return paired_bars(entry["bins"], entry["expected"], entry["actual"], title=f"{name}: training vs this file",
+                       names=("training data", "this file"))

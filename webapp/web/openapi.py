@@ -79,6 +79,8 @@ def build_spec(card: dict | None) -> dict:
            "extra_columns": {"type": "array", "items": {"type": "string"}},
            "decline_reasons": {"type": "object", "additionalProperties": {"type": "integer"},
                                "description": "With explain: reason code -> declined applications citing it"},
+           "drift": {"$ref": "#/components/schemas/Drift"},
+           "evaluation": {"$ref": "#/components/schemas/Evaluation"},
            "fairness": {"type": "object", "description": "Approval parity per monitored attribute present in the "
                         "input (four-fifths screen over groups of at least 30 scored rows)",
                         "additionalProperties": {"$ref": "#/components/schemas/Parity"}}},
@@ -157,7 +159,10 @@ def build_spec(card: dict | None) -> dict:
                             "headers": {**{h: {"schema": {"type": "integer"}} for h in
                                            ("X-Rows-Total", "X-Rows-Scored", "X-Rows-Failed")},
                                         "X-Fairness-Flags": {"schema": {"type": "string"}, "description":
-                                                             "Monitored attributes below four-fifths, or none"}},
+                                                             "Monitored attributes below four-fifths, or none"},
+                                        "X-Drift-Flags": {"schema": {"type": "string"}, "description":
+                                                          "Features with a major shift from the training data "
+                                                          "(PSI above 0.25), or none"}},
                             "content": {"text/csv": file_answer, FORMATS["xlsx"]: file_answer,
                                         "application/json": {"schema": {"$ref": "#/components/schemas/ScoreResult"}}}},
                     **{str(s): PROBLEM for s in (400, 401, 405, 413, 415, 422, 503)},
@@ -195,6 +200,25 @@ def build_spec(card: dict | None) -> dict:
                     "code": {"type": "string", "enum": [r["code"] for r in reason_table()]},
                     "feature": {"type": "string"}, "text": {"type": "string"},
                     "contribution": {"type": ["number", "null"]}}},
+                "Drift": {"type": "object", "description": "Population Stability Index of each feature against "
+                          "the training data; not judged under 100 scored rows", "properties": {
+                    "rows": {"type": "integer"}, "judged": {"type": "boolean"}, "note": {"type": "string"},
+                    "flagged": {"type": "array", "items": {"type": "string"}},
+                    "features": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                        "psi": {"type": "number"}, "level": {"type": "string", "enum": ["none", "moderate", "major"]},
+                        "bins": {"type": "array", "items": {"type": "string"}},
+                        "expected": {"type": "array", "items": {"type": "number"}},
+                        "actual": {"type": "array", "items": {"type": "number"}}}}}}},
+                "Evaluation": {"type": "object", "description": "Only when the input carries the known outcome "
+                               "(Loan_Status: Y/N, Yes/No, 1/0); approval is the positive class", "properties": {
+                    "rows": {"type": "integer"}, "unlabelled": {"type": "integer"}, "note": {"type": "string"},
+                    "accuracy": {"type": "number"}, "roc_auc": {"type": ["number", "null"]}, "brier": {"type": "number"},
+                    "confusion": {"type": "object", "properties": {k: {"type": "integer"} for k in ("tp", "fp", "tn", "fn")}},
+                    "predicted_approval_rate": {"type": "number"}, "actual_approval_rate": {"type": "number"},
+                    "calibration": {"type": "array", "items": {"type": "object", "properties": {
+                        "lower": {"type": "number"}, "upper": {"type": "number"}, "rows": {"type": "integer"},
+                        "mean_predicted": {"type": ["number", "null"]},
+                        "observed_rate": {"type": ["number", "null"]}}}}}},
                 "Parity": {"type": "object", "required": ["groups", "adverse_impact_ratio", "flagged"], "properties": {
                     "groups": {"type": "object", "additionalProperties": {"type": "object", "properties": {
                         "rows": {"type": "integer"}, "approved": {"type": "integer"},

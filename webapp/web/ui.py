@@ -75,7 +75,8 @@ def _score_and_store(upload, model, form) -> str:
                 "first_failures": s.first_failures, "input_format": s.input_format}
 
     name = PurePath(upload.filename or "upload").name[:200]
-    return results.create(write, {"filename": name, "model_version": model.version, "threshold": model.threshold})
+    return results.create(write, {"filename": name, "model_version": model.version, "threshold": model.threshold,
+                                  "model_cv": model.card.get("cv")})
 
 
 def _form_error(form, message: str, status: int = 400):
@@ -125,6 +126,11 @@ def results(token: str):
         reasons_chart=charts.decline_reasons(summary["decline_reasons"]) if summary.get("decline_reasons") else None,
         reason_columns=[c for c in REASON_COLUMNS if c in preview.columns],
         reason_texts={r.code: r.text for r in REASONS},
+        reliability=charts.reliability(summary["evaluation"]["calibration"])
+        if summary.get("evaluation", {}).get("calibration") else None,
+        drift_charts={name: charts.drift_distribution(name, entry)
+                      for name, entry in summary.get("drift", {}).get("features", {}).items()
+                      if entry["level"] != "none"},
         expires_at=pd.Timestamp(meta["expires_at"], unit="s", tz="UTC"),
     )
 
