@@ -30,6 +30,17 @@ def csv_file(rows: int) -> Path:
     return path
 
 
+def labelled_csv_file(rows: int) -> Path:
+    """The same rows as csv_file, with a known outcome column: the service evaluates such files."""
+    path = DATA / f"loans-{rows}-labelled.csv"
+    if not path.exists():
+        DATA.mkdir(exist_ok=True)
+        frame = sample(rows)
+        frame["Loan_Status"] = np.where(np.random.default_rng(1).random(rows) < 0.69, "Y", "N")
+        frame.to_csv(path, index=False)
+    return path
+
+
 def xlsx_file(rows: int) -> Path:
     path = DATA / f"loans-{rows}.xlsx"
     if not path.exists():

@@ -276,6 +276,13 @@ def main() -> None:
         add("floor: read_csv+predict_proba+to_csv", n, f["seconds"], f["peak_rss_mb"])
         c = workload("core", path)
         add("core (webapp.core.scoring + write_csv)", n, c["seconds"], c["peak_rss_mb"], f"{f['seconds'] / c['seconds']:.2f}x floor")
+        if n >= 100_000:  # what the batch statistics cost, by difference (same rows)
+            w = workload("core_without_drift", path)
+            add("core without drift checks", n, w["seconds"], w["peak_rss_mb"],
+                f"drift adds {c['seconds'] / w['seconds'] - 1:+.0%}")
+            e = workload("core", data.labelled_csv_file(n))
+            add("core, labelled input (evaluation)", n, e["seconds"], e["peak_rss_mb"],
+                f"evaluation adds {e['seconds'] / c['seconds'] - 1:+.0%}")
         cli = cli_score(path)
         add("flask score (whole command)", n, cli["seconds"], cli["peak_rss_mb"], "incl. start-up")
     for n, path in xlsx_files.items():

@@ -48,6 +48,25 @@ def category_bins(values: pd.Categorical, names: list[str]) -> np.ndarray:
     return table[np.asarray(values.codes)]
 
 
+def _number_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """Counts per bin of number_bins, in fewer passes: NaN sorts past every edge, so it lands in the
+    top bin and is moved to the missing bin by count (profiled: the per-row where() was a third)."""
+    counts = np.bincount(np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="right"),
+                         minlength=len(edges) + 2)
+    missing = int(np.isnan(values).sum())
+    counts[len(edges)] -= missing
+    counts[len(edges) + 1] += missing
+    return counts
+
+
+def _category_counts(values: pd.Categorical, names: list[str]) -> np.ndarray:
+    """Counts per bin of category_bins, counting codes first: a few categories, however many rows."""
+    by_code = np.bincount(np.asarray(values.codes) + 1, minlength=len(values.categories) + 1)
+    position = {name: i for i, name in enumerate(names)}
+    table = np.array([len(names) + 1] + [position.get(str(c), len(names)) for c in values.categories])
+    return np.bincount(table, weights=by_code, minlength=len(names) + 2).astype(np.int64)
+
+
 def training_distribution(numbers: dict[str, np.ndarray], categories: dict[str, pd.Categorical]) -> dict:
     """The card's `training_distribution`: decile edges and shares per number, shares per category."""
     out = {}
@@ -77,17 +96,16 @@ class DriftTally:
 
     def add(self, values: dict[str, np.ndarray | pd.Categorical], rows: np.ndarray) -> None:
         """Tally one chunk: `values` by feature (floats or Categoricals), `rows` the rows to count."""
-        self.rows += int(rows.sum())
+        every_row = bool(rows.all())
+        self.rows += len(rows) if every_row else int(rows.sum())
         for name, spec in self.reference.items():
             if name not in values:
                 continue
-            column = values[name]
+            column = values[name] if every_row else values[name][rows]
             if spec["kind"] == "number":
-                bins, width = number_bins(np.asarray(column)[rows], spec["edges"]), len(spec["edges"]) + 2
+                counts = _number_counts(np.asarray(column, dtype=np.float64), spec["edges"])
             else:
-                names = list(spec["shares"])
-                bins, width = category_bins(column[rows], names), len(names) + 2
-            counts = np.bincount(bins, minlength=width)
+                counts = _category_counts(column, list(spec["shares"]))
             self.counts[name] = self.counts[name] + counts if name in self.counts else counts
 
     def merge(self, other: "DriftTally") -> "DriftTally":

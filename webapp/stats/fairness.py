@@ -31,11 +31,13 @@ class ParityTally:
         """Tally one chunk. `values` is a Categorical (missing: code -1); `approved` and `scored`
         are boolean arrays of the same length."""
         categorical = values.array if isinstance(values, pd.Series) else values
-        names = [*map(str, categorical.categories), MISSING]
-        codes = np.asarray(categorical.codes)[scored]
-        codes = np.where(codes < 0, len(names) - 1, codes)
+        names = [MISSING, *map(str, categorical.categories)]
+        # Shifted codes (missing, -1, becomes 0) counted with bincount: no per-row where() or weights.
+        codes = np.asarray(categorical.codes) + 1
+        if not scored.all():
+            codes, approved = codes[scored], approved[scored]
         rows = np.bincount(codes, minlength=len(names))
-        approvals = np.bincount(codes, weights=approved[scored], minlength=len(names))
+        approvals = np.bincount(codes[approved], minlength=len(names))
         groups = self.counts.setdefault(attribute, {})
         for name, n, k in zip(names, rows, approvals):
             if n:
