@@ -57,7 +57,7 @@ function renderReasons(spec) {
   const body = el("tbody");
   for (const r of spec["x-reasons"] || []) body.append(el("tr", {}, el("td", {}, el("code", {}, r.code)), el("td", {}, r.feature), el("td", {}, r.text)));
   table.append(body);
-  document.getElementById("reasons").append(el("div", { class: "table-wrap" }, table));
+  document.getElementById("reasons").append(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Reason codes and texts" }, table));
 }
 
 function renderProblems(spec) {
