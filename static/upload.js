@@ -13,7 +13,9 @@
   const bar = document.getElementById("progress-bar");
   const text = document.getElementById("progress-text");
   const submit = document.getElementById("submit");
-  const allowed = /\.(csv|xlsx)$/i;
+  const extensions = (form.dataset.extensions || "csv").split(",");
+  const allowed = new RegExp(`\\.(${extensions.join("|")})$`, "i");
+  const allowedText = `Upload a file ending in ${extensions.map((e) => "." + e).join(", ")}.`;
 
   function showError(message) {
     errorBox.textContent = message;
@@ -32,7 +34,7 @@
     errorBox.hidden = true;
     const file = input.files[0];
     chosen.textContent = file ? describe(file) : "";
-    if (file && !allowed.test(file.name)) showError("Upload a .csv or .xlsx file.");
+    if (file && !allowed.test(file.name)) showError(allowedText);
   }
 
   input.addEventListener("change", onChosen);
@@ -56,8 +58,8 @@
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const file = input.files[0];
-    if (!file) return showError("Choose a CSV or Excel (.xlsx) file.");
-    if (!allowed.test(file.name)) return showError("Upload a .csv or .xlsx file.");
+    if (!file) return showError("Choose a CSV or spreadsheet file.");
+    if (!allowed.test(file.name)) return showError(allowedText);
     errorBox.hidden = true;
     submit.disabled = true;
     progress.hidden = false;

@@ -66,3 +66,110 @@ def disparate_applications(per_group: int = 60) -> pd.DataFrame:
     frame["Gender"] = ["Male"] * per_group + ["Female"] * per_group
     frame["Credit_History"] = [1.0] * per_group + [0.0] * per_group
     return frame
+
+
+# --- other spreadsheet formats, each written by another program than the one that reads it --------
+
+def xls_bytes(frame: pd.DataFrame, *, sheets=None) -> bytes:
+    """A legacy Excel 97-2003 .xls written by xlwt."""
+    import xlwt
+
+    workbook = xlwt.Workbook()
+    for title, data in (sheets or {"Applications": frame}).items():
+        sheet = workbook.add_sheet(title)
+        for j, name in enumerate(data.columns):
+            sheet.write(0, j, name)
+        for i, row in enumerate(data.itertuples(index=False), start=1):
+            for j, value in enumerate(row):
+                if not pd.isna(value):
+                    sheet.write(i, j, value.item() if hasattr(value, "item") else value)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def ods_bytes(frame: pd.DataFrame, *, sheets=None) -> bytes:
+    """An OpenDocument .ods written by pandas through odfpy."""
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="odf") as writer:
+        for title, data in (sheets or {"Applications": frame}).items():
+            data.to_excel(writer, sheet_name=title, index=False)
+    return buffer.getvalue()
+
+
+def ods_with_content(table_xml: str) -> bytes:
+    """An .ods whose content.xml holds `table_xml` as is: for hostile repeat attributes."""
+    import zipfile
+
+    content = ('<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+               'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+               'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+               f"<office:body><office:spreadsheet>{table_xml}</office:spreadsheet></office:body></office:document-content>")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", content)
+    return buffer.getvalue()
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, number = number & 0x7F, number >> 7
+        out.append(byte | (0x80 if number else 0))
+        if not number:
+            return bytes(out)
+
+
+def _record(kind: int, data: bytes = b"") -> bytes:
+    """One BIFF12 record (MS-XLSB 2.1.4): type and size as 7-bit varints, then the data."""
+    return _varint(kind) + _varint(len(data)) + data
+
+
+def _wide(text: str) -> bytes:
+    import struct
+
+    return struct.pack("<I", len(text)) + text.encode("utf-16-le")
+
+
+def xlsb_bytes(frame: pd.DataFrame, *, far_cell: tuple[int, int] | None = None) -> bytes:
+    """A minimal Excel binary workbook (.xlsb), written record by record from MS-XLSB (no Python
+    library writes .xlsb): strings as BrtCellSt, numbers as BrtCellReal. `far_cell` adds one number
+    at (row, column), as a hostile file would."""
+    import struct
+    import zipfile
+
+    rows = [list(frame.columns), *frame.itertuples(index=False)]
+    sheet = bytearray(_record(0x81) + _record(0x94, struct.pack("<IIII", 0, len(rows) - 1, 0, len(frame.columns) - 1))
+                      + _record(0x91))
+    cells = [(i, j, v) for i, row in enumerate(rows) for j, v in enumerate(row) if not pd.isna(v)]
+    if far_cell:
+        cells.append((*far_cell, 1.0))
+    current = None
+    for i, j, value in cells:
+        if i != current:
+            sheet += _record(0x00, struct.pack("<IIH", i, 0, 0x12C) + bytes(3) + struct.pack("<I", 0))
+            current = i
+        cell = struct.pack("<II", j, 0)
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            sheet += _record(0x05, cell + struct.pack("<d", float(value)))
+        else:
+            sheet += _record(0x06, cell + _wide(str(value)))
+    sheet += _record(0x92) + _record(0x82)
+    book = (_record(0x83) + _record(0x8F) + _record(0x9C, struct.pack("<II", 0, 1) + _wide("rId1") + _wide("Applications"))
+            + _record(0x90) + _record(0x84))
+    rels = '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.'
+                         'openxmlformats.org/package/2006/content-types"><Default Extension="bin" ContentType="application'
+                         '/vnd.ms-excel.sheet.binary.macroEnabled.main"/></Types>')
+        archive.writestr("_rels/.rels", rels + '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+                         'officeDocument/2006/relationships/officeDocument" Target="xl/workbook.bin"/></Relationships>')
+        archive.writestr("xl/workbook.bin", book)
+        archive.writestr("xl/_rels/workbook.bin.rels", rels + '<Relationship Id="rId1" Type="http://schemas.'
+                         'openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.bin"/>'
+                         "</Relationships>")
+        archive.writestr("xl/worksheets/sheet1.bin", bytes(sheet))
+    return buffer.getvalue()

@@ -99,7 +99,20 @@ CORPUS = [
     ("billion-laughs-sheet", lambda: upload(laughs_in_sheet_xml(), "lol.xlsx"), {400, 200}),
     ("truncated-xlsx", lambda: upload(good_xlsx()[:2000], "cut.xlsx"), {400}),
     ("zip-not-workbook", lambda: upload(_plain_zip(), "a.xlsx"), {415}),
-    ("legacy-xls", lambda: upload(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2000), "old.xls"), {415}),
+    ("office-97-not-a-workbook", lambda: upload(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2000), "old.xls"), {415}),
+    ("good-xls", lambda: upload(factories.xls_bytes(factories.applications(5)), "old.xls"), OK),
+    ("good-ods", lambda: upload(factories.ods_bytes(factories.applications(5)), "calc.ods"), OK),
+    ("good-xlsb", lambda: upload(factories.xlsb_bytes(factories.applications(5)), "binary.xlsb"), OK),
+    ("corrupt-xls", lambda: upload(factories.xls_bytes(factories.applications(5))[:1536] + bytes(4096), "cut.xls"),
+     {400, 415}),
+    ("encrypted-office-file", lambda: upload(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)
+                                             + "EncryptedPackage".encode("utf-16-le"), "locked.xlsx"), {400}),
+    ("ods-repeat-bomb", lambda: upload(factories.ods_with_content(
+        '<table:table table:name="S"><table:table-row table:number-rows-repeated="90000"><table:table-cell '
+        'table:number-columns-repeated="1000" office:value-type="string"><text:p>x</text:p></table:table-cell>'
+        "</table:table-row></table:table>"), "bomb.ods"), {413}),
+    ("xlsb-far-cell", lambda: upload(factories.xlsb_bytes(factories.applications(3), far_cell=(1_048_000, 16_000)),
+                                     "far.xlsb"), {413}),
     ("png-renamed-csv", lambda: upload(b"\x89PNG\r\n\x1a\n" + os.urandom(3000), "photo.csv"), {415}),
     ("pdf-renamed-csv", lambda: upload(b"%PDF-1.7\n" + os.urandom(3000), "doc.csv"), {415}),
     ("gzip-renamed-csv", lambda: upload(b"\x1f\x8b\x08\x00" + os.urandom(3000), "data.csv"), {415}),

@@ -76,7 +76,7 @@ def test_raw_upload_is_not_kept(client, app, tmp_path):
     (b"Loan_ID,Gender\nA,Male\n", "a.csv", "Missing columns: Education"),
     (b"", "a.csv", "The file is empty."),
     (b"\x89PNG\r\n\x1a\n" + bytes(50), "a.csv", "looks like a PNG image"),
-    (b"Loan_ID\n", "a.txt", "Upload a .csv or .xlsx file."),
+    (b"Loan_ID\n", "a.txt", "Upload a file ending in .csv, .xlsx, .xlsm, .xlsb, .xls, .ods."),
 ])
 def test_whole_file_errors_come_back_on_the_form(client, data, name, message):
     response = upload(client, data, name)
@@ -87,7 +87,7 @@ def test_whole_file_errors_come_back_on_the_form(client, data, name, message):
 
 def test_no_file_chosen(client):
     response = client.post("/", data={}, content_type="multipart/form-data")
-    assert response.status_code == 400 and alert_text(response) == "Choose a CSV or Excel (.xlsx) file."
+    assert response.status_code == 400 and alert_text(response) == "Choose a CSV or spreadsheet file."
 
 
 def test_script_uploads_get_json(client):

@@ -1,6 +1,6 @@
-"""Read an uploaded table (CSV, Excel .xlsx or JSON records) into chunks of raw cells.
+"""Read an uploaded table (CSV, a spreadsheet or JSON records) into chunks of raw cells.
 
-The format is decided from the content (an .xlsx is a ZIP holding a workbook, text must decode),
+The format is decided from the content (a spreadsheet is a ZIP or OLE2 container, text must decode),
 never from the file name or a client's Content-Type. Readers do not interpret values: they return
 frames whose columns are the header's positions, and validation gives the cells meaning.
 """
@@ -12,19 +12,17 @@ import io
 import json
 import re
 import warnings
-import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import pandas as pd
 
+from webapp.core import spreadsheets
 from webapp.core.contract import cell_text
 from webapp.core.errors import EmptyInput, InputError, InputTooLarge, UnreadableInput, UnsupportedFormat
 from webapp.core.limits import DEFAULT_LIMITS, Limits
+from webapp.core.table import CATEGORY, NUMBER, SUPPORTED, TEXT, Table, first_line  # noqa: F401 (re-exported)
 
-# What a column holds, as far as reading is concerned; the CSV reader turns it into dtype hints.
-TEXT, CATEGORY, NUMBER = "text", "category", "number"
 
 _MAGIC = (
     (b"\x89PNG", "a PNG image"), (b"GIF8", "a GIF image"), (b"\xff\xd8\xff", "a JPEG image"),
@@ -32,23 +30,6 @@ _MAGIC = (
     (b"Rar!", "a RAR archive"), (b"BZh", "a bzip2 archive"), (b"\xfd7zXZ", "an xz archive"),
     (b"\x7fELF", "an executable"), (b"MZ", "an executable"), (b"PAR1", "a Parquet file"),
 )
-_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ZIP = (b"PK\x03\x04", b"PK\x05\x06")
-SUPPORTED = "CSV (UTF-8, UTF-16 or Windows-1252 text), Excel .xlsx/.xlsm, or JSON records"
-
-
-@dataclass
-class Table:
-    """A table whose header is known and whose rows are read on demand, chunk by chunk."""
-
-    format: str
-    columns: list[str]
-    read_chunks: Callable[[dict[int, str]], Iterator[pd.DataFrame]]
-    details: dict = field(default_factory=dict)
-
-    def chunks(self, kinds: dict[int, str] | None = None) -> Iterator[pd.DataFrame]:
-        """Frames whose columns are header positions; `kinds` maps positions to TEXT/CATEGORY/NUMBER."""
-        return self.read_chunks(kinds or {})
 
 
 def open_table(source: bytes | BinaryIO, *, sheet: str | None = None, json_hint: bool = False,
@@ -60,11 +41,8 @@ def open_table(source: bytes | BinaryIO, *, sheet: str | None = None, json_hint:
     stream.seek(0)
     if not head.strip():
         raise EmptyInput("The file is empty.")
-    if head.startswith(_ZIP):
-        return _open_xlsx(stream, sheet, limits)
-    if head.startswith(_OLE2):
-        raise UnsupportedFormat("This is a legacy Excel .xls file (or another Office 97 document). "
-                                "Save it as .xlsx or .csv and upload that.", supported=SUPPORTED)
+    if head.startswith(spreadsheets.MAGIC):
+        return spreadsheets.open_spreadsheet(stream, head, sheet, limits)
     for magic, what in _MAGIC:
         if head.startswith(magic):
             raise UnsupportedFormat(f"This looks like {what}, not a table. Upload {SUPPORTED}.", supported=SUPPORTED)
@@ -262,135 +240,9 @@ def _guard_csv_errors(open_reader) -> Iterator[pd.DataFrame]:
             expected, line, saw = match.groups()
             raise UnreadableInput(f"Line {line} has {saw} fields, but the header has {expected}. "
                                   "Check the delimiter and quoting on that line.", line=int(line)) from exc
-        raise UnreadableInput(f"The CSV could not be parsed: {_first_line(exc)}") from exc
+        raise UnreadableInput(f"The CSV could not be parsed: {first_line(exc)}") from exc
     except UnicodeDecodeError as exc:
         raise UnreadableInput("The file's text encoding could not be read; save it as UTF-8.") from exc
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-
-
-# --- Excel --------------------------------------------------------------------------------------
-
-def _open_xlsx(stream: BinaryIO, sheet: str | None, limits: Limits) -> Table:
-    import python_calamine
-
-    part = _check_workbook_zip(stream, sheet, limits)
-    stream.seek(0)
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_filelike(stream)
-        name = part["sheet"]
-        rows = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    except (python_calamine.CalamineError, ValueError, OSError) as exc:
-        raise UnreadableInput(f"The Excel workbook could not be read: {_first_line(exc)}") from exc
-    rows = [r for r in rows if any(v not in ("", None) for v in r)]  # blank rows are no applications
-    if not rows:
-        raise EmptyInput(f"The sheet '{name}' is empty.")
-    header = [cell_text(v) for v in rows[0]]
-    while header and header[-1] == "":
-        header.pop()
-    if len(header) > limits.max_columns:
-        raise InputTooLarge(f"The sheet has {len(header):,} columns; at most {limits.max_columns:,} are accepted.")
-    body = [r[: len(header)] for r in rows[1:]]
-
-    def read_chunks(kinds: dict[int, str]) -> Iterator[pd.DataFrame]:
-        for start in range(0, len(body), limits.chunk_rows):
-            chunk = pd.DataFrame(body[start:start + limits.chunk_rows], columns=range(len(header)), dtype=object)
-            for position, kind in kinds.items():
-                if kind == TEXT:
-                    chunk[position] = chunk[position].map(cell_text)
-            yield chunk
-
-    return Table("xlsx", header, read_chunks, {"sheet": name})
-
-
-
-_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
-
-
-def _check_workbook_zip(stream: BinaryIO, sheet: str | None, limits: Limits) -> dict:
-    """Refuse ZIP bombs and sheets whose used area would blow up memory, before any parser runs."""
-    try:
-        archive = zipfile.ZipFile(stream)
-        entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UnreadableInput("The file starts like an Excel workbook (ZIP) but is damaged.") from exc
-    names = {e.filename for e in entries}
-    if "xl/workbook.xml" not in names:
-        raise UnsupportedFormat(f"This ZIP archive is not an Excel workbook. Upload {SUPPORTED}.", supported=SUPPORTED)
-    inflated = sum(e.file_size for e in entries)
-    packed = max(1, sum(e.compress_size for e in entries))
-    if inflated > limits.max_xlsx_uncompressed or (inflated > 10 << 20 and inflated / packed > limits.max_xlsx_ratio):
-        raise InputTooLarge(f"The workbook inflates to {inflated / 2**20:,.0f} MB ({inflated / packed:,.0f}× its size); "
-                            f"at most {limits.max_xlsx_uncompressed / 2**20:,.0f} MB and {limits.max_xlsx_ratio}× are "
-                            "accepted.")
-    sheets = _sheet_parts(archive)
-    if not sheets:
-        raise EmptyInput("The workbook has no worksheet.")
-    if sheet:
-        chosen = next((s for s in sheets if s["sheet"].casefold() == sheet.strip().casefold()), None)
-        if chosen is None:
-            raise InputError(f"No sheet named '{sheet[:60]}'. Sheets: {', '.join(s['sheet'] for s in sheets)}.",
-                             code="unknown-sheet", sheets=[s["sheet"] for s in sheets])
-    else:
-        chosen = next((s for s in sheets if s["visible"]), sheets[0])
-    _check_used_area(archive, chosen, limits)
-    return chosen
-
-
-def _sheet_parts(archive: zipfile.ZipFile) -> list[dict]:
-    """Worksheets in workbook order: name, visibility and the XML part that holds the cells."""
-    from defusedxml import ElementTree
-
-    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-          "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
-    try:
-        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    except KeyError as exc:
-        raise UnreadableInput("The Excel workbook is damaged (a required part is missing).") from exc
-    except Exception as exc:  # defusedxml refuses entity tricks; ParseError for broken XML
-        raise UnreadableInput(f"The Excel workbook's XML was refused: {type(exc).__name__}.") from exc
-    targets = {r.get("Id"): r.get("Target", "") for r in rels.findall("p:Relationship", ns)}
-    sheets = []
-    for element in workbook.findall("m:sheets/m:sheet", ns):
-        target = targets.get(element.get(f"{{{ns['r']}}}id"), "")
-        target = target.lstrip("/") if target.startswith("/") else "xl/" + target
-        if "worksheets/" in target:
-            sheets.append({"sheet": element.get("name", ""), "part": target,
-                           "visible": element.get("state", "visible") == "visible"})
-    return sheets
-
-
-def _check_used_area(archive: zipfile.ZipFile, sheet: dict, limits: Limits) -> None:
-    """calamine allocates the sheet's whole used rectangle: bound it from the cell references."""
-    max_row, columns, tail = 0, set(), b""
-    try:
-        with archive.open(sheet["part"]) as part:
-            for block in iter(lambda: part.read(4 << 20), b""):
-                data = tail + block
-                cut = data.rfind(b"<")  # do not split a reference across blocks
-                data, tail = (data[:cut], data[cut:]) if cut > 0 else (data, b"")
-                refs = _CELL_REF.findall(data)
-                if refs:
-                    columns.update(letters for letters, _ in refs)
-                    max_row = max(max_row, max(int(digits) for _, digits in set(refs)))
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise UnreadableInput("The Excel workbook is damaged (a sheet cannot be read).") from exc
-    width = max((_column_number(c) for c in columns), default=0)
-    if width * max_row > limits.max_xlsx_cells or max_row > limits.max_rows + 1:
-        raise InputTooLarge(f"The sheet's used area is {max_row:,} rows × {width:,} columns; at most "
-                            f"{limits.max_xlsx_cells:,} cells and {limits.max_rows:,} rows are accepted. "
-                            "Delete stray cells far from the table, or save it as CSV.")
-
-
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for char in letters:
-        number = number * 26 + (char - 64)
-    return number
 
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -473,7 +325,7 @@ def _loads(text: str, limits: Limits):
     except InputError:
         raise
     except (ValueError, RecursionError) as exc:
-        raise UnreadableInput(f"The body is not valid JSON: {_first_line(exc)}") from exc
+        raise UnreadableInput(f"The body is not valid JSON: {first_line(exc)}") from exc
 
 
 def _max_depth(text: str) -> int:

@@ -4,13 +4,15 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, StringField
 from wtforms.validators import Length, Optional
 
-ALLOWED_EXTENSIONS = ["csv", "xlsx"]
+# What the page offers; the content decides the format, the name only guides the file picker.
+ALLOWED_EXTENSIONS = ["csv", "xlsx", "xlsm", "xlsb", "xls", "ods"]
+EXTENSIONS_TEXT = ", ".join(f".{e}" for e in ALLOWED_EXTENSIONS)
 
 
 class UploadForm(FlaskForm):
     file = FileField("File of applications", validators=[
-        FileRequired("Choose a CSV or Excel (.xlsx) file."),
-        FileAllowed(ALLOWED_EXTENSIONS, "Upload a .csv or .xlsx file."),
+        FileRequired("Choose a CSV or spreadsheet file."),
+        FileAllowed(ALLOWED_EXTENSIONS, f"Upload a file ending in {EXTENSIONS_TEXT}."),
     ])
     sheet = StringField("Excel sheet (optional)", validators=[Optional(), Length(max=100)])
     include_input = BooleanField("Add my other columns to the results")

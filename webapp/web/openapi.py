@@ -7,6 +7,7 @@ from webapp.core.contract import ID_COLUMN
 from webapp.core.errors import InputError
 from webapp.core.reasons import reason_table
 from webapp.core.writing import FORMATS
+from webapp.web.api import SPREADSHEET_TYPES
 
 bp = Blueprint("docs", __name__)
 
@@ -126,7 +127,7 @@ def build_spec(card: dict | None) -> dict:
         "paths": {
             "/api/v1/score": {"post": {
                 "operationId": "score",
-                "summary": "Score a CSV or Excel file, or JSON records",
+                "summary": "Score a CSV or spreadsheet file, or JSON records",
                 "parameters": [
                     {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(FORMATS)},
                      "description": "Answer format; default CSV for files, JSON for JSON input (or by Accept)."},
@@ -147,10 +148,11 @@ def build_spec(card: dict | None) -> dict:
                 ],
                 "requestBody": {"required": True, "content": {
                     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "CSV or .xlsx"},
+                        "file": {"type": "string", "format": "binary",
+                                 "description": "CSV, Excel (.xlsx, .xlsm, .xlsb, .xls) or OpenDocument .ods"},
                         "sheet": {"type": "string"}}}},
                     "text/csv": {"schema": {"type": "string"}},
-                    FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+                    **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in SPREADSHEET_TYPES},
                     "application/json": {"schema": json_body},
                 }},
                 "responses": {

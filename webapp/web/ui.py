@@ -15,7 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from webapp.web import charts, problems
 from webapp.core.errors import EmptyInput, InputError
 from webapp.core.reasons import REASON_COLUMNS, REASONS
-from webapp.web.forms import UploadForm
+from webapp.web.forms import ALLOWED_EXTENSIONS, UploadForm
 from webapp.core.limits import Limits
 from webapp.web.observability import record_summary
 from webapp.core.scoring import score
@@ -40,7 +40,7 @@ def index():
     if not form.validate_on_submit():
         if request.method == "POST":
             return _form_error(form, _first_form_error(form))
-        return render_template("index.html", form=form, model=model_or_none())
+        return render_template("index.html", form=form, model=model_or_none(), extensions=ALLOWED_EXTENSIONS)
     model = model_or_none()
     if model is None:
         return _form_error(form, "The model is not loaded, so nothing can be scored right now.", status=503)
@@ -83,7 +83,8 @@ def _form_error(form, message: str, status: int = 400):
     log.info("upload refused: %s", message.split(".")[0][:120])
     if _wants_json():
         return jsonify({"error": message}), status
-    return render_template("index.html", form=form, model=model_or_none(), error=message), status
+    return render_template("index.html", form=form, model=model_or_none(), error=message,
+                           extensions=ALLOWED_EXTENSIONS), status
 
 
 def _first_form_error(form) -> str:
