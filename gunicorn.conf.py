@@ -1,5 +1,8 @@
 """gunicorn settings for `make run`; every value can be overridden from the environment."""
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 # Scoring is CPU-bound (pandas + scikit-learn): one worker per core, a few threads each so that a
@@ -19,3 +22,26 @@ preload_app = True
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
+
+
+# Metrics: every worker writes its counts to files in this directory, and a scrape adds them up
+# (prometheus-client's multiprocess mode). It must be set before the app, and prometheus-client
+# with it, is imported; it is emptied at start (stale counts from an earlier run would add up) and
+# removed at exit when it was made here.
+_made_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="loan-metrics-"))
+_metrics_dir.mkdir(parents=True, exist_ok=True)
+for _stale in _metrics_dir.glob("*.db"):
+    _stale.unlink()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

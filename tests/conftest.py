@@ -101,9 +101,10 @@ def free_port() -> int:
 
 
 class LiveServer(str):
-    """The server's base URL, carrying the gunicorn master's pid."""
+    """The server's base URL, carrying the gunicorn master's pid and its metrics directory."""
 
     pid: int
+    metrics_dir: Path
 
 
 @pytest.fixture(scope="session")
@@ -116,14 +117,17 @@ def live_server(model_path, tmp_path_factory):
 
     port = free_port()
     uploads = tmp_path_factory.mktemp("live-uploads")
+    metrics = tmp_path_factory.mktemp("live-metrics")
     env = {**os.environ, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "MODEL_PATH": str(model_path),
-           "UPLOAD_FOLDER": str(uploads), "SECRET_KEY": "live-test", "LOG_LEVEL": "warning"}
+           "UPLOAD_FOLDER": str(uploads), "SECRET_KEY": "live-test", "LOG_LEVEL": "warning",
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
     root = Path(__file__).resolve().parents[1]
     log = open(tmp_path_factory.mktemp("live-log") / "gunicorn.log", "w+")
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "webapp:create_app()"],
                                cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = LiveServer(f"http://127.0.0.1:{port}")
     base.pid = process.pid
+    base.metrics_dir = metrics
     deadline = time.monotonic() + 60
     while True:
         try:

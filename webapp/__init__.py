@@ -35,7 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _attach_model(app)
 
     from webapp import cli
-    from webapp.web import api, health, observability, openapi, problems, security, ui
+    from webapp.web import api, health, metrics, observability, openapi, problems, security, ui
 
     csrf.init_app(app)
     csrf.exempt(api.bp)  # the API authenticates by header (optional bearer token), never by cookie
@@ -45,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(ui.bp)
     security.init_app(app)
     observability.init_app(app)
+    metrics.init_app(app)
     problems.init_app(app)
     cli.init_app(app)
     return app

@@ -24,6 +24,7 @@ class Config:
     MODEL_PATH = os.environ.get("MODEL_PATH") or str(PROJECT_ROOT / "models" / "loan_pipeline.joblib")
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(PROJECT_ROOT / "uploads")
     API_TOKEN = os.environ.get("API_TOKEN") or None
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None  # require a bearer token on /metrics
 
     # Limits (see SECURITY notes in the README): refused with a clear 4xx, never a 500.
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 100 * 1024 * 1024)

@@ -4,6 +4,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from webapp.core.errors import ContractViolation
 from webapp.core.writing import neutralise_formulas, to_records, write_csv, write_xlsx
 
 
@@ -42,3 +43,10 @@ def test_records_use_none_for_absent_values():
     records = to_records([result_frame()])
     assert records[0]["Loan_Status"] is None and records[0]["Approval_Probability"] is None
     assert records[1] == {"Loan_ID": "@SUM(A1)", "Loan_Status": "Y", "Approval_Probability": 0.91234, "Error": None}
+
+
+def test_excel_refuses_what_a_sheet_cannot_store_rather_than_change_it():
+    frame = pd.DataFrame({"Loan_ID": ["ok", "\x14bad"], "Loan_Status": ["Y", "N"],
+                          "Approval_Probability": [0.9, 0.1], "Error": ["", ""]})
+    with pytest.raises(ContractViolation, match="Row 2 holds a control character"):
+        write_xlsx([frame], io.BytesIO())

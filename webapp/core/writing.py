@@ -11,7 +11,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
-from webapp.core.errors import InputTooLarge
+from webapp.core.errors import ContractViolation, InputTooLarge
 from webapp.core.reasons import REASONS, Explanations
 
 EXPLAINED_ROWS = "explained_rows"  # key in a result frame's `attrs` for JSON explanations
@@ -27,8 +27,8 @@ class ExplainedRows:
     valid: np.ndarray
 
 EXCEL_MAX_ROWS = 1_048_575  # a sheet's 1,048,576 rows, less the header
-FORMATS = {
-    "csv": "text/csv; charset=utf-8",
+FORMATS = {  # media types; Flask adds `charset=utf-8` to text types itself
+    "csv": "text/csv",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
 }
@@ -122,13 +122,26 @@ def write_xlsx(chunks: Iterable[pd.DataFrame], out: BinaryIO) -> None:
     rows = 0
     for number, chunk in enumerate(chunks):
         if number == 0:
-            sheet.append(list(chunk.columns))
+            _append(sheet, list(chunk.columns), "The header")
         rows += len(chunk)
         if rows > EXCEL_MAX_ROWS:
             raise InputTooLarge(f"More than {EXCEL_MAX_ROWS:,} rows do not fit an Excel sheet; ask for CSV.")
-        for row in neutralise_formulas(chunk).itertuples(index=False, name=None):
-            sheet.append([None if (isinstance(v, float) and math.isnan(v)) or v == "" else v for v in row])
+        first = rows - len(chunk) + 1
+        for line, row in enumerate(neutralise_formulas(chunk).itertuples(index=False, name=None), first):
+            _append(sheet, [None if (isinstance(v, float) and math.isnan(v)) or v == "" else v for v in row],
+                    f"Row {line:,}")
     workbook.save(out)
+
+
+def _append(sheet, values: list, where: str) -> None:
+    from openpyxl.utils.exceptions import IllegalCharacterError
+
+    try:
+        sheet.append(values)
+    except IllegalCharacterError:
+        # A sheet cannot hold control characters; changing an ID to fit would lose data.
+        raise ContractViolation(f"{where} holds a control character that an Excel sheet cannot store; ask for CSV or "
+                                "JSON instead.", code="not-representable-in-excel") from None
 
 
 def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:

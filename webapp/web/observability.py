@@ -8,13 +8,16 @@ import uuid
 
 from flask import Flask, g, request
 
+from webapp.web import metrics
+
 log = logging.getLogger("webapp.requests")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def record_summary(summary) -> None:
-    """Views call this so the request's log line carries its row counts."""
+    """Views call this so the request's log line and the metrics carry its row counts."""
     g.rows = {"rows": summary.rows, "scored": summary.scored, "failed": summary.failed}
+    metrics.observe_summary(summary)
 
 
 def init_app(app: Flask) -> None:
@@ -35,7 +38,10 @@ def init_app(app: Flask) -> None:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if request.endpoint == "static":
             return response
-        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.observe_request(route, request.method, response.status_code, elapsed)
+        elapsed_ms = elapsed * 1000
         rows = g.get("rows") or {}
         log.info("request_id=%s method=%s path=%s status=%s bytes_in=%s bytes_out=%s ms=%.1f%s",
                  g.get("request_id"), request.method, request.url_rule.rule if request.url_rule else "-",

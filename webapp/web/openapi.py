@@ -46,11 +46,13 @@ def application_schema(card: dict | None) -> dict:
         schema["description"] = f"{schema['description']} {role} {feature.get('why', '')}".strip()
         schema["x-decides"], schema["x-monitored"] = decides, feature.get("monitored", False)
         properties[feature["name"]] = schema
-    return {"type": "object", "required": [ID_COLUMN],
+    required = [ID_COLUMN, *(f["name"] for f in (card or {}).get("features", []) if f.get("decides", True))]
+    return {"type": "object", "required": required,
             "properties": properties, "additionalProperties": True,
-            "description": "One loan application. Every column that decides (x-decides) must be present in a "
-                           "file; a missing value (null or empty) is imputed by the model. Gender, Married and "
-                           "Dependents are optional and monitored only: the model never sees them."}
+            "description": "One loan application. Every column that decides (x-decides) must be present (a file "
+                           "without one is refused whole); a missing value (null or empty) is imputed by the model. "
+                           "Gender, Married and Dependents are optional and monitored only: the model never sees "
+                           "them."}
 
 
 def problem_types() -> list[dict]:
@@ -68,6 +70,34 @@ def problem_types() -> list[dict]:
     seen.add(InputError.code)
     walk(InputError)
     return types
+
+
+def page_paths() -> dict:
+    """The pages for people, so that every route is described here (tagged `pages`: HTML, not API)."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The 256-bit result token the upload redirected to"}
+
+    def page(operation: str, summary: str, statuses: dict, parameters=()) -> dict:
+        return {"operationId": operation, "summary": summary, "tags": ["pages"], "parameters": list(parameters),
+                "responses": {str(code): {"description": text, "content": html} for code, text in statuses.items()}}
+
+    return {
+        "/": {"get": page("upload_page", "The upload page", {200: "The form"}),
+              "post": {**page("upload", "Score an uploaded file (the form: CSRF token, file, options)",
+                              {303: "Redirect to the results", 400: "The form with the error"}),
+                       "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
+                           "file": {"type": "string", "format": "binary"}, "sheet": {"type": "string"},
+                           "explain": {"type": "string"}, "include_input": {"type": "string"},
+                           "csrf_token": {"type": "string"}}}}}}}},
+        "/results/{token}": {"get": page("results_page", "A file's results", {200: "Results", 404: "Unknown",
+                                                                              410: "Expired"}, [token])},
+        "/results/{token}/predictions.{fmt}": {"get": page(
+            "results_download", "Download a file's results", {200: "CSV or Excel", 404: "Unknown", 410: "Expired"},
+            [token, {"name": "fmt", "in": "path", "required": True, "schema": {"type": "string", "enum": ["csv", "xlsx"]}}])},
+        "/model": {"get": page("model_page", "The model card", {200: "Model card", 503: "No model"})},
+        "/docs": {"get": page("docs_page", "This reference, rendered", {200: "API reference"})},
+    }
 
 
 def build_spec(card: dict | None) -> dict:
@@ -181,6 +211,14 @@ def build_spec(card: dict | None) -> dict:
                                  "responses": {"200": {"description": "Model loaded"}, "503": {"description": "No model"}}}},
             "/readyz": {"get": {"operationId": "readyz", "summary": "Ready: model loaded, uploads writable",
                                 "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
+            "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics of every worker, summed",
+                                 "description": "Requests by route and status, latency, rows scored and failed, "
+                                                "failures by reason, upload bytes, the model's version. With "
+                                                "METRICS_TOKEN set, send it as a bearer token.",
+                                 "responses": {"200": {"description": "Prometheus text exposition format",
+                                                       "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                               "401": PROBLEM}}},
+            **page_paths(),
             "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI 3.1",
                                                             "content": {"application/json": {"schema": {"type": "object"}}}}}}},

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from webapp.core.errors import InputError
@@ -25,9 +25,12 @@ def input_problem(error: InputError) -> Response:
     return problem(error.status, error.title, error.message, error.code, **error.details)
 
 
+MACHINE_PATHS = ("/openapi.json", "/healthz", "/readyz", "/metrics")
+
+
 def wants_json() -> bool:
-    """API paths always answer JSON; elsewhere the Accept header decides (microblog's rule)."""
-    if request.path.startswith("/api/") or request.path == "/openapi.json":
+    """API and probe paths always answer JSON; elsewhere the Accept header decides (microblog's rule)."""
+    if request.path.startswith("/api/") or request.path in MACHINE_PATHS:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
     return best in ("application/json", PROBLEM_JSON)
@@ -44,10 +47,12 @@ def handle_http_error(error: HTTPException):
     detail = _detail(error)
     if wants_json():
         response = problem(error.code or 500, error.name, detail, code)
-        if error.code == 405 and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
-        return response
-    return render_template("error.html", status=error.code, title=error.name, detail=detail), error.code
+    else:
+        response = make_response(render_template("error.html", status=error.code, title=error.name, detail=detail),
+                                 error.code)
+    if error.code == 405 and getattr(error, "valid_methods", None):  # RFC 9110 15.5.6: a 405 lists what is allowed
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
 
 
 def handle_unexpected(error: Exception):
