@@ -173,3 +173,13 @@ def xlsb_bytes(frame: pd.DataFrame, *, far_cell: tuple[int, int] | None = None) 
                          "</Relationships>")
         archive.writestr("xl/worksheets/sheet1.bin", bytes(sheet))
     return buffer.getvalue()
+
+
+def parquet_bytes(frame: pd.DataFrame, row_group_size: int | None = None) -> bytes:
+    """A Parquet file written by pyarrow."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, row_group_size=row_group_size)
+    return buffer.getvalue()

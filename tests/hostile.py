@@ -103,6 +103,9 @@ CORPUS = [
     ("good-xls", lambda: upload(factories.xls_bytes(factories.applications(5)), "old.xls"), OK),
     ("good-ods", lambda: upload(factories.ods_bytes(factories.applications(5)), "calc.ods"), OK),
     ("good-xlsb", lambda: upload(factories.xlsb_bytes(factories.applications(5)), "binary.xlsb"), OK),
+    ("good-parquet", lambda: upload(factories.parquet_bytes(factories.applications(5)), "part.parquet"), OK),
+    ("corrupt-parquet", lambda: upload(factories.parquet_bytes(factories.applications(5))[:300] + b"PAR1",
+                                       "cut.parquet"), {400}),
     ("corrupt-xls", lambda: upload(factories.xls_bytes(factories.applications(5))[:1536] + bytes(4096), "cut.xls"),
      {400, 415}),
     ("encrypted-office-file", lambda: upload(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)

@@ -76,7 +76,7 @@ def test_raw_upload_is_not_kept(client, app, tmp_path):
     (b"Loan_ID,Gender\nA,Male\n", "a.csv", "Missing columns: Education"),
     (b"", "a.csv", "The file is empty."),
     (b"\x89PNG\r\n\x1a\n" + bytes(50), "a.csv", "looks like a PNG image"),
-    (b"Loan_ID\n", "a.txt", "Upload a file ending in .csv, .xlsx, .xlsm, .xlsb, .xls, .ods."),
+    (b"Loan_ID\n", "a.txt", "Upload a file ending in .csv, .xlsx, .xlsm, .xlsb, .xls, .ods, .parquet."),
 ])
 def test_whole_file_errors_come_back_on_the_form(client, data, name, message):
     response = upload(client, data, name)
@@ -146,3 +146,11 @@ def test_explained_results_show_decline_reasons(client):
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Why applications were declined" in page and "Credit history does not meet guidelines" in page
     assert page.count('<ol class="reasons">') >= 6
+
+
+def test_parquet_and_spreadsheets_upload_through_the_page(client):
+    for name, data in (("part.parquet", factories.parquet_bytes(factories.applications(4))),
+                       ("calc.ods", factories.ods_bytes(factories.applications(4))),
+                       ("old.xls", factories.xls_bytes(factories.applications(4)))):
+        response = client.post("/", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+        assert response.status_code == 303, (name, response.get_data(as_text=True)[:500])

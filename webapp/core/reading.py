@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from webapp.core import spreadsheets
+from webapp.core import parquet, spreadsheets
 from webapp.core.contract import cell_text
 from webapp.core.errors import EmptyInput, InputError, InputTooLarge, UnreadableInput, UnsupportedFormat
 from webapp.core.limits import DEFAULT_LIMITS, Limits
@@ -28,7 +28,7 @@ _MAGIC = (
     (b"\x89PNG", "a PNG image"), (b"GIF8", "a GIF image"), (b"\xff\xd8\xff", "a JPEG image"),
     (b"%PDF", "a PDF document"), (b"\x1f\x8b", "a gzip archive"), (b"7z\xbc\xaf", "a 7-Zip archive"),
     (b"Rar!", "a RAR archive"), (b"BZh", "a bzip2 archive"), (b"\xfd7zXZ", "an xz archive"),
-    (b"\x7fELF", "an executable"), (b"MZ", "an executable"), (b"PAR1", "a Parquet file"),
+    (b"\x7fELF", "an executable"), (b"MZ", "an executable"),
 )
 
 
@@ -43,6 +43,8 @@ def open_table(source: bytes | BinaryIO, *, sheet: str | None = None, json_hint:
         raise EmptyInput("The file is empty.")
     if head.startswith(spreadsheets.MAGIC):
         return spreadsheets.open_spreadsheet(stream, head, sheet, limits)
+    if head.startswith(parquet.MAGIC):
+        return parquet.open_parquet(stream, limits)
     for magic, what in _MAGIC:
         if head.startswith(magic):
             raise UnsupportedFormat(f"This looks like {what}, not a table. Upload {SUPPORTED}.", supported=SUPPORTED)

@@ -9,7 +9,7 @@ import pandas as pd
 # What a column holds, as far as reading is concerned; the CSV reader turns it into dtype hints.
 TEXT, CATEGORY, NUMBER = "text", "category", "number"
 SUPPORTED = ("CSV (UTF-8, UTF-16 or Windows-1252 text), a spreadsheet (Excel .xlsx, .xlsm, .xlsb or .xls; "
-             "OpenDocument .ods), or JSON records")
+             "OpenDocument .ods), Parquet, or JSON records")
 
 
 @dataclass

@@ -31,6 +31,7 @@ FORMATS = {  # media types; Flask adds `charset=utf-8` to text types itself
     "csv": "text/csv",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
 }
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -186,9 +187,29 @@ def _explanation_values(explained: ExplainedRows) -> list[list]:
     return [contributions, reasons]
 
 
+def write_parquet(chunks: Iterable[pd.DataFrame], out: BinaryIO) -> None:
+    """Parquet, one row group per chunk, typed as the CSV is (probability float, the rest text; status
+    and reasons dictionary-encoded). Values are kept exactly: no spreadsheet opens Parquet, so no
+    formula is defused."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = schema = None
+    try:
+        for chunk in chunks:
+            chunk = _prepare_for_csv(chunk)
+            if writer is None:
+                schema = pa.schema([(name, _arrow_type(chunk[name])) for name in chunk.columns])
+                writer = pq.ParquetWriter(out, schema)
+            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
 def write_result(chunks: Iterable[pd.DataFrame], out: BinaryIO, fmt: str) -> None:
-    """CSV or Excel, by name."""
-    {"csv": write_csv, "xlsx": write_xlsx}[fmt](chunks, out)
+    """CSV, Excel or Parquet, by name."""
+    {"csv": write_csv, "xlsx": write_xlsx, "parquet": write_parquet}[fmt](chunks, out)
 
 
 def records_document(chunks: Iterable[pd.DataFrame], summary, model, *, explained: bool = False) -> dict:

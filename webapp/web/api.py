@@ -26,10 +26,11 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 XLSX_TYPE = FORMATS["xlsx"]
 # Raw bodies: the content still decides the format; the type only says "a file follows".
-SPREADSHEET_TYPES = (XLSX_TYPE, "application/vnd.ms-excel.sheet.macroEnabled.12",
+FILE_TYPES = (XLSX_TYPE, "application/vnd.ms-excel.sheet.macroEnabled.12",
                      "application/vnd.ms-excel.sheet.binary.macroEnabled.12", "application/vnd.ms-excel",
-                     "application/vnd.oasis.opendocument.spreadsheet", "application/octet-stream")
-ACCEPTED_TYPES = ["multipart/form-data", *CSV_TYPES[:1], "application/json", *SPREADSHEET_TYPES]
+                     "application/vnd.oasis.opendocument.spreadsheet", "application/vnd.apache.parquet",
+                     "application/octet-stream")
+ACCEPTED_TYPES = ["multipart/form-data", *CSV_TYPES[:1], "application/json", *FILE_TYPES]
 
 
 class NoModel(InputError):
@@ -97,7 +98,7 @@ def _read_input():
             raise InputError("Send the file in the multipart form field 'file', e.g. "
                              "curl -F file=@applicants.csv …", code="no-file")
         return upload.stream, _stem(upload.filename), False
-    if mimetype in CSV_TYPES or mimetype in SPREADSHEET_TYPES or mimetype == "application/json":
+    if mimetype in CSV_TYPES or mimetype in FILE_TYPES or mimetype == "application/json":
         body = tempfile.SpooledTemporaryFile(max_size=batch.SPOOL_BYTES)
         try:
             shutil.copyfileobj(request.stream, body, 1 << 20)  # the stream enforces MAX_CONTENT_LENGTH
@@ -123,7 +124,7 @@ def _answer_format(json_input: bool) -> str:
         return asked
     accept = request.accept_mimetypes
     if accept and any(m != "*/*" for m, _ in accept):
-        by_type = {"text/csv": "csv", XLSX_TYPE: "xlsx", "application/json": "json"}
+        by_type = {media: fmt for fmt, media in FORMATS.items()}
         best = accept.best_match(list(by_type), default=None)
         if best:
             return by_type[best]

@@ -5,7 +5,7 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import Length, Optional
 
 # What the page offers; the content decides the format, the name only guides the file picker.
-ALLOWED_EXTENSIONS = ["csv", "xlsx", "xlsm", "xlsb", "xls", "ods"]
+ALLOWED_EXTENSIONS = ["csv", "xlsx", "xlsm", "xlsb", "xls", "ods", "parquet"]
 EXTENSIONS_TEXT = ", ".join(f".{e}" for e in ALLOWED_EXTENSIONS)
 
 

@@ -7,7 +7,7 @@ from webapp.core.contract import ID_COLUMN
 from webapp.core.errors import InputError
 from webapp.core.reasons import reason_table
 from webapp.core.writing import FORMATS
-from webapp.web.api import SPREADSHEET_TYPES
+from webapp.web.api import FILE_TYPES
 
 bp = Blueprint("docs", __name__)
 
@@ -179,10 +179,10 @@ def build_spec(card: dict | None) -> dict:
                 "requestBody": {"required": True, "content": {
                     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
                         "file": {"type": "string", "format": "binary",
-                                 "description": "CSV, Excel (.xlsx, .xlsm, .xlsb, .xls) or OpenDocument .ods"},
+                                 "description": "CSV, Excel (.xlsx, .xlsm, .xlsb, .xls), OpenDocument .ods or Parquet"},
                         "sheet": {"type": "string"}}}},
                     "text/csv": {"schema": {"type": "string"}},
-                    **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in SPREADSHEET_TYPES},
+                    **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in FILE_TYPES},
                     "application/json": {"schema": json_body},
                 }},
                 "responses": {
@@ -196,6 +196,7 @@ def build_spec(card: dict | None) -> dict:
                                                           "Features with a major shift from the training data "
                                                           "(PSI above 0.25), or none"}},
                             "content": {"text/csv": file_answer, FORMATS["xlsx"]: file_answer,
+                                        FORMATS["parquet"]: file_answer,
                                         "application/json": {"schema": {"$ref": "#/components/schemas/ScoreResult"}}}},
                     **{str(s): PROBLEM for s in (400, 401, 405, 413, 415, 422, 503)},
                 },
