@@ -1,6 +1,8 @@
 """Command-line entry points: thin click wrappers over the domain modules."""
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import click
@@ -38,41 +40,55 @@ def train_command(data_path, output, seed, folds, repeats, n_jobs, quick, includ
 
 
 @click.command("score")
-@click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-              help="Where to write; '-' for standard output. Default: INPUT-predictions.FORMAT beside the input.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json"]), default="csv", show_default=True)
-@click.option("--sheet", help="Excel: the sheet to read (default: the first visible one).")
+@click.argument("location")
+@click.option("--output", help="Where to write: a file ('-' for standard output), or a folder (ending in '/') for one "
+                                "file per part. Default: INPUT-predictions.FORMAT beside the input.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json", "parquet"]),
+              help="Answer format. Default: from the output's name, else csv.")
+@click.option("--sheet", help="Spreadsheets: the sheet to read (default: the first visible one).")
 @click.option("--include-input", is_flag=True, help="Append the input's other columns to each output row.")
 @click.option("--explain", is_flag=True,
               help="Principal reasons for each declined application (JSON: and every feature's contribution).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: this process; dask: a Dask cluster (--scheduler, else a LocalCluster on this machine).")
+@click.option("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: DASK_SCHEDULER_ADDRESS).")
 @with_appcontext
-def score_command(input_path, output, fmt, sheet, include_input, explain):
-    """Score a CSV, Excel or JSON file with the loaded model, without a server."""
+def score_command(location, output, fmt, sheet, include_input, explain, engine, scheduler):
+    """Score a file, or a folder or glob of CSV/Parquet parts, with the loaded model, without a server.
+
+    LOCATION may be any path or URL fsspec reads; parts are scored in sorted name order."""
+    import dataclasses
+
     from webapp.core.batch import explanation_level
     from webapp.core.errors import InputError
     from webapp.core.limits import Limits
-    from webapp.core.reasons import REASONS_BY_CODE
-    from webapp.core.scoring import score
-    from webapp.core.writing import write_records, write_result
+    from webapp.engines.dataset import default_output, format_of, score_dataset
+    from webapp.engines.parts import Options, discover
 
     model = current_app.extensions.get("loan_model")
     if model is None:
         raise click.ClickException(current_app.extensions.get("loan_model_error") or "No model loaded.")
-    output = output or input_path.with_name(f"{input_path.stem}-predictions.{fmt}")
+    fmt = format_of(output, fmt)
+    output = output or default_output(location, fmt)
+    # The service's row and time limits protect a shared server; a dataset run owns its machine.
+    limits = dataclasses.replace(Limits.from_config(current_app.config), max_rows=10**12, time_budget=None)
+    options = Options(fmt=fmt, explain=explanation_level(fmt, explain), include_input=include_input, sheet=sheet,
+                      limits=limits)
     try:
-        with open(input_path, "rb") as source:
-            scoring = score(source, model, sheet=sheet, include_input=include_input,
-                            limits=Limits.from_config(current_app.config), explain=explanation_level(fmt, explain))
-            chunks = _with_progress(scoring, source, input_path.stat().st_size)
-            with click.open_file(str(output), "wb", atomic=str(output) != "-") as out:
-                if fmt == "json":
-                    write_records(chunks, out, scoring.summary, model, explained=explain)
-                else:
-                    write_result(chunks, out, fmt)
+        parts = discover(location)
+        with _progress(len(parts)) as advance:
+            summary = score_dataset(location, output, model, options, engine=engine, scheduler=scheduler,
+                                    progress=advance, parts=parts)
     except InputError as exc:
-        raise click.ClickException(f"{input_path.name}: {exc.message}") from None
-    s = scoring.summary
+        raise click.ClickException(f"{location}: {exc.message}") from None
+    _print_summary(summary)
+    if output != "-":
+        click.echo(f"wrote {output}", err=True)
+
+
+def _print_summary(s) -> None:
+    from webapp.core.reasons import REASONS_BY_CODE
+
     rate = f"{s.approval_rate:.1%}" if s.approval_rate is not None else "n/a"
     click.echo(f"{s.rows:,} rows: {s.scored:,} scored, {s.failed:,} failed, {s.approved:,} approved "
                f"(approval rate {rate})", err=True)
@@ -87,8 +103,6 @@ def score_command(input_path, output, fmt, sheet, include_input, explain):
                                          else "no monitored attribute below four-fifths"), err=True)
     for line in _evaluation_lines(s) + _drift_lines(s):
         click.echo(line, err=True)
-    if str(output) != "-":
-        click.echo(f"wrote {output}", err=True)
 
 
 def _evaluation_lines(summary) -> list[str]:
@@ -117,21 +131,14 @@ def _drift_lines(summary) -> list[str]:
     return [f"drift: major shift from the training data in {shifted}; predictions are less reliable"]
 
 
-def _with_progress(chunks, source, size):
-    """Yield the chunks, with a progress bar by bytes read when stderr is a terminal."""
-    import sys
-
-    if not sys.stderr.isatty() or size < 5 << 20:
-        yield from chunks
+@contextlib.contextmanager
+def _progress(parts: int):
+    """A progress bar over the parts on a terminal; nothing otherwise."""
+    if parts < 2 or not sys.stderr.isatty():
+        yield lambda done: None
         return
-    with click.progressbar(length=size, label="scoring", file=sys.stderr) as bar:
-        done = 0
-        for chunk in chunks:
-            position = min(source.tell(), size)
-            bar.update(position - done)
-            done = position
-            yield chunk
-        bar.update(size - done)
+    with click.progressbar(length=parts, label="scoring parts", file=sys.stderr) as bar:
+        yield bar.update
 
 
 @click.command("purge-results")

@@ -52,6 +52,28 @@ class Summary:
     input_format: str = ""
     input_details: dict = field(default_factory=dict)
 
+    def merge(self, later: "Summary") -> "Summary":
+        """Add the summary of the rows that follow these (another part of the same dataset): every
+        count exactly, failures renumbered after this part's rows."""
+        self.first_failures += [{**f, "row": f["row"] + self.rows} for f in later.first_failures]
+        del self.first_failures[MAX_LISTED_FAILURES:]
+        self.rows += later.rows
+        self.scored += later.scored
+        self.failed += later.failed
+        self.approved += later.approved
+        self.failures_by_reason.update(later.failures_by_reason)
+        self.probability_histogram = [a + b for a, b in zip(self.probability_histogram, later.probability_histogram)]
+        self.fairness.merge(later.fairness)
+        if self.decline_reasons is not None and later.decline_reasons is not None:
+            self.decline_reasons.update(later.decline_reasons)
+        for name in ("drift", "evaluation"):
+            mine, theirs = getattr(self, name), getattr(later, name)
+            if mine is not None and theirs is not None:
+                mine.merge(theirs)
+            elif theirs is not None:
+                setattr(self, name, theirs)
+        return self
+
     @property
     def approval_rate(self) -> float | None:
         return round(self.approved / self.scored, 4) if self.scored else None

@@ -1,0 +1,178 @@
+"""A dataset as ordered parts, each scored by the core into a part output, assembled into one answer.
+
+A part is one input file (any fsspec URL). `score_part` is the unit of work of every engine: it reads
+the part with the core's reader, scores it chunk by chunk exactly as the service does, and writes
+its rows to a part file in the output format (or keeps them, for Excel and JSON answers, which are
+assembled in memory). `assemble` joins the part files in part order into the final output, written
+under a temporary name and renamed only when complete, so a failed run never leaves a partial file
+that looks finished.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from webapp.core.errors import InputError
+from webapp.core.limits import Limits
+from webapp.core.scoring import Summary, score
+from webapp.core.writing import write_csv, write_parquet, write_records, write_xlsx
+
+PART_SUFFIXES = (".csv", ".parquet", ".pq", ".txt", ".tsv")
+STREAMED_FORMATS = ("csv", "parquet")  # written part by part; Excel and JSON are assembled in memory
+
+
+class DatasetError(InputError):
+    code = "dataset-error"
+    title = "The dataset could not be used"
+
+
+@dataclass(frozen=True)
+class Options:
+    fmt: str = "csv"
+    explain: str | None = None
+    reasons_for: str = "declined"
+    include_input: bool = False
+    sheet: str | None = None
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass
+class PartResult:
+    index: int
+    summary: Summary
+    path: str | None = None       # the part's output file (CSV, Parquet)
+    frames: list[pd.DataFrame] | None = None  # the part's rows (Excel, JSON)
+
+
+def discover(location: str) -> list[str]:
+    """The parts of a dataset in sorted name order: a file, every CSV/Parquet file of a folder, or a glob."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(location)
+    if any(char in path for char in "*?["):
+        paths = fs.glob(path)
+    elif fs.isdir(path):
+        paths = [p for p in fs.ls(path, detail=False) if p.lower().endswith(PART_SUFFIXES)]
+    else:
+        paths = [path] if fs.exists(path) else []
+    paths = sorted(p for p in paths if fs.isfile(p))
+    if not paths:
+        raise DatasetError(f"No CSV or Parquet parts found at {location}.", code="no-parts")
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return [p if protocol in ("file", "local") else f"{protocol}://{p}" for p in paths]
+
+
+def score_part(index: int, url: str, model, options: Options, scratch: str | None) -> PartResult:
+    """Score one part; write its rows to `scratch/part-NNNNN.<fmt>` for streamed formats."""
+    import fsspec
+
+    with fsspec.open(url, "rb") as source:
+        scoring = score(source, model, sheet=options.sheet, limits=options.limits, include_input=options.include_input,
+                        explain=options.explain, reasons_for=options.reasons_for)
+        if options.fmt in STREAMED_FORMATS:
+            path = f"{scratch}/part-{index:05d}.{options.fmt}"
+            with fsspec.open(path, "wb") as out:
+                (write_csv if options.fmt == "csv" else write_parquet)(scoring, out)
+            return PartResult(index, scoring.summary, path=path)
+        return PartResult(index, scoring.summary, frames=list(scoring))
+
+
+def merge_summaries(results: list[PartResult]) -> Summary:
+    """The run's summary: every part's, added in part order (row numbers of failures shift)."""
+    ordered = sorted(results, key=lambda r: r.index)
+    total = ordered[0].summary
+    for result in ordered[1:]:
+        total.merge(result.summary)
+    return total
+
+
+def assemble(results: list[PartResult], output: str, options: Options, summary: Summary, model) -> None:
+    """Write the final output from the parts, atomically: a temporary name, renamed when complete.
+    An output ending in `/` (or an existing folder) gets one file per part."""
+    ordered = sorted(results, key=lambda r: r.index)
+    if options.fmt in STREAMED_FORMATS and _is_folder(output):
+        _publish_folder([r.path for r in ordered], output, options.fmt)
+        return
+    temporary = f"{output}.{uuid.uuid4().hex[:8]}.partial" if output != "-" else None
+    try:
+        with (open(temporary, "wb") if temporary else _stdout()) as out:
+            if options.fmt == "csv":
+                _concatenate_csv([r.path for r in ordered], out)
+            elif options.fmt == "parquet":
+                _concatenate_parquet([r.path for r in ordered], out)
+            else:
+                frames = (frame for r in ordered for frame in r.frames)
+                if options.fmt == "json":
+                    write_records(frames, out, summary, model, explained=options.explain is not None)
+                else:
+                    write_xlsx(frames, out)
+        if temporary:
+            os.replace(temporary, output)
+    finally:
+        if temporary and os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _concatenate_csv(paths: list[str], out) -> None:
+    """Each part file has the header line; the answer has it once."""
+    import fsspec
+
+    for number, path in enumerate(paths):
+        with fsspec.open(path, "rb") as part:
+            header = part.readline()
+            if number == 0:
+                out.write(header)
+            shutil.copyfileobj(part, out, 1 << 20)
+
+
+def _concatenate_parquet(paths: list[str], out) -> None:
+    import fsspec
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for path in paths:
+            with fsspec.open(path, "rb") as part:
+                file = pq.ParquetFile(part)
+                for group in range(file.num_row_groups):
+                    table = file.read_row_group(group)
+                    writer = writer or pq.ParquetWriter(out, table.schema)
+                    writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _publish_folder(paths: list[str], output: str, fmt: str) -> None:
+    """Move the part files into `output` under a temporary folder name, then rename it into place."""
+    import fsspec
+
+    target = output.rstrip("/")
+    temporary = f"{target}.{uuid.uuid4().hex[:8]}.partial"
+    fs = fsspec.core.url_to_fs(target)[0]
+    fs.makedirs(temporary, exist_ok=True)
+    try:
+        for number, path in enumerate(paths):
+            fs.mv(path, f"{temporary}/part-{number:05d}.{fmt}")
+        if fs.exists(target):
+            fs.rm(target, recursive=True)
+        fs.mv(temporary, target, recursive=True)
+    finally:
+        if fs.exists(temporary):
+            fs.rm(temporary, recursive=True)
+
+
+def _is_folder(output: str) -> bool:
+    return output.endswith("/") or Path(output).is_dir()
+
+
+def _stdout():
+    import contextlib
+    import sys
+
+    return contextlib.nullcontext(sys.stdout.buffer)
