@@ -152,9 +152,10 @@ def multipart(path: Path, content_type: str) -> tuple[bytes, str]:
     return head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def latency(port: int, path: str, body: bytes, content_type: str, count: int) -> dict:
-    """p50/p99 over `count` sequential requests on one keep-alive connection."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def latency(port: int, path: str, body: bytes, content_type: str, count: int, keep_alive: bool = True) -> dict:
+    """p50/p99 over `count` sequential requests, on one keep-alive connection or a fresh one each
+    (servers differ: MLflow's stalls on keep-alive, a delayed-ACK interaction, so publish both)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60) if keep_alive else None
     for _ in range(10):
         post(port, path, body, content_type, connection)
     times = []
@@ -163,7 +164,8 @@ def latency(port: int, path: str, body: bytes, content_type: str, count: int) ->
         if status != 200:
             raise RuntimeError(f"status {status}")
         times.append(seconds * 1000)
-    connection.close()
+    if connection:
+        connection.close()
     return percentiles(times)
 
 
@@ -322,6 +324,11 @@ def main() -> None:
         results["ours_single_record"] = ours_latency
         print(f"  single-record JSON: p50 {ours_latency['p50_ms']} ms, p99 {ours_latency['p99_ms']} ms "
               f"(in-process + {ours_latency['p50_ms'] - single['p50_ms']:.2f} ms at p50)", flush=True)
+        fresh = latency(server.port, "/api/v1/score", record, "application/json", args.latency_requests,
+                        keep_alive=False)
+        results["ours_single_record_fresh_connections"] = fresh
+        print(f"  single-record JSON, a fresh connection each: p50 {fresh['p50_ms']} ms, p99 {fresh['p99_ms']} ms",
+              flush=True)
         explained_latency = latency(server.port, "/api/v1/score?explain=true", record, "application/json",
                                     args.latency_requests)
         results["ours_single_record_explained"] = explained_latency
@@ -350,6 +357,8 @@ def main() -> None:
             record = json.dumps({"dataframe_records": [json.loads(data.sample(1).to_json(orient="records"))[0]]}).encode()
             mlflow_latency = latency(mlflow.port, "/invocations", record, "application/json", args.latency_requests)
             results["mlflow_single_record"] = mlflow_latency
+            results["mlflow_single_record_fresh_connections"] = latency(
+                mlflow.port, "/invocations", record, "application/json", args.latency_requests, keep_alive=False)
             print(f"  MLflow single-record JSON: p50 {mlflow_latency['p50_ms']} ms, p99 {mlflow_latency['p99_ms']} ms "
                   f"(ours/MLflow p50 = {results['ours_single_record']['p50_ms'] / mlflow_latency['p50_ms']:.2f})",
                   flush=True)
@@ -370,7 +379,8 @@ def print_table(rows, results) -> None:
     for what, n, seconds, rate, rss, note in rows:
         rss_text = f"{rss:,.0f}" if rss else ""
         print(f"| {what:44s} | {n:>9,} | {seconds:>8.3f} | {rate:>10,.0f} | {rss_text:>11s} | {note} |")
-    for key in ("in_process_single_row", "ours_single_record", "ours_single_record_explained", "mlflow_single_record"):
+    for key in ("in_process_single_row", "ours_single_record", "ours_single_record_fresh_connections",
+                "ours_single_record_explained", "mlflow_single_record", "mlflow_single_record_fresh_connections"):
         if key in results:
             print(f"| {key.replace('_', ' ')} latency | 1 | p50 {results[key]['p50_ms']} ms | p99 {results[key]['p99_ms']} ms | | |")
 

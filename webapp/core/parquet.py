@@ -14,7 +14,7 @@ import pandas as pd
 from webapp.core.contract import cell_text
 from webapp.core.errors import EmptyInput, InputTooLarge, UnreadableInput
 from webapp.core.limits import Limits
-from webapp.core.table import TEXT, Table, first_line
+from webapp.core.table import CATEGORY, TEXT, Table, first_line
 
 MAGIC = b"PAR1"
 
@@ -42,15 +42,41 @@ def open_parquet(stream: BinaryIO, limits: Limits) -> Table:
         wanted = sorted(kinds) or list(range(len(names)))
         try:
             for batch in file.iter_batches(batch_size=limits.chunk_rows, columns=[names[p] for p in wanted]):
-                chunk = batch.to_pandas()
+                columns = [_as_reading(batch.column(i), kinds.get(p, TEXT)) for i, p in enumerate(wanted)]
+                chunk = pa.Table.from_arrays(columns, names=[str(p) for p in wanted]).to_pandas()
                 chunk.columns = wanted
-                for position in wanted:
-                    if kinds.get(position, TEXT) == TEXT:  # IDs as text: an integer 1001 is "1001"
-                        chunk[position] = chunk[position].astype(object).map(cell_text)
-                    elif pd.api.types.is_string_dtype(chunk[position].dtype):
-                        chunk[position] = chunk[position].astype(object)
+                for position in wanted:  # what Arrow could not convert: per distinct value, as other readers do
+                    if kinds.get(position, TEXT) == TEXT and chunk[position].dtype == object:
+                        chunk[position] = chunk[position].map(cell_text)
                 yield chunk
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise UnreadableInput(f"The Parquet file could not be read: {first_line(exc)}") from exc
 
     return Table("parquet", [str(n) for n in names], read_chunks, {"row_groups": file.num_row_groups})
+
+
+def _as_reading(column, kind: str):
+    """An Arrow column as the CSV reader would give it, converted by Arrow rather than per row
+    (profiled: cell by cell, a 500,000-row part spent 1.1 s of 2.1 s converting strings):
+    IDs as trimmed text ("" where missing); categories dictionary-encoded (pandas Categoricals);
+    numbers held as text parsed to floats when every cell parses, else left for validation to report."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    if kind == TEXT:
+        if text:
+            return pc.fill_null(pc.utf8_trim_whitespace(column), "")
+        if pa.types.is_integer(column.type):
+            return pc.fill_null(pc.cast(column, pa.string()), "")
+        return column  # floats, dates, ...: cell_text per value, after to_pandas
+    if kind == CATEGORY:
+        return pc.dictionary_encode(column) if text else column
+    if text:
+        trimmed = pc.utf8_trim_whitespace(column)
+        blank = pc.equal(trimmed, "")
+        try:
+            return pc.cast(pc.if_else(blank, pa.scalar(None, pa.string()), trimmed), pa.float64())
+        except pa.ArrowInvalid:
+            return column  # something is not a number: validation says which row
+    return column

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from webapp.engines.parts import DatasetError, Options, PartResult, score_part
 
 CONNECT_TIMEOUT = "10s"
+PRELOAD = "webapp.engines.parts"  # also for standing workers: dask worker ADDRESS --preload webapp.engines.parts
 
 
 def run(urls: list[str], model, options: Options, scratch: str, progress: Callable[[int], None],
@@ -55,8 +56,9 @@ def _client(scheduler: str | None):
         with client:
             yield client
         return
+    # Workers import the scoring code as they start (preload), not on their first task.
     with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=None, preload=[PRELOAD]) as cluster, Client(cluster) as client:
         yield client
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+import webapp.model.loading  # noqa: F401  (a worker preloading this module imports what unpickling the model needs)
 from webapp.core.errors import InputError
 from webapp.core.limits import Limits
 from webapp.core.scoring import Summary, score
