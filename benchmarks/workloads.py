@@ -36,33 +36,18 @@ def floor():
     return run
 
 
-def core():
-    from webapp.model.loading import load_model
-    from webapp.core.scoring import score
-    from webapp.core.writing import write_csv
-
-    model = load_model(MODEL)
-
-    def run(path: Path, out: Path) -> int:
-        with open(path, "rb") as source, open(out, "wb") as sink:
-            scoring = score(source, model)
-            write_csv(scoring, sink)
-        return scoring.summary.rows
-
-    return run
-
-
-def core_without_drift():
-    """The core with the card's training distribution removed: what drift checks cost, by difference."""
+def core(without_drift: bool = False):
+    """The core in process: read, score, write CSV. `without_drift` drops the card's training
+    distribution, so the difference between the two is what drift checks cost."""
     import dataclasses
 
     from webapp.core.scoring import score
     from webapp.core.writing import write_csv
     from webapp.model.loading import load_model
 
-    loaded = load_model(MODEL)
-    card = {k: v for k, v in loaded.card.items() if k != "training_distribution"}
-    model = dataclasses.replace(loaded, card=card)
+    model = load_model(MODEL)
+    if without_drift:
+        model = dataclasses.replace(model, card={k: v for k, v in model.card.items() if k != "training_distribution"})
 
     def run(path: Path, out: Path) -> int:
         with open(path, "rb") as source, open(out, "wb") as sink:
@@ -89,7 +74,7 @@ def calamine_read():
     return run
 
 
-WORKLOADS = {"floor": floor, "core": core, "core_without_drift": core_without_drift, "openpyxl_read": openpyxl_read,
+WORKLOADS = {"floor": floor, "core": core, "core_without_drift": lambda: core(without_drift=True), "openpyxl_read": openpyxl_read,
              "calamine_read": calamine_read}
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ and the whole upload flow works from the keyboard alone."""
 import pytest
 
 from tests import factories
-from tests.web.test_browser import ARGS, CHROMIUM, browser, upload_and_wait  # noqa: F401  (fixture)
+from tests.web.test_browser import browser, submit_a_file_without_the_contract, upload_and_wait  # noqa: F401
 
 pytestmark = pytest.mark.browser
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -57,12 +57,7 @@ def test_a_results_page_with_every_section_has_no_serious_violations(audit_page,
 
 
 def test_an_error_on_the_form_has_no_serious_violations(audit_page, live_server, tmp_path):
-    bad = tmp_path / "wrong.csv"
-    bad.write_text("Loan_ID,Colour\nA,red\n")
-    audit_page.goto(live_server + "/")
-    audit_page.set_input_files("#file", str(bad))
-    audit_page.click("#submit")
-    audit_page.locator("#form-error").wait_for(state="visible")
+    submit_a_file_without_the_contract(audit_page, live_server, tmp_path)
     assert serious_violations(audit_page) == []
 
 
@@ -121,14 +116,8 @@ def test_the_whole_upload_flow_works_from_the_keyboard(audit_page, live_server, 
 
 @pytest.mark.expect_http_errors
 def test_errors_are_announced_and_focused(audit_page, live_server, tmp_path):
-    bad = tmp_path / "wrong.csv"
-    bad.write_text("Loan_ID,Colour\nA,red\n")
     page = audit_page
-    page.goto(live_server + "/")
-    page.set_input_files("#file", str(bad))
-    page.click("#submit")
-    alert = page.locator("#form-error")
-    alert.wait_for(state="visible")
+    alert = submit_a_file_without_the_contract(page, live_server, tmp_path)
     assert alert.get_attribute("role") == "alert"
     page.wait_for_function("document.activeElement && document.activeElement.id === 'form-error'")
     assert page.locator("#progress-text").get_attribute("aria-live") == "polite"

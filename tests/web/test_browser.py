@@ -48,6 +48,18 @@ def page(browser, request):
     assert [p for p in problems if not (expected and p.startswith("Failed to load resource"))] == []
 
 
+def submit_a_file_without_the_contract(page, base, tmp_path):
+    """Upload a file whose columns are wrong; wait for the form to show the error."""
+    bad = tmp_path / "wrong.csv"
+    bad.write_text("Loan_ID,Colour\nA,red\n")
+    page.goto(base + "/")
+    page.set_input_files("#file", str(bad))
+    page.click("#submit")
+    alert = page.locator("#form-error")
+    alert.wait_for(state="visible")
+    return alert
+
+
 def upload_and_wait(page, base, path):
     page.goto(base + "/")
     page.set_input_files("#file", str(path))
@@ -133,13 +145,7 @@ def test_excel_upload_and_excel_download(page, live_server, tmp_path):
 
 @pytest.mark.expect_http_errors
 def test_a_bad_file_shows_its_message_and_the_form_still_works(page, live_server, tmp_path):
-    bad = tmp_path / "wrong.csv"
-    bad.write_text("Loan_ID,Colour\nA,red\n")
-    page.goto(live_server + "/")
-    page.set_input_files("#file", str(bad))
-    page.click("#submit")
-    alert = page.locator("#form-error")
-    alert.wait_for(state="visible")
+    alert = submit_a_file_without_the_contract(page, live_server, tmp_path)
     assert alert.inner_text().startswith("Missing columns: Education, Self_Employed")
     good = tmp_path / "good.csv"
     factories.applications(5).to_csv(good, index=False)
