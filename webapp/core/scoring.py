@@ -224,9 +224,7 @@ class Scoring:
         for attribute, groups in checked.monitored.items():
             s.fairness.add(attribute, groups, approved, valid)
         if s.drift is not None:
-            values = {name: column.array if isinstance(column.dtype, pd.CategoricalDtype) else column.to_numpy()
-                      for name, column in checked.features.items()}
-            s.drift.add({**values, **checked.monitored}, valid)
+            s.drift.add({**checked.arrays, **checked.monitored}, valid)
         if s.evaluation is not None:
             s.evaluation.add(probability, checked.outcomes, valid)
 

@@ -120,6 +120,7 @@ class CheckedChunk:
     reasons: list[str]           # one short reason per failed check, for the summary
     monitored: dict[str, pd.Categorical] = field(default_factory=dict)  # attribute -> groups, for parity
     outcomes: np.ndarray | None = None  # labelled files: 1 approved, 0 declined, -1 blank or not recognised
+    arrays: dict = field(default_factory=dict)  # the decision features as arrays (floats, Categoricals)
 
     @property
     def valid(self) -> np.ndarray:
@@ -155,12 +156,13 @@ def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limit
         for row in rows:  # only failed rows: usually few
             errors[row] = texts[row] if not errors[row] else f"{errors[row]}; {texts[row]}"
     frame = pd.DataFrame(features, index=chunk.index)
-    monitored = {name: (frame[name].array if name in frame else
+    # From the arrays, not the frame: a DataFrame lookup per column costs more than a 1-row request's scoring.
+    monitored = {name: (features[name] if name in features else
                         _monitored_category(chunk[plan.positions[name]], contract.allowed[name]))
                  for name in contract.monitored if name in plan.positions}
     outcomes = None if plan.outcome is None else _outcomes(chunk[plan.outcome])
     return CheckedChunk(ids=ids, features=frame, errors=errors, reasons=reasons, monitored=monitored,
-                        outcomes=outcomes)
+                        outcomes=outcomes, arrays=features)
 
 
 def _outcomes(column: pd.Series) -> np.ndarray:
