@@ -78,3 +78,15 @@ def test_tallies_merge_exactly():
         part.add({k: v[start:start + 130] for k, v in values.items()}, rows[start:start + 130])
         merged.merge(part)
     assert merged.report() == whole.report()
+
+
+def test_counting_by_comparison_equals_binning_row_by_row():
+    from webapp.stats.drift import _number_counts
+
+    rng = np.random.default_rng(4)
+    values = np.round(rng.lognormal(5, 1, 5000))  # ties at the edges, as real amounts have
+    values[rng.random(5000) < 0.05] = np.nan
+    edges = np.unique(np.quantile(values[~np.isnan(values)], np.linspace(0.1, 0.9, 9))).tolist()
+    for chosen in (edges, edges[:1], []):
+        expected = np.bincount(number_bins(values, chosen), minlength=len(chosen) + 2)
+        assert _number_counts(values, chosen).tolist() == expected.tolist()

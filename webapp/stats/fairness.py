@@ -32,12 +32,13 @@ class ParityTally:
         are boolean arrays of the same length."""
         categorical = values.array if isinstance(values, pd.Series) else values
         names = [MISSING, *map(str, categorical.categories)]
-        # Shifted codes (missing, -1, becomes 0) counted with bincount: no per-row where() or weights.
-        codes = np.asarray(categorical.codes) + 1
+        # One bincount over (group, approved) keys; missing (code -1) becomes group 0.
+        keys = (np.asarray(categorical.codes, dtype=np.intp) + 1) * 2 + approved
         if not scored.all():
-            codes, approved = codes[scored], approved[scored]
-        rows = np.bincount(codes, minlength=len(names))
-        approvals = np.bincount(codes[approved], minlength=len(names))
+            keys = keys[scored]
+        counts = np.bincount(keys, minlength=2 * len(names))
+        approvals = counts[1::2]
+        rows = counts[0::2] + approvals
         groups = self.counts.setdefault(attribute, {})
         for name, n, k in zip(names, rows, approvals):
             if n:
