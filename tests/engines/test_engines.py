@@ -20,7 +20,7 @@ def cluster():
     """A real two-process Dask cluster on 127.0.0.1, bounded in time."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
                       death_timeout=60) as local:
         yield local.scheduler_address
 
@@ -125,3 +125,45 @@ def test_the_cli_runs_on_a_cluster(runner, cluster, tmp_path):
     assert f"{len(whole):,} rows" in result.output and "evaluation on" in result.output
     unreachable = runner.invoke(args=["score", str(folder), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"])
     assert unreachable.exit_code != 0 and "Cannot reach the Dask scheduler" in unreachable.output
+
+
+# The killed worker's sockets are closed by the garbage collector, not by distributed.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::ResourceWarning")
+def test_a_worker_killed_mid_run_costs_a_retry_not_the_answer(loaded_model, tmp_path):
+    """SIGKILL one worker while parts are being scored: the scheduler reruns its tasks elsewhere and
+    the answer is still byte-identical to the single process's."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from distributed import Client, LocalCluster
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for number in range(8):
+        factories.applications(40_000, seed=number, id_prefix=f"K{number}-").to_csv(folder / f"p{number}.csv",
+                                                                                   index=False)
+    score_dataset(str(folder), str(tmp_path / "local.csv"), loaded_model, Options())
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      death_timeout=60) as cluster, Client(cluster) as client:
+        pids = client.run(os.getpid)
+        killed = []
+
+        def kill_a_busy_worker():  # once a part is being scored, so the kill lands mid-task
+            deadline = time.monotonic() + 60
+            while not killed and time.monotonic() < deadline:
+                busy = [address for address, tasks in client.processing().items()
+                        if any(str(t).startswith("score-part") for t in tasks)]
+                if busy:
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    killed.append(busy[0])
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+        killer.start()
+        score_dataset(str(folder), str(tmp_path / "dask.csv"), loaded_model, Options(), engine="dask",
+                      scheduler=cluster.scheduler_address)
+        killer.join(timeout=5)
+    assert killed, "a worker should have been killed while it scored a part"
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()

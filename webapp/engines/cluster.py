@@ -25,7 +25,7 @@ def run(urls: list[str], model, options: Options, scratch: str, progress: Callab
     from distributed import as_completed
 
     with _client(scheduler) as client:
-        shared_model = client.scatter(model, broadcast=True, hash=False)
+        shared_model = _scatter(client, model)
         run_id = uuid.uuid4().hex[:8]
         futures = [client.submit(score_part, index, url, shared_model, options, scratch, pure=False,
                                  key=f"score-part-{run_id}-{index:05d}") for index, url in enumerate(urls)]
@@ -42,7 +42,7 @@ def run(urls: list[str], model, options: Options, scratch: str, progress: Callab
 @contextlib.contextmanager
 def _client(scheduler: str | None):
     """A client of the cluster at `scheduler` (or DASK_SCHEDULER_ADDRESS), or of a LocalCluster
-    sized to this machine, bound to 127.0.0.1 with no dashboard."""
+    sized to this machine, bound to 127.0.0.1 (its HTTP endpoint on a free loopback port)."""
     from distributed import Client, LocalCluster
 
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
@@ -58,8 +58,23 @@ def _client(scheduler: str | None):
         return
     # Workers import the scoring code as they start (preload), not on their first task.
     with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, preload=[PRELOAD]) as cluster, Client(cluster) as client:
+                      dashboard_address="127.0.0.1:0", preload=[PRELOAD]) as cluster, Client(cluster) as client:
         yield client
+
+
+def _scatter(client, model, attempts: int = 3):
+    """The model, sent once to every worker. A worker that dies meanwhile fails the broadcast; the
+    workers left (and its restarted self) are tried again, a few times."""
+    from distributed.comm.core import CommClosedError
+
+    for attempt in range(attempts):
+        try:
+            return client.scatter(model, broadcast=True, hash=False)
+        except (CommClosedError, OSError) as exc:
+            if attempt == attempts - 1:
+                raise DatasetError(f"Dask workers kept going away while the model was sent to them ({exc}).",
+                                   code="worker-died") from None
+    raise AssertionError("unreachable")
 
 
 def _result(future) -> PartResult:
