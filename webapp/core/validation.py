@@ -242,7 +242,9 @@ def _check_number(column: pd.Series, name: str, spec: dict):
         if mask.any():
             texts = np.full(n, "", dtype=object)
             for row in np.flatnonzero(mask):
-                texts[row] = f"{name}: {_show(column.iloc[row])} {rule}"
+                # The parsed value, not the cell: whether pandas read this column as numbers (1e309
+                # already inf) or as text depends on the chunk, and the message must not.
+                texts[row] = f"{name}: {_show(_number_text(values[row]))} {rule}"
             found.append((mask, texts, f"{name}: {reason}"))
     # Values that break a rule must not reach the model (inf fails the whole batch otherwise).
     broken = unparsed | np.isinf(values)
@@ -277,6 +279,13 @@ def _read_number(value) -> tuple[float, bool]:
         return float(text), False
     except ValueError:
         return np.nan, True
+
+
+def _number_text(value: float) -> str:
+    """A parsed number as shown in messages: `inf`, `1e+308`, `-5`, `4.5`."""
+    if not np.isfinite(value) or abs(value) >= 1e15:
+        return repr(float(value))
+    return cell_text(float(value))
 
 
 def _as_text(column: pd.Series) -> pd.Series:
