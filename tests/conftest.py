@@ -63,6 +63,7 @@ def app(model_path, tmp_path):
         "MODEL_PATH": str(model_path),
         "UPLOAD_FOLDER": str(uploads),
         "WTF_CSRF_ENABLED": False,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
     })
     app.test_client_class = BufferedClient
     return app
@@ -143,3 +144,65 @@ def live_server(model_path, tmp_path_factory):
     process.terminate()
     process.wait(timeout=30)
     log.close()
+
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _service_missing(what: str, exc: Exception):
+    """CI must run against the real servers: there a missing one fails the run instead of skipping."""
+    message = f"{what} is unreachable ({type(exc).__name__}); the tests need it on 127.0.0.1"
+    if os.environ.get("REQUIRE_SERVICES"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A PostgreSQL database of this test session's own, dropped at the end."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"loan_test_{os.getpid()}_{secrets.token_hex(3)}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server
+        admin.dispose()
+        _service_missing("PostgreSQL", exc)
+    yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Each test that takes this runs twice: on a fresh SQLite file and on an empty PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'records.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    url = request.getfixturevalue("postgres_database")
+    yield url
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:  # empty again for the next test
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def db_app(model_path, tmp_path, database_url):
+    """The app on each database in turn."""
+    uploads = tmp_path / "db-uploads"
+    uploads.mkdir()
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "MODEL_PATH": str(model_path),
+                      "UPLOAD_FOLDER": str(uploads), "WTF_CSRF_ENABLED": False, "DATABASE_URL": database_url})
+    app.test_client_class = BufferedClient
+    yield app
+    app.extensions["database"].dispose()

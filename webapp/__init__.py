@@ -33,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     _attach_model(app)
+    _attach_database(app)
 
     from webapp import cli
     from webapp.web import api, health, metrics, observability, openapi, problems, security, ui
@@ -61,6 +62,30 @@ def _attach_model(app: Flask) -> None:
     except ModelLoadError as exc:
         app.extensions["loan_model_error"] = str(exc)
         log.error("model not loaded: %s", exc)
+
+
+def _attach_database(app: Flask) -> None:
+    """One engine per process; the schema is created in an empty database and checked otherwise
+    (a database at another revision stops the start with what to run)."""
+    from webapp.db import Database, SchemaMismatch, ensure_schema
+
+    url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'loan-scoring.db'}"
+    app.config["DATABASE_URL"] = url
+    database = Database(url)
+    try:
+        ensure_schema(database.engine)
+    except SchemaMismatch as exc:
+        if not _running_db_command():
+            raise SystemExit(f"error: {exc}") from None  # one clear line, not a traceback
+    app.extensions["database"] = database
+
+
+def _running_db_command() -> bool:
+    """`flask db …` must start against a database it is about to migrate."""
+    import sys
+
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
+    return bool(args) and Path(sys.argv[0]).name in ("flask", "__main__.py") and "db" in args[:3]
 
 
 def _instance_secret_key(instance: Path) -> str:

@@ -151,7 +151,22 @@ def purge_results_command():
     click.echo(f"expired {store.purge()} result(s)")
 
 
+db_group = click.Group("db", help="The database: migrations.")
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade_command(revision):
+    """Apply the migrations up to REVISION (the latest by default)."""
+    from webapp.db import upgrade
+
+    upgrade(current_app.extensions["database"].engine, revision)
+    click.echo(f"database at revision {revision}")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(db_group)
     app.cli.add_command(train_command)
     app.cli.add_command(score_command)
     app.cli.add_command(purge_results_command)

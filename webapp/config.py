@@ -25,6 +25,8 @@ class Config:
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(PROJECT_ROOT / "uploads")
     API_TOKEN = os.environ.get("API_TOKEN") or None
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None  # require a bearer token on /metrics
+    # None: a SQLite file in the instance folder; else e.g. postgresql+psycopg://user@host/db
+    DATABASE_URL = os.environ.get("DATABASE_URL") or None
 
     # Limits (see SECURITY notes in the README): refused with a clear 4xx, never a 500.
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 100 * 1024 * 1024)
