@@ -50,6 +50,7 @@ def api_answers(client, data: Path) -> dict:
                                        content_type="text/csv")
                 assert response.status_code == 200, response.get_data(as_text=True)[:500]
                 digest = {"csv": sha, "json": json_digest, "xlsx": xlsx_digest}[fmt](response.get_data())
+                response.close()
                 out[f"api {name} {fmt} explain={explain}"] = digest
     return out
 
@@ -64,6 +65,7 @@ def page_answers(client, data: Path) -> dict:
         download = client.get(f"/results/{token}/predictions.csv")
         assert download.status_code == 200
         out[f"page {name} csv"] = sha(download.get_data())
+        download.close()
     return out
 
 
