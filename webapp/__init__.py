@@ -9,7 +9,9 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from webapp.config import Config
-from webapp.model.loading import ModelLoadError, load_model
+from webapp.core.limits import Limits
+from webapp.service import ModelProvider
+from webapp.storage import ResultStore
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -33,6 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     _attach_model(app)
+    _attach_storage(app)
     _attach_database(app)
 
     from webapp import cli
@@ -55,13 +58,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _attach_model(app: Flask) -> None:
     """Load the model once per process. A failure leaves the app up (so `flask train` can mend it)
     with /healthz answering 503 and the reason."""
-    app.extensions["loan_model"] = None
-    app.extensions["loan_model_error"] = None
-    try:
-        app.extensions["loan_model"] = load_model(app.config["MODEL_PATH"])
-    except ModelLoadError as exc:
-        app.extensions["loan_model_error"] = str(exc)
-        log.error("model not loaded: %s", exc)
+    models = ModelProvider.load(app.config["MODEL_PATH"])
+    if models.error:
+        log.error("model not loaded: %s", models.error)
+    app.extensions["models"] = models
+
+
+def _attach_storage(app: Flask) -> None:
+    app.extensions["limits"] = Limits.from_config(app.config)
+    app.extensions["results"] = ResultStore(app.config.get("RESULTS_URL") or app.config["UPLOAD_FOLDER"],
+                                            app.config["RESULT_TTL_SECONDS"])
 
 
 def _attach_database(app: Flask) -> None:

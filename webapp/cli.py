@@ -59,20 +59,20 @@ def score_command(location, output, fmt, sheet, include_input, explain, engine, 
     LOCATION may be any path or URL fsspec reads; parts are scored in sorted name order."""
     import dataclasses
 
-    from webapp.core.batch import explanation_level
-    from webapp.core.errors import InputError
-    from webapp.core.limits import Limits
+    from webapp.core.errors import InputError, ServiceUnavailable
     from webapp.engines.dataset import default_output, format_of, score_dataset
     from webapp.engines.parts import Options, discover
+    from webapp.service import ScoringOptions
 
-    model = current_app.extensions.get("loan_model")
-    if model is None:
-        raise click.ClickException(current_app.extensions.get("loan_model_error") or "No model loaded.")
+    try:
+        model = current_app.extensions["models"].current()
+    except ServiceUnavailable as exc:
+        raise click.ClickException(exc.message) from None
     fmt = format_of(output, fmt)
     output = output or default_output(location, fmt)
     # The service's row and time limits protect a shared server; a dataset run owns its machine.
-    limits = dataclasses.replace(Limits.from_config(current_app.config), max_rows=10**12, time_budget=None)
-    options = Options(fmt=fmt, explain=explanation_level(fmt, explain), include_input=include_input, sheet=sheet,
+    limits = dataclasses.replace(current_app.extensions["limits"], max_rows=10**12, time_budget=None)
+    options = Options(ScoringOptions(format=fmt, explain=explain, include_input=include_input, sheet=sheet),
                       limits=limits)
     try:
         parts = discover(location)
@@ -145,10 +145,7 @@ def _progress(parts: int):
 @with_appcontext
 def purge_results_command():
     """Delete stored results past their time to live (uploads are also purged on each new upload)."""
-    from webapp.web.storage import ResultStore
-
-    store = ResultStore(current_app.config["UPLOAD_FOLDER"], current_app.config["RESULT_TTL_SECONDS"])
-    click.echo(f"expired {store.purge()} result(s)")
+    click.echo(f"expired {current_app.extensions['results'].purge()} result(s)")
 
 
 db_group = click.Group("db", help="The database: migrations.")

@@ -23,6 +23,7 @@ class Config:
     TRUST_PROXY = _flag("TRUST_PROXY")  # honour X-Forwarded-* from one reverse proxy
     MODEL_PATH = os.environ.get("MODEL_PATH") or str(PROJECT_ROOT / "models" / "loan_pipeline.joblib")
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(PROJECT_ROOT / "uploads")
+    RESULTS_URL = os.environ.get("RESULTS_URL") or None  # any fsspec URL; None: UPLOAD_FOLDER
     API_TOKEN = os.environ.get("API_TOKEN") or None
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None  # require a bearer token on /metrics
     # None: a SQLite file in the instance folder; else e.g. postgresql+psycopg://user@host/db

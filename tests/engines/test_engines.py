@@ -10,6 +10,7 @@ from tests import factories
 from webapp.core.errors import InputError
 from webapp.core.scoring import score
 from webapp.engines.dataset import default_output, format_of, score_dataset
+from webapp.service import ScoringOptions
 from webapp.engines.parts import DatasetError, Options, discover
 
 pytestmark = pytest.mark.server
@@ -48,7 +49,7 @@ def dataset(folder: Path, kind: str) -> tuple[Path, pd.DataFrame]:
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_dask_answers_byte_for_byte_as_the_single_process(loaded_model, cluster, tmp_path, kind, fmt):
     folder, _ = dataset(tmp_path / "in", kind)
-    options = Options(fmt=fmt, explain="reasons")
+    options = Options(ScoringOptions(format=fmt, explain=True))
     local_out, dask_out = tmp_path / f"local.{fmt}", tmp_path / f"dask.{fmt}"
     local = score_dataset(str(folder), str(local_out), loaded_model, options)
     distributed = score_dataset(str(folder), str(dask_out), loaded_model, options, engine="dask", scheduler=cluster)
@@ -60,7 +61,7 @@ def test_dask_answers_byte_for_byte_as_the_single_process(loaded_model, cluster,
 
 def test_the_merged_summary_is_exactly_the_whole_files(loaded_model, cluster, tmp_path):
     folder, whole = dataset(tmp_path / "in", "csv")
-    merged = score_dataset(str(folder), str(tmp_path / "out.csv"), loaded_model, Options(explain="reasons"),
+    merged = score_dataset(str(folder), str(tmp_path / "out.csv"), loaded_model, Options(ScoringOptions(explain=True)),
                            engine="dask", scheduler=cluster)
     single = score(whole.to_csv(index=False).encode(), loaded_model, explain="reasons")
     answer = pd.concat(list(single), ignore_index=True)
@@ -73,7 +74,7 @@ def test_the_merged_summary_is_exactly_the_whole_files(loaded_model, cluster, tm
 
 def test_a_folder_output_gets_one_file_per_part(loaded_model, cluster, tmp_path):
     folder, _ = dataset(tmp_path / "in", "parquet")
-    score_dataset(str(folder), str(tmp_path / "out") + "/", loaded_model, Options(fmt="parquet"), engine="dask",
+    score_dataset(str(folder), str(tmp_path / "out") + "/", loaded_model, Options(ScoringOptions(format="parquet")), engine="dask",
                   scheduler=cluster)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"part-{i:05d}.parquet" for i in range(4)]
 

@@ -48,7 +48,7 @@ def test_result_tokens_never_reach_a_label(client):
 
 
 def test_the_model_version_is_an_info_metric(app, client):
-    model = app.extensions["loan_model"]
+    model = app.extensions["models"].current()
     text = client.get("/metrics").get_data(as_text=True)
     assert value(text, "loan_model_info", name=model.name, version=model.version) == 1
 

@@ -110,7 +110,7 @@ def test_unknown_and_expired_results(client, monkeypatch):
     assert client.get("/results/" + "a" * 43).status_code == 404
     location = upload(client, csv_of(factories.applications(2))).headers["Location"]
     later = time.time() + 25 * 3600  # past the default 24 h
-    monkeypatch.setattr("webapp.web.storage.time.time", lambda: later)
+    monkeypatch.setattr("webapp.storage.results.time.time", lambda: later)
     gone = client.get(location)
     assert gone.status_code == 410 and "expired" in gone.get_data(as_text=True)
     assert client.get(f"{location}/predictions.csv").status_code == 410

@@ -84,3 +84,35 @@ class RowsFailed(ContractViolation):
 
     code = "rows-failed"
     title = "Some rows failed validation"
+
+
+class ServiceUnavailable(Exception):
+    """Not the caller's fault: a part the service needs (the model, result storage, the database) is
+    missing or failing. Rendered as 503 — problem+json for the API, the error page for the pages, a
+    message for the CLI — and never with applicant data in the message."""
+
+    status = 503
+    code = "service-unavailable"
+    title = "The service cannot answer right now"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details: dict = {}
+
+
+class ModelUnavailable(ServiceUnavailable):
+    code = "model-unavailable"
+    title = "The model is not loaded"
+
+
+class StorageUnavailable(ServiceUnavailable):
+    code = "storage-unavailable"
+    title = "Results cannot be stored right now"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database-unavailable"
+    title = "The decision record cannot be written right now"

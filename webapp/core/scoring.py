@@ -22,13 +22,12 @@ from webapp.core.reasons import (
     principal_reasons,
     reason_columns,
 )
+from webapp.core.results import ExplainedRows, ScoredChunk
 from webapp.core.validation import check_chunk, match_columns
-from webapp.core.writing import EXPLAINED_ROWS, ExplainedRows
 from webapp.stats.drift import DriftTally
 from webapp.stats.evaluation import EvaluationTally
 from webapp.stats.fairness import ParityTally
 
-OUTPUT_COLUMNS = (ID_COLUMN, "Loan_Status", "Approval_Probability", "Error")
 REASON_COLUMNS_ALL = (*REASON_COLUMNS, REASON_CODES_COLUMN)
 HISTOGRAM_BINS = 10
 MAX_LISTED_FAILURES = 20
@@ -79,10 +78,16 @@ class Summary:
         return round(self.approved / self.scored, 4) if self.scored else None
 
     def to_dict(self) -> dict:
+        """The summary report: the one shape that JSON answers, headers, the results page, the CLI
+        and the decision record all read (`webapp.service.schemas.SummaryReport` describes it).
+        Build it once per batch, after the last chunk."""
         return {
             "rows": self.rows, "scored": self.scored, "failed": self.failed, "approved": self.approved,
             "approval_rate": self.approval_rate,
             "failures_by_reason": dict(self.failures_by_reason.most_common()),
+            "first_failures": self.first_failures,
+            "probability_histogram": self.probability_histogram,
+            "input_format": self.input_format,
             "extra_columns": self.extra_columns,
             "fairness": self.fairness.report(),
             **({"decline_reasons": dict(self.decline_reasons.most_common())} if self.decline_reasons is not None
@@ -108,7 +113,8 @@ class ScoringModel(Protocol):
 
 
 class Scoring:
-    """Iterate to get result frames chunk by chunk; `summary` is complete once iteration ends."""
+    """Iterate `chunks()` for scored chunks (or the object itself for their result frames), chunk by
+    chunk; `summary` is complete once iteration ends."""
 
     def __init__(self, table: Table, model: ScoringModel, *, limits: Limits = DEFAULT_LIMITS,
                  include_input: bool = False, on_error: str = "continue", explain: str | None = None,
@@ -133,6 +139,9 @@ class Scoring:
                                evaluation=EvaluationTally(model.threshold) if self.plan.outcome is not None else None)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
+        return (chunk.frame for chunk in self.chunks())
+
+    def chunks(self) -> Iterator[ScoredChunk]:
         kinds = self.plan.kinds(self.contract, self.include_input)
         started = time.monotonic()
         for chunk in self.table.chunks(kinds):
@@ -152,7 +161,7 @@ class Scoring:
                              failures=self.summary.first_failures,
                              failures_by_reason=dict(self.summary.failures_by_reason))
 
-    def _score_chunk(self, chunk: pd.DataFrame) -> pd.DataFrame:
+    def _score_chunk(self, chunk: pd.DataFrame) -> ScoredChunk:
         checked = check_chunk(chunk, self.plan, self.contract, self.limits)
         valid = checked.valid
         probability = np.full(len(chunk), np.nan)
@@ -177,9 +186,9 @@ class Scoring:
             "Approval_Probability": np.round(probability, 4),
             "Error": pd.Series(checked.errors, dtype=object, copy=False),
         }
-        explained = None
+        explained = principal = None
         if self.explain:
-            reason_frame, explained = self._explanation_columns(explanations, valid, approved)
+            reason_frame, explained, principal = self._explanation_columns(explanations, valid, approved)
             columns.update(reason_frame)
         if self.include_input:
             taken = set(columns)
@@ -187,12 +196,14 @@ class Scoring:
                 columns[joined_name(name, taken)] = chunk[position].to_numpy()
         self._tally(checked, valid, probability, approved)
         result = pd.DataFrame(columns, copy=False)  # built once: inserting columns one by one costs ms each
-        if explained is not None:
-            result.attrs[EXPLAINED_ROWS] = explained
-        return result
+        monitored = {name: chunk[self.plan.positions[name]].to_numpy() for name in self.contract.monitored
+                     if name in self.plan.positions and self.plan.positions[name] in chunk}
+        return ScoredChunk(result, valid=valid, probability=probability, features=checked.features,
+                           monitored=monitored, explained=explained, principal=principal,
+                           first_row=self.summary.rows + 1)
 
     def _explanation_columns(self, explanations: Explanations | None, valid: np.ndarray,
-                             approved: np.ndarray) -> tuple[dict, "ExplainedRows | None"]:
+                             approved: np.ndarray) -> tuple[dict, ExplainedRows | None, np.ndarray]:
         """Reason columns for declined rows (or all scored rows), or for JSON the arrays behind
         each row's reasons and contributions; nothing for failed rows."""
         principal = np.full((len(valid), len(REASON_COLUMNS)), -1, dtype=np.int16)
@@ -207,8 +218,8 @@ class Scoring:
         if self.explain == "contributions":
             # JSON answers: rows carry lists and dicts, built per row from the arrays by
             # writing.to_records; as columns they would cost more than the scoring (measured).
-            return {}, ExplainedRows(principal, explanations, valid)
-        return reason_columns(principal), None
+            return {}, ExplainedRows(principal, explanations, valid), principal
+        return reason_columns(principal), None, principal
 
     def _tally(self, checked, valid, probability, approved) -> None:
         s = self.summary

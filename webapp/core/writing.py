@@ -5,26 +5,14 @@ import csv
 import io
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
 from webapp.core.errors import ContractViolation, InputTooLarge
-from webapp.core.reasons import REASONS, Explanations
-
-EXPLAINED_ROWS = "explained_rows"  # key in a result frame's `attrs` for JSON explanations
-
-
-@dataclass(frozen=True)
-class ExplainedRows:
-    """What JSON answers say of each row of a chunk: its principal reasons (indices into REASONS,
-    -1 for none) and, for scored rows, `explanations` (contributions of the valid rows in order)."""
-
-    principal: np.ndarray
-    explanations: Explanations | None
-    valid: np.ndarray
+from webapp.core.reasons import REASONS
+from webapp.core.results import FIXED_WIDTH, ExplainedRows, explained_of, frame_of
 
 EXCEL_MAX_ROWS = 1_048_575  # a sheet's 1,048,576 rows, less the header
 FORMATS = {  # media types; Flask adds `charset=utf-8` to text types itself
@@ -73,7 +61,7 @@ def write_csv(chunks: Iterable[pd.DataFrame], out: BinaryIO) -> None:
     writer = schema = None
     try:
         for chunk in chunks:
-            chunk = _prepare_for_csv(neutralise_formulas(chunk))
+            chunk = _prepare_for_csv(neutralise_formulas(frame_of(chunk)))
             if writer is None:
                 schema = pa.schema([(name, _arrow_type(chunk[name])) for name in chunk.columns])
                 header = io.StringIO()
@@ -122,6 +110,7 @@ def write_xlsx(chunks: Iterable[pd.DataFrame], out: BinaryIO) -> None:
     sheet = workbook.create_sheet("Predictions")
     rows = 0
     for number, chunk in enumerate(chunks):
+        chunk = frame_of(chunk)
         if number == 0:
             _append(sheet, list(chunk.columns), "The header")
         rows += len(chunk)
@@ -150,7 +139,8 @@ def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:
     `contributions` ({feature: log-odds}; None for failed rows) and `reasons` ([{code, feature,
     text, contribution}], most damaging first)."""
     records = []
-    for chunk in chunks:
+    for scored in chunks:
+        chunk = frame_of(scored)
         columns = list(chunk.columns)
         values = [chunk[name].to_numpy(dtype=object) for name in columns]
         probability = chunk["Approval_Probability"].to_numpy()
@@ -158,12 +148,12 @@ def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:
         for name in ("Loan_Status", "Error"):
             position = columns.index(name)
             values[position] = [v if isinstance(v, str) and v else None for v in values[position]]
-        for position in range(4, len(columns)):  # joined input columns
+        for position in range(FIXED_WIDTH, len(columns)):  # joined input columns
             values[position] = [None if v is None or v != v else v for v in values[position]]
-        explained = chunk.attrs.get(EXPLAINED_ROWS)
+        explained = explained_of(scored)
         if explained is not None:
-            columns[4:4] = ["contributions", "reasons"]
-            values[4:4] = _explanation_values(explained)
+            columns[FIXED_WIDTH:FIXED_WIDTH] = ["contributions", "reasons"]
+            values[FIXED_WIDTH:FIXED_WIDTH] = _explanation_values(explained)
         records.extend(dict(zip(columns, row)) for row in zip(*values))
     return records
 
@@ -197,7 +187,7 @@ def write_parquet(chunks: Iterable[pd.DataFrame], out: BinaryIO) -> None:
     writer = schema = None
     try:
         for chunk in chunks:
-            chunk = _prepare_for_csv(chunk)
+            chunk = _prepare_for_csv(frame_of(chunk))
             if writer is None:
                 schema = pa.schema([(name, _arrow_type(chunk[name])) for name in chunk.columns])
                 writer = pq.ParquetWriter(out, schema)

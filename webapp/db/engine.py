@@ -55,5 +55,17 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    def check(self) -> str | None:
+        """None when the database answers now, else the kind of fault (for /readyz)."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            return f"the database cannot be reached ({type(exc.orig or exc).__name__})"
+        return None
+
     def dispose(self) -> None:
         self.engine.dispose()

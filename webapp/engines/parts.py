@@ -15,13 +15,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 import webapp.model.loading  # noqa: F401  (a worker preloading this module imports what unpickling the model needs)
 from webapp.core.errors import InputError
 from webapp.core.limits import Limits
-from webapp.core.scoring import Summary, score
+from webapp.core.results import ScoredChunk
+from webapp.core.scoring import Summary
 from webapp.core.writing import write_csv, write_parquet, write_records, write_xlsx
+from webapp.service import ScoringOptions, open_scoring
 
 PART_SUFFIXES = (".csv", ".parquet", ".pq", ".txt", ".tsv")
 STREAMED_FORMATS = ("csv", "parquet")  # written part by part; Excel and JSON are assembled in memory
@@ -34,12 +34,14 @@ class DatasetError(InputError):
 
 @dataclass(frozen=True)
 class Options:
-    fmt: str = "csv"
-    explain: str | None = None
-    reasons_for: str = "declined"
-    include_input: bool = False
-    sheet: str | None = None
+    """A dataset run: the service's scoring options, and the limits of the machine that runs it."""
+
+    scoring: ScoringOptions = field(default_factory=ScoringOptions)
     limits: Limits = field(default_factory=Limits)
+
+    @property
+    def fmt(self) -> str:
+        return self.scoring.format
 
 
 @dataclass
@@ -47,7 +49,7 @@ class PartResult:
     index: int
     summary: Summary
     path: str | None = None       # the part's output file (CSV, Parquet)
-    frames: list[pd.DataFrame] | None = None  # the part's rows (Excel, JSON)
+    frames: list[ScoredChunk] | None = None  # the part's rows (Excel, JSON)
 
 
 def discover(location: str) -> list[str]:
@@ -73,14 +75,13 @@ def score_part(index: int, url: str, model, options: Options, scratch: str | Non
     import fsspec
 
     with fsspec.open(url, "rb") as source:
-        scoring = score(source, model, sheet=options.sheet, limits=options.limits, include_input=options.include_input,
-                        explain=options.explain, reasons_for=options.reasons_for)
+        scoring = open_scoring(source, model, options.scoring, limits=options.limits)
         if options.fmt in STREAMED_FORMATS:
             path = f"{scratch}/part-{index:05d}.{options.fmt}"
             with fsspec.open(path, "wb") as out:
-                (write_csv if options.fmt == "csv" else write_parquet)(scoring, out)
+                (write_csv if options.fmt == "csv" else write_parquet)(scoring.chunks(), out)
             return PartResult(index, scoring.summary, path=path)
-        return PartResult(index, scoring.summary, frames=list(scoring))
+        return PartResult(index, scoring.summary, frames=list(scoring.chunks()))
 
 
 def merge_summaries(results: list[PartResult]) -> Summary:
@@ -109,7 +110,7 @@ def assemble(results: list[PartResult], output: str, options: Options, summary: 
             else:
                 frames = (frame for r in ordered for frame in r.frames)
                 if options.fmt == "json":
-                    write_records(frames, out, summary, model, explained=options.explain is not None)
+                    write_records(frames, out, summary, model, explained=options.scoring.explain)
                 else:
                     write_xlsx(frames, out)
         if temporary:

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from webapp.core.contract import FLAG_FEATURES
 from webapp.core.reasons import HIGH, LOW, MISSING, REASONS, VALUE, Explanations
 
 METHOD = "linear-exact"

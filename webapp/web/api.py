@@ -1,5 +1,5 @@
 """The JSON/CSV API: `POST /api/v1/score` and what describes it. Views only read the request and
-call `batch.score_input`; errors become problem+json in `problems`."""
+call the scoring service; errors become problem+json in `problems`."""
 from __future__ import annotations
 
 import csv
@@ -12,14 +12,13 @@ from pathlib import PurePath
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from werkzeug.utils import secure_filename
 
-from webapp.core import batch
 from webapp.core.contract import FEATURES, ID_COLUMN
 from webapp.core.errors import InputError, UnsupportedFormat
 from webapp.core.reasons import reason_table
-from webapp.core.limits import Limits
+from webapp.service import FORMATS, SPOOL_BYTES, ScoreQuery, score_input
+from webapp.web import context
 from webapp.web.observability import record_summary
 from webapp.web.problems import problem
-from webapp.core.writing import FORMATS
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -31,19 +30,6 @@ FILE_TYPES = (XLSX_TYPE, "application/vnd.ms-excel.sheet.macroEnabled.12",
                      "application/vnd.oasis.opendocument.spreadsheet", "application/vnd.apache.parquet",
                      "application/octet-stream")
 ACCEPTED_TYPES = ["multipart/form-data", *CSV_TYPES[:1], "application/json", *FILE_TYPES]
-
-
-class NoModel(InputError):
-    status = 503
-    code = "model-unavailable"
-    title = "The model is not loaded"
-
-
-def loaded_model():
-    model = current_app.extensions.get("loan_model")
-    if model is None:
-        raise NoModel(current_app.extensions.get("loan_model_error") or "No model is loaded.")
-    return model
 
 
 @bp.before_request
@@ -63,29 +49,20 @@ def require_token():
 def score():
     source, name, json_input = _read_input()
     try:
-        fmt = _answer_format(json_input)
-        answer = batch.score_input(
-            source, loaded_model(), fmt,
-            sheet=request.args.get("sheet") or request.form.get("sheet") or None,
-            json_hint=json_input, limits=Limits.from_config(current_app.config),
-            include_input=_flag("include_input"),
-            on_error="fail" if request.args.get("on_error") == "fail" else "continue",
-            explain=_flag("explain"),
-            reasons_for="all" if request.args.get("reasons_for") == "all" else "declined",
-        )
+        query = ScoreQuery.parse(request.args)
+        options = query.options(_answer_format(query, json_input))
+        answer = score_input(source, context.model(), options, limits=context.limits(), json_hint=json_input)
     finally:
         source.close()  # the raw upload never outlives the request
     record_summary(answer.summary)
-    headers = _summary_headers(answer.summary)
     if answer.document is not None:
         response = jsonify(answer.document)
-        response.headers.update(headers)
+        response.headers.update(answer.headers)
         return response
-    response = send_file(answer.file, mimetype=FORMATS[fmt], max_age=0)
-    response.headers.update(headers)
+    response = send_file(answer.file, mimetype=FORMATS[options.format], max_age=0)
+    response.headers.update(answer.headers)
     # `name` went through secure_filename: plain ASCII, safe to quote as is.
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}-predictions.{fmt}"'
-
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}-predictions.{options.format}"'
     return response
 
 
@@ -99,7 +76,7 @@ def _read_input():
                              "curl -F file=@applicants.csv …", code="no-file")
         return upload.stream, _stem(upload.filename), False
     if mimetype in CSV_TYPES or mimetype in FILE_TYPES or mimetype == "application/json":
-        body = tempfile.SpooledTemporaryFile(max_size=batch.SPOOL_BYTES)
+        body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
         try:
             shutil.copyfileobj(request.stream, body, 1 << 20)  # the stream enforces MAX_CONTENT_LENGTH
         except BaseException:
@@ -112,16 +89,9 @@ def _read_input():
                             supported=ACCEPTED_TYPES)
 
 
-def _flag(name: str) -> bool:
-    return request.args.get(name, "").lower() in ("1", "true", "yes")
-
-
-def _answer_format(json_input: bool) -> str:
-    asked = request.args.get("format")
-    if asked:
-        if asked not in FORMATS:
-            raise InputError(f"format must be one of {', '.join(FORMATS)}, not '{asked[:20]}'.", code="bad-format")
-        return asked
+def _answer_format(query: ScoreQuery, json_input: bool) -> str:
+    if query.format:
+        return query.format
     accept = request.accept_mimetypes
     if accept and any(m != "*/*" for m, _ in accept):
         by_type = {media: fmt for fmt, media in FORMATS.items()}
@@ -135,16 +105,9 @@ def _stem(filename: str | None) -> str:
     return secure_filename(PurePath(filename or "").stem)[:80] or "input"
 
 
-def _summary_headers(summary) -> dict:
-    return {"X-Rows-Total": str(summary.rows), "X-Rows-Scored": str(summary.scored),
-            "X-Rows-Failed": str(summary.failed),
-            "X-Fairness-Flags": ", ".join(summary.fairness.flagged()) or "none",
-            **({"X-Drift-Flags": ", ".join(summary.drift.report()["flagged"]) or "none"} if summary.drift else {})}
-
-
 @bp.get("/model")
 def model_card():
-    card = loaded_model().card
+    card = context.model().card
     keys = ("name", "version", "created_at", "scikit_learn_version", "training_data", "cv",
             "cv_with_protected_attributes", "estimator", "threshold", "positive_label", "id_column",
             "decision_features", "monitored_attributes", "features", "explanation")

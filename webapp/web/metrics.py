@@ -65,7 +65,7 @@ def metrics():
 
 
 def init_app(app: Flask) -> None:
-    model = app.extensions.get("loan_model")
+    model = app.extensions["models"].current_or_none()
     if model is not None:
         MODEL_INFO.labels(model.name, model.version).set(1)
     app.register_blueprint(bp)

@@ -7,6 +7,7 @@ from webapp.core.contract import ID_COLUMN
 from webapp.core.errors import InputError
 from webapp.core.reasons import reason_table
 from webapp.core.writing import FORMATS
+from webapp.web import context
 from webapp.web.api import FILE_TYPES
 
 bp = Blueprint("docs", __name__)
@@ -16,7 +17,7 @@ PROBLEM = {"$ref": "#/components/responses/Problem"}
 
 @bp.get("/openapi.json")
 def openapi_json():
-    model = current_app.extensions.get("loan_model")
+    model = context.model_or_none()
     return build_spec(model.card if model else None)
 
 

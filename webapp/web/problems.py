@@ -6,7 +6,7 @@ import logging
 from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from webapp.core.errors import InputError
+from webapp.core.errors import InputError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -21,7 +21,7 @@ def problem(status: int, title: str, detail: str, code: str, **extra) -> Respons
     return response
 
 
-def input_problem(error: InputError) -> Response:
+def input_problem(error: InputError | ServiceUnavailable) -> Response:
     return problem(error.status, error.title, error.message, error.code, **error.details)
 
 
@@ -36,10 +36,15 @@ def wants_json() -> bool:
     return best in ("application/json", PROBLEM_JSON)
 
 
-def handle_input_error(error: InputError):
+def handle_input_error(error: InputError | ServiceUnavailable):
     if wants_json():
         return input_problem(error)
     return render_template("error.html", status=error.status, title=error.title, detail=error.message), error.status
+
+
+def handle_service_unavailable(error: ServiceUnavailable):
+    log.warning("service unavailable on %s %s: %s", request.method, request.path, error.code)
+    return handle_input_error(error)
 
 
 def handle_http_error(error: HTTPException):
@@ -66,6 +71,7 @@ def handle_unexpected(error: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(InputError, handle_input_error)
+    app.register_error_handler(ServiceUnavailable, handle_service_unavailable)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
 

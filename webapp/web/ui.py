@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path, PurePath
+from pathlib import PurePath
 
 import pandas as pd
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file,
@@ -12,26 +12,17 @@ from werkzeug.utils import secure_filename
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp.web import charts, problems
-from webapp.core.errors import EmptyInput, InputError
+from webapp.core.errors import EmptyInput, InputError, ServiceUnavailable, StorageUnavailable
 from webapp.core.reasons import REASON_COLUMNS, REASONS
+from webapp.core.writing import write_xlsx
+from webapp.service import FORMATS, ScoringOptions, score_input
+from webapp.storage import ResultExpired, ResultNotFound, StorageFault
+from webapp.web import charts, context, problems
 from webapp.web.forms import ALLOWED_EXTENSIONS, UploadForm
-from webapp.core.limits import Limits
 from webapp.web.observability import record_summary
-from webapp.core.scoring import score
-from webapp.web.storage import ResultExpired, ResultNotFound, ResultStore
-from webapp.core.writing import FORMATS, write_csv, write_xlsx
 
 bp = Blueprint("ui", __name__)
 log = logging.getLogger(__name__)
-
-
-def store() -> ResultStore:
-    return ResultStore(current_app.config["UPLOAD_FOLDER"], current_app.config["RESULT_TTL_SECONDS"])
-
-
-def model_or_none():
-    return current_app.extensions.get("loan_model")
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -40,14 +31,12 @@ def index():
     if not form.validate_on_submit():
         if request.method == "POST":
             return _form_error(form, _first_form_error(form))
-        return render_template("index.html", form=form, model=model_or_none(), extensions=ALLOWED_EXTENSIONS)
-    model = model_or_none()
-    if model is None:
-        return _form_error(form, "The model is not loaded, so nothing can be scored right now.", status=503)
+        return render_template("index.html", form=form, model=context.model_or_none(),
+                               extensions=ALLOWED_EXTENSIONS)
     upload = form.file.data
     try:
-        token = _score_and_store(upload, model, form)
-    except InputError as error:
+        token = _score_and_store(upload, context.model(), form)
+    except (InputError, ServiceUnavailable) as error:
         return _form_error(form, error.message, status=error.status)
     finally:
         upload.stream.close()  # the raw upload is gone as soon as it is scored
@@ -62,28 +51,30 @@ def _score_and_store(upload, model, form) -> str:
     if upload.stream.tell() == 0:
         raise EmptyInput("The file is empty.")
     upload.stream.seek(0)
-    results = store()
-    results.purge()
-    scoring = score(upload.stream, model, sheet=form.sheet.data or None, include_input=form.include_input.data,
-                    limits=Limits.from_config(current_app.config), explain="reasons" if form.explain.data else None)
+    results = context.results()
+    results.purge_if_due()
+    options = ScoringOptions(format="csv", explain=form.explain.data, include_input=form.include_input.data,
+                             sheet=form.sheet.data or None)
 
     def write(out) -> dict:
-        write_csv(scoring, out)
-        s = scoring.summary
-        record_summary(s)
-        return {**s.to_dict(), "probability_histogram": s.probability_histogram,
-                "first_failures": s.first_failures, "input_format": s.input_format}
+        answer = score_input(upload.stream, model, options, limits=context.limits(), out=out)
+        record_summary(answer.summary)
+        return answer.report
 
     name = PurePath(upload.filename or "upload").name[:200]
-    return results.create(write, {"filename": name, "model_version": model.version, "threshold": model.threshold,
-                                  "model_cv": model.card.get("cv")})
+    try:
+        return results.create(write, {"filename": name, "model_version": model.version,
+                                      "threshold": model.threshold, "model_cv": model.card.get("cv")})
+    except StorageFault as fault:
+        raise StorageUnavailable(f"The result could not be stored: {fault}. Nothing was kept; try again "
+                                 "later or tell the service's operators.") from None
 
 
 def _form_error(form, message: str, status: int = 400):
     log.info("upload refused: %s", message.split(".")[0][:120])
     if _wants_json():
         return jsonify({"error": message}), status
-    return render_template("index.html", form=form, model=model_or_none(), error=message,
+    return render_template("index.html", form=form, model=context.model_or_none(), error=message,
                            extensions=ALLOWED_EXTENSIONS), status
 
 
@@ -118,7 +109,8 @@ def too_large(error):
 def results(token: str):
     result = _result_or_abort(token)
     meta, summary = result.meta, result.meta["summary"]
-    preview = pd.read_csv(result.csv_path, dtype=str, keep_default_na=False, nrows=current_app.config["PREVIEW_ROWS"])
+    with context.results().open(result) as stored:
+        preview = pd.read_csv(stored, dtype=str, keep_default_na=False, nrows=current_app.config["PREVIEW_ROWS"])
     return render_template(
         "results.html", token=token, meta=meta, summary=summary, preview=preview,
         histogram=charts.probability_histogram(summary["probability_histogram"], meta["threshold"]),
@@ -142,17 +134,19 @@ def download(token: str, fmt: str):
         abort(404)
     result = _result_or_abort(token)
     stem = secure_filename(PurePath(result.meta["filename"]).stem)[:80] or "results"
-    path = result.csv_path if fmt == "csv" else store().xlsx_path(result, _csv_to_xlsx)
-    response = send_file(path, mimetype=FORMATS[fmt], max_age=0)
+    store = context.results()
+    if fmt == "xlsx":
+        store.derived(result, "xlsx", _csv_to_xlsx)
+    response = send_file(store.sendable(result, fmt), mimetype=FORMATS[fmt], max_age=0)
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}-predictions.{fmt}"'
     return response
 
 
-def _csv_to_xlsx(csv_path: Path, out) -> None:
+def _csv_to_xlsx(csv_file, out) -> None:
     """The stored CSV as Excel, chunk by chunk (write_xlsx refuses what a sheet cannot hold)."""
 
     def chunks():
-        with pd.read_csv(csv_path, dtype=str, keep_default_na=False, chunksize=100_000) as reader:
+        with pd.read_csv(csv_file, dtype=str, keep_default_na=False, chunksize=100_000) as reader:
             for frame in reader:
                 frame["Approval_Probability"] = pd.to_numeric(frame["Approval_Probability"], errors="coerce")
                 yield frame
@@ -162,7 +156,7 @@ def _csv_to_xlsx(csv_path: Path, out) -> None:
 
 def _result_or_abort(token: str):
     try:
-        return store().get(token)
+        return context.results().get(token)
     except ResultExpired:
         abort(410, description="These results have expired and were deleted. Upload the file again to score it.")
     except ResultNotFound:
@@ -171,7 +165,4 @@ def _result_or_abort(token: str):
 
 @bp.get("/model")
 def model_page():
-    model = model_or_none()
-    if model is None:
-        abort(503, description=current_app.extensions.get("loan_model_error") or "No model is loaded.")
-    return render_template("model.html", card=model.card)
+    return render_template("model.html", card=context.model().card)

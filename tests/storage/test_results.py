@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from webapp.web.storage import ResultExpired, ResultNotFound, ResultStore
+from webapp.storage import ResultExpired, ResultNotFound, ResultStore
 
 
 class Clock:

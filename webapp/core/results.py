@@ -1,0 +1,56 @@
+"""What scoring gives back, chunk by chunk: the answer's rows, and beside them what only some
+answers and the decision record need (explanations, the inputs as the model used them, unrounded
+probabilities). Scoring builds these; writing and recording read them — neither imports the other.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from webapp.core.contract import ID_COLUMN
+from webapp.core.reasons import Explanations
+
+# The fixed columns every answer opens with, in this order (the contract with every client).
+OUTPUT_COLUMNS = (ID_COLUMN, "Loan_Status", "Approval_Probability", "Error")
+FIXED_WIDTH = len(OUTPUT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class ExplainedRows:
+    """What explained answers say of each row of a chunk: its principal reasons (indices into
+    REASONS, -1 for none) and, for scored rows, `explanations` (contributions of the valid rows in
+    order)."""
+
+    principal: np.ndarray
+    explanations: Explanations | None
+    valid: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """One chunk of a scored input: `frame` holds the answer's rows (the fixed columns, then the
+    reason columns when asked for, then joined input columns); the rest is for JSON explanations
+    and the decision record."""
+
+    frame: pd.DataFrame
+    valid: np.ndarray                  # (n,) bool: the row was scored
+    probability: np.ndarray            # (n,) float64, unrounded; NaN where the row failed
+    features: pd.DataFrame | None      # the decision inputs as the model used them, every row
+    monitored: dict | None             # monitored attribute -> the values as given (object array)
+    explained: ExplainedRows | None = None  # JSON explanations (None unless asked for)
+    principal: np.ndarray | None = None     # (n, MAX_REASONS) principal reasons when explained
+    first_row: int = 1                 # the input row number of the chunk's first row
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def frame_of(chunk) -> pd.DataFrame:
+    """Writers take scored chunks or plain result frames alike."""
+    return chunk.frame if isinstance(chunk, ScoredChunk) else chunk
+
+
+def explained_of(chunk) -> ExplainedRows | None:
+    return chunk.explained if isinstance(chunk, ScoredChunk) else None

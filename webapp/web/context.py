@@ -1,0 +1,29 @@
+"""What a request works with, from the app: the model, the limits, the result store, the database.
+One accessor each, so every view has the same behaviour when one is missing."""
+from __future__ import annotations
+
+from flask import current_app
+
+from webapp.core.limits import Limits
+from webapp.storage import ResultStore
+
+
+def model():
+    """The loaded model, or ModelUnavailable (503) — the same for the API, the pages and the CLI."""
+    return current_app.extensions["models"].current()
+
+
+def model_or_none():
+    return current_app.extensions["models"].current_or_none()
+
+
+def model_error() -> str | None:
+    return current_app.extensions["models"].error
+
+
+def limits() -> Limits:
+    return current_app.extensions["limits"]
+
+
+def results() -> ResultStore:
+    return current_app.extensions["results"]
