@@ -29,7 +29,7 @@ def pdf_text(data: bytes, tmp_path) -> str:
     path = tmp_path / "notice.pdf"
     path.write_bytes(data)
     text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True).stdout.decode()
-    return "\n".join(line.rstrip() for line in text.splitlines())
+    return "\f".join("\n".join(line.rstrip() for line in page.split("\n")) for page in text.split("\f"))
 
 
 def flowing(text: str) -> str:

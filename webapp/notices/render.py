@@ -94,14 +94,17 @@ def _zip_time(day: dt.date) -> tuple[int, ...]:
 
 
 def _latin1(text: str) -> str:
-    """The PDF core fonts cover Latin-1: decompose other letters and drop their accents (Ł stays ?)."""
+    """The PDF core fonts cover Latin-1: other letters lose their accents (ř -> r), and what has no Latin-1 form prints as ?."""
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     text = text.replace("\u2013", "-").replace("\u2014", "-")
     if all(ord(c) < 256 for c in text):
         return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return unicodedata.normalize("NFC", kept).encode("latin-1", "replace").decode("latin-1")
+    return "".join(c if ord(c) < 256 else _nearest_latin1(c) for c in unicodedata.normalize("NFC", text))
+
+
+def _nearest_latin1(c: str) -> str:
+    base = "".join(d for d in unicodedata.normalize("NFKD", c) if not unicodedata.combining(d))
+    return base if base and all(ord(d) < 256 for d in base) else "?"
 
 
 class _Writer:
