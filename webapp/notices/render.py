@@ -28,9 +28,11 @@ CSV_COLUMNS = ("Loan_ID", "Notice_Type", "Notice_Date", *(f"Reason_{i}" for i in
                "Respond_By", "Applicant_Name", "Applicant_Address")
 
 
-def render_pdf(notices: Sequence[Notice], lender: Lender, style: str, template_version: str) -> bytes:
+def render_pdf(notices: Sequence[Notice], lender: Lender, style: str, template_version: str, *,
+               _wrapped: dict | None = None) -> bytes:
     """Every notice, each starting on a new page."""
-    writer = _Writer(lender, template_version, max((n.decided_at for n in notices), default=dt.date(2000, 1, 1)))
+    writer = _Writer(lender, template_version, max((n.decided_at for n in notices), default=dt.date(2000, 1, 1)),
+                     {} if _wrapped is None else _wrapped)
     for notice in notices:
         writer.notice(notice, style)
     if not notices:
@@ -43,12 +45,13 @@ def render_zip(notices: Sequence[Notice], lender: Lender, style: str, template_v
     """One PDF per application, `<Loan_ID>.pdf`, with the decision date as every entry's time."""
     buffer = io.BytesIO()
     taken: set[str] = set()
+    wrapped: dict = {}  # one wrapping per distinct paragraph across all the PDFs
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for notice in notices:
             entry = zipfile.ZipInfo(_entry_name(notice.loan_id, taken), date_time=_zip_time(notice.decided_at))
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o644 << 16
-            archive.writestr(entry, render_pdf([notice], lender, style, template_version))
+            archive.writestr(entry, render_pdf([notice], lender, style, template_version, _wrapped=wrapped))
     return buffer.getvalue()
 
 
@@ -110,7 +113,7 @@ def _nearest_latin1(c: str) -> str:
 class _Writer:
     """Lays blocks out on letter pages: wrapped once per distinct text, then placed line by line."""
 
-    def __init__(self, lender: Lender, template_version: str, dated: dt.date):
+    def __init__(self, lender: Lender, template_version: str, dated: dt.date, wrapped: dict):
         self.pdf = pdf = FPDF(unit="mm", format="letter")
         pdf.set_auto_page_break(False)
         pdf.set_margins(MARGIN_MM, MARGIN_MM)
@@ -123,7 +126,7 @@ class _Writer:
         self.lender = lender
         self.loan_id = ""
         self.y = MARGIN_MM
-        self._wrapped: dict[tuple[str, str], list[str]] = {}
+        self._wrapped: dict[tuple[str, str], list[str]] = wrapped
 
     def output(self) -> bytes:
         return bytes(self.pdf.output())
