@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run dev test train bench clean chromium
+.PHONY: run dev test train bench clean chromium poppler
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,14 @@ chromium:
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "note: Chromium is not installed (apt-get install chromium); browser tests will be skipped"
 
-test: $(BIN)/.installed chromium
+# pdftotext reads the notices back in tests/notices: installed like Chromium; in CI its absence fails the run.
+poppler:
+	@command -v pdftotext >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; } || \
+	  { [ -z "$$CI" ] || { echo "error: pdftotext is missing (apt-get install poppler-utils)" >&2; exit 1; }; \
+	    echo "note: pdftotext is not installed (apt-get install poppler-utils); notice tests will be skipped"; }
+
+test: $(BIN)/.installed chromium poppler
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 train: $(BIN)/.installed

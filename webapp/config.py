@@ -42,4 +42,14 @@ class Config:
     REQUEST_TIME_BUDGET = _int("REQUEST_TIME_BUDGET", 240)  # seconds of scoring per request
 
     RESULT_TTL_SECONDS = _int("RESULT_TTL_SECONDS", 24 * 3600)
+
+    # Adverse-action notices (webapp.notices); address lines are separated by ";".
+    LENDER_NAME = os.environ.get("LENDER_NAME") or "[Lender name: set LENDER_NAME]"  # the creditor on every notice
+    LENDER_ADDRESS = os.environ.get("LENDER_ADDRESS") or "[Lender address: set LENDER_ADDRESS]"  # its postal address
+    LENDER_CONTACT = os.environ.get("LENDER_CONTACT") or "[whom to ask: set LENDER_CONTACT]"  # office, address, phone
+    # The federal agency of Regulation B Appendix A; default: the one for creditors no other agency covers.
+    LENDER_AGENCY = (os.environ.get("LENDER_AGENCY")
+                     or "Federal Trade Commission; Equal Credit Opportunity; Washington, DC 20580")
+    NOTICE_STYLE = os.environ.get("NOTICE_STYLE") or "principal-reasons"  # or right-to-request (form C-5)
+    NOTICE_RESPONSE_DAYS = _int("NOTICE_RESPONSE_DAYS", 30)  # days to supply missing information (1002.9(c)(2))
     PREVIEW_ROWS = 50

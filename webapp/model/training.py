@@ -42,7 +42,7 @@ from webapp.core.contract import (
 from webapp.model.loading import file_sha256
 from webapp.core.errors import InputError, MissingColumns
 from webapp.core.limits import Limits
-from webapp.core.reasons import reason_table
+from webapp.core.reasons import reason_policy, reason_table
 from webapp.core.validation import Contract, check_chunk, match_columns
 from webapp.stats.drift import training_distribution
 from webapp.model.explain import training_reference
@@ -189,6 +189,7 @@ def train(data_path: Path, options: TrainingOptions | None = None, progress=prin
     checked = as_scored(card, X)
     card["explanation"] = _explanation(pipeline, card, checked.features[checked.valid])
     card["reasons"] = reason_table()
+    card["reason_policy"] = reason_policy()
     card["training_distribution"] = _distribution(checked)
     return TrainingResult(pipeline=pipeline, card=card, candidates=candidates)
 
