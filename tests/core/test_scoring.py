@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from tests import factories
 from webapp.core.errors import EmptyInput, InputTooLarge, MissingColumns, RowsFailed
 from webapp.core.limits import Limits
-from webapp.core.scoring import OUTPUT_COLUMNS, score
+from webapp.core.results import OUTPUT_COLUMNS
+from webapp.core.scoring import score
 
 BAD_CELLS = {"Property_Area": ["Mars", "=1+1"], "Self_Employed": ["maybe"], "ApplicantIncome": ["-1", "abc", "1e309"],
              "LoanAmount": ["1e12"], "Credit_History": ["2", "yes"], "Loan_ID": [""]}
