@@ -69,8 +69,34 @@ def app(model_path, tmp_path):
     return app
 
 
+ANALYST_EMAIL = "analyst@bank.example"
+
+
+def signed_in_client(app, email: str = ANALYST_EMAIL, role: str = "analyst") -> FlaskClient:
+    """A test client signed in as a new user with `role`: a browser session for the pages and the
+    user's API key as the default `Authorization` header for the API (a request's own header wins)."""
+    from webapp.accounts import services
+
+    with app.extensions["database"].session() as s:
+        user = services.find_user(s, email) or services.create_user(s, email, role)
+        session_id = services.start_session(s, user)
+        key, _ = services.create_key(s, email, name="tests")
+    client = app.test_client()
+    with client.session_transaction() as cookie_session:
+        cookie_session["_user_id"] = session_id  # what flask_login.login_user stores
+        cookie_session["_fresh"] = True
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client
+
+
 @pytest.fixture
 def client(app):
+    """Signed in as an analyst (pages and API), as every test before accounts assumed anyone was."""
+    return signed_in_client(app)
+
+
+@pytest.fixture
+def anonymous_client(app):
     return app.test_client()
 
 

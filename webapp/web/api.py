@@ -3,7 +3,6 @@ call `batch.score_input`; errors become problem+json in `problems`."""
 from __future__ import annotations
 
 import csv
-import hmac
 import io
 import shutil
 import tempfile
@@ -44,19 +43,6 @@ def loaded_model():
     if model is None:
         raise NoModel(current_app.extensions.get("loan_model_error") or "No model is loaded.")
     return model
-
-
-@bp.before_request
-def require_token():
-    token = current_app.config.get("API_TOKEN")
-    if not token or request.endpoint != "api.score":
-        return None
-    supplied = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-        response = problem(401, "Unauthorized", "Send the API token as 'Authorization: Bearer <token>'.", "unauthorized")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="loan-scoring"'
-        return response
-    return None
 
 
 @bp.post("/score")
