@@ -244,6 +244,8 @@ def bootstrap(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
+    # Flask's defaults hold the key with None, so security.init_app's setdefault left it unset.
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     app.config.setdefault("SESSION_IDLE_MINUTES", 30)
     app.config.setdefault("SESSION_ABSOLUTE_HOURS", 12)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
