@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,34 @@ def app(model_path, tmp_path):
     return app
 
 
+ANALYST_EMAIL = "analyst@bank.example"
+
+
+def signed_in_client(app, email: str = ANALYST_EMAIL, role: str = "analyst") -> FlaskClient:
+    """A test client signed in as a new user with `role`: a browser session for the pages and the
+    user's API key as the default `Authorization` header for the API (a request's own header wins)."""
+    from webapp.accounts import services
+
+    with app.extensions["database"].session() as s:
+        user = services.find_user(s, email) or services.create_user(s, email, role)
+        session_id = services.start_session(s, user)
+        key, _ = services.create_key(s, email, name="tests")
+    client = app.test_client()
+    with client.session_transaction() as cookie_session:
+        cookie_session["_user_id"] = session_id  # what flask_login.login_user stores
+        cookie_session["_fresh"] = True
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client
+
+
 @pytest.fixture
 def client(app):
+    """Signed in as an analyst (pages and API), as every test before accounts assumed anyone was."""
+    return signed_in_client(app)
+
+
+@pytest.fixture
+def anonymous_client(app):
     return app.test_client()
 
 
@@ -102,10 +129,35 @@ def free_port() -> int:
 
 
 class LiveServer(str):
-    """The server's base URL, carrying the gunicorn master's pid and its metrics directory."""
+    """The server's base URL, carrying the gunicorn master's pid, its metrics directory, and the
+    admin account (email, password, an API key) made for the tests."""
 
     pid: int
     metrics_dir: Path
+    email: str = "admin@example.test"
+    password: str = "live-server-admin-passphrase"
+    api_key: str
+
+
+class _KeyForTheLiveServer(urllib.request.BaseHandler):
+    """Adds the live server's API key to every urllib request for it (a request's own header wins)."""
+
+    def __init__(self, base: "LiveServer"):
+        self.base = base
+
+    def http_request(self, request):
+        if request.full_url.startswith(self.base) and not request.has_header("Authorization"):
+            request.add_unredirected_header("Authorization", f"Bearer {self.base.api_key}")
+        return request
+
+
+def sign_in_page(page, base: "LiveServer") -> None:
+    """Sign a browser page in to the live server as its admin."""
+    page.goto(base + "/login")
+    page.fill("#email", base.email)
+    page.fill("#password", base.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
 
 
 @pytest.fixture(scope="session")
@@ -119,14 +171,22 @@ def live_server(model_path, tmp_path_factory):
     port = free_port()
     uploads = tmp_path_factory.mktemp("live-uploads")
     metrics = tmp_path_factory.mktemp("live-metrics")
+    base = LiveServer(f"http://127.0.0.1:{port}")
     env = {**os.environ, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "MODEL_PATH": str(model_path),
            "UPLOAD_FOLDER": str(uploads), "SECRET_KEY": "live-test", "LOG_LEVEL": "warning",
-           "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+           "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('live-db') / 'live.db'}",
+           "MODEL_STORE": str(tmp_path_factory.mktemp("live-models")),
+           "ADMIN_EMAIL": base.email, "ADMIN_PASSWORD": base.password}
     root = Path(__file__).resolve().parents[1]
+    made = subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "keys", "create", base.email,
+                           "--name", "tests"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stdout + made.stderr
+    base.api_key = made.stdout.strip().splitlines()[-1]
+    urllib.request.install_opener(urllib.request.build_opener(_KeyForTheLiveServer(base)))
     log = open(tmp_path_factory.mktemp("live-log") / "gunicorn.log", "w+")
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "webapp:create_app()"],
                                cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = LiveServer(f"http://127.0.0.1:{port}")
     base.pid = process.pid
     base.metrics_dir = metrics
     deadline = time.monotonic() + 60
@@ -141,6 +201,7 @@ def live_server(model_path, tmp_path_factory):
                 pytest.fail(f"gunicorn did not start:\n{log.read()[-3000:]}")
             time.sleep(0.2)
     yield base
+    urllib.request.install_opener(None)
     process.terminate()
     process.wait(timeout=30)
     log.close()

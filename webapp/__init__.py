@@ -39,15 +39,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     _attach_database(app)
 
     from webapp import cli
-    from webapp.web import api, health, metrics, observability, openapi, problems, security, ui
+    from webapp.web import api, auth, health, metrics, observability, openapi, permissions, problems, security, ui
 
     csrf.init_app(app)
-    csrf.exempt(api.bp)  # the API authenticates by header (optional bearer token), never by cookie
+    csrf.exempt(api.bp)  # the API authenticates by header (an API key), never by cookie
+    csrf.exempt(auth.api_bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(ui.bp)
     security.init_app(app)
+    auth.init_app(app)
+    permissions.init_app(app)
     observability.init_app(app)
     metrics.init_app(app)
     problems.init_app(app)

@@ -163,7 +163,77 @@ def db_upgrade_command(revision):
 
 
 def init_app(app: Flask) -> None:
+    app.cli.add_command(users_group)
+    app.cli.add_command(keys_group)
     app.cli.add_command(db_group)
     app.cli.add_command(train_command)
     app.cli.add_command(score_command)
     app.cli.add_command(purge_results_command)
+
+
+# --- accounts: users and API keys -------------------------------------------------------------
+
+users_group = click.Group("users", help="People: create them, change their role, disable them.")
+keys_group = click.Group("keys", help="API keys: create (shown once) and revoke.")
+
+
+def _accounts_call(operation):
+    """Run one accounts operation in a unit of work; its refusals become one clear line."""
+    from webapp.accounts import passwords, services
+
+    try:
+        with current_app.extensions["database"].session() as session:
+            return operation(session, services)
+    except (services.AccountError, passwords.WeakPassword) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@users_group.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["analyst", "auditor", "model_admin", "admin"]))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (else none: SSO only).")
+@with_appcontext
+def users_create_command(email, role, password_stdin):
+    """Create a user with ROLE."""
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    user = _accounts_call(lambda s, services: services.create_user(s, email, role, password))
+    click.echo(f"created {user.email} ({user.role})")
+
+
+@users_group.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["analyst", "auditor", "model_admin", "admin"]))
+@with_appcontext
+def users_set_role_command(email, role):
+    """Give the user EMAIL the role ROLE."""
+    user = _accounts_call(lambda s, services: services.set_role(s, email, role, actor="cli"))
+    click.echo(f"{user.email} is now {user.role}")
+
+
+@users_group.command("disable")
+@click.argument("email")
+@with_appcontext
+def users_disable_command(email):
+    """Disable the user EMAIL (signed out everywhere; keys stop working)."""
+    user = _accounts_call(lambda s, services: services.disable_user(s, email, actor="cli"))
+    click.echo(f"disabled {user.email}")
+
+
+@keys_group.command("create")
+@click.argument("email")
+@click.option("--name", default="", help="What the key is for, shown beside its prefix.")
+@with_appcontext
+def keys_create_command(email, name):
+    """Create an API key for EMAIL; the key is the last line (it is not shown again)."""
+    key, row = _accounts_call(lambda s, services: services.create_key(s, email, name, actor="cli"))
+    click.echo(f"key {row.prefix}… for {email}; store it now, it is not shown again:")
+    click.echo(key)
+
+
+@keys_group.command("revoke")
+@click.argument("key")
+@with_appcontext
+def keys_revoke_command(key):
+    """Revoke KEY (the full key)."""
+    row = _accounts_call(lambda s, services: services.revoke_key(s, key, actor="cli"))
+    click.echo(f"revoked {row.prefix}…")

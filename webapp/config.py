@@ -24,10 +24,22 @@ class Config:
     MODEL_PATH = os.environ.get("MODEL_PATH") or str(PROJECT_ROOT / "models" / "loan_pipeline.joblib")
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(PROJECT_ROOT / "uploads")
     RESULTS_URL = os.environ.get("RESULTS_URL") or None  # any fsspec URL; None: UPLOAD_FOLDER
-    API_TOKEN = os.environ.get("API_TOKEN") or None
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None  # require a bearer token on /metrics
     # None: a SQLite file in the instance folder; else e.g. postgresql+psycopg://user@host/db
     DATABASE_URL = os.environ.get("DATABASE_URL") or None
+
+    # Accounts (see "Accounts, roles, keys and single sign-on" in the README).
+    SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 30)  # a sign-in unused this long ends
+    SESSION_ABSOLUTE_HOURS = _int("SESSION_ABSOLUTE_HOURS", 12)  # and every sign-in ends after this
+    ADMIN_EMAIL = os.environ.get("ADMIN_EMAIL") or None  # with ADMIN_PASSWORD: the first admin, if no users
+    ADMIN_PASSWORD = os.environ.get("ADMIN_PASSWORD") or None
+    REDIS_URL = os.environ.get("REDIS_URL") or None  # shared sign-in throttle counts (else per process)
+    OIDC_ISSUER = os.environ.get("OIDC_ISSUER") or None  # e.g. https://login.bank.example/ : enables SSO
+    OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID") or None
+    OIDC_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET") or None
+    OIDC_ROLES_CLAIM = os.environ.get("OIDC_ROLES_CLAIM") or "roles"  # the ID token claim listing groups
+    OIDC_ROLE_MAPPING = os.environ.get("OIDC_ROLE_MAPPING") or ""  # "loan-admins=admin,loan-analysts=analyst"
+    AUTH_PROXY_HEADER = os.environ.get("AUTH_PROXY_HEADER") or None  # e.g. X-Forwarded-Email; needs TRUST_PROXY
 
     # Limits (see SECURITY notes in the README): refused with a clear 4xx, never a 500.
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 100 * 1024 * 1024)

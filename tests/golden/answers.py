@@ -81,7 +81,9 @@ def cli_answers(runner, data: Path, tmp: Path) -> dict:
 
 
 def compute(app, data: Path, tmp: Path) -> dict:
-    client = app.test_client()
+    from tests.conftest import signed_in_client
+
+    client = signed_in_client(app)
     return {**api_answers(client, data), **page_answers(client, data), **cli_answers(app.test_cli_runner(), data, tmp)}
 
 

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from tests import factories
+from tests.conftest import signed_in_client
 from webapp import create_app
 from webapp.storage import ResultStore, StorageFault
 
@@ -25,7 +26,7 @@ def app_with_results(model_path, tmp_path, results):
 def test_a_results_path_that_is_a_file_gives_503_and_readyz_says_so(model_path, tmp_path):
     plain_file = tmp_path / "results"
     plain_file.write_text("not a folder")
-    client = app_with_results(model_path, tmp_path, plain_file).test_client()
+    client = signed_in_client(app_with_results(model_path, tmp_path, plain_file))
     response = upload(client)
     assert response.status_code == 503
     assert "could not be stored" in response.get_data(as_text=True)
@@ -38,14 +39,14 @@ def test_a_read_only_results_folder_gives_503(model_path, tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o500)
-    client = app_with_results(model_path, tmp_path, folder).test_client()
+    client = signed_in_client(app_with_results(model_path, tmp_path, folder))
     assert upload(client).status_code == 503
     assert client.get("/readyz").status_code == 503
 
 
 def test_a_full_disk_gives_503_and_leaves_nothing_behind(model_path, tmp_path, monkeypatch):
     folder = tmp_path / "full"
-    client = app_with_results(model_path, tmp_path, folder).test_client()
+    client = signed_in_client(app_with_results(model_path, tmp_path, folder))
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -2,6 +2,8 @@
 and the whole upload flow works from the keyboard alone."""
 import pytest
 
+from tests.conftest import sign_in_page
+
 from tests import factories
 from tests.web.test_browser import browser, submit_a_file_without_the_contract, upload_and_wait  # noqa: F401
 
@@ -10,12 +12,13 @@ WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 @pytest.fixture
-def audit_page(browser):  # noqa: F811
+def audit_page(browser, live_server):  # noqa: F811
     """A page whose context bypasses the app's CSP, so axe-core's script can be injected; the app's
     own policy is unchanged."""
     context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
+    sign_in_page(page, live_server)
     yield page
     context.close()
 

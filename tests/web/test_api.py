@@ -187,12 +187,11 @@ def test_bad_format_parameter(client):
 
 # --- the token -----------------------------------------------------------------------------------
 
-def test_token_required_when_configured(app, client):
-    app.config["API_TOKEN"] = "s3cret"
+def test_a_key_is_required_and_the_shared_token_is_gone(app):
     payload = records(good_frame(2))
+    client = app.test_client()  # signed out, no key
     assert problem_of(client.post("/api/v1/score", json=payload), 401)["code"] == "unauthorized"
     assert client.post("/api/v1/score", json=payload, headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert client.post("/api/v1/score", json=payload, headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert client.get("/healthz").status_code == 200
 
 
@@ -315,9 +314,11 @@ def test_reasons_for_every_scored_row_on_request(client):
 def test_a_model_that_cannot_explain_says_so(forest_model_path, tmp_path):
     from webapp import create_app
 
+    from tests.conftest import signed_in_client
+
     app = create_app({"TESTING": True, "SECRET_KEY": "t", "MODEL_PATH": str(forest_model_path),
-                      "UPLOAD_FOLDER": str(tmp_path)})
-    body = problem_of(app.test_client().post("/api/v1/score?explain=true", json=records(good_frame(3))), 422)
+                      "UPLOAD_FOLDER": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})
+    body = problem_of(signed_in_client(app).post("/api/v1/score?explain=true", json=records(good_frame(3))), 422)
     assert body["code"] == "explanations-unavailable"
 
 

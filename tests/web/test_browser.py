@@ -8,6 +8,7 @@ import openpyxl
 import pytest
 
 from tests import factories
+from tests.conftest import sign_in_page
 from tests.factories import xlsx_bytes
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,9 +33,9 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, request):
-    """A page whose script errors and console errors fail the test (network 4xx logs aside,
-    where a test provokes them on purpose)."""
+def page(browser, request, live_server):
+    """A page signed in to the live server, whose script errors and console errors fail the test
+    (network 4xx logs aside, where a test provokes them on purpose)."""
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900},
                                   java_script_enabled=getattr(request, "param", True))
     page = context.new_page()
@@ -42,6 +43,7 @@ def page(browser, request):
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.set_default_timeout(30_000)
+    sign_in_page(page, live_server)
     yield page
     context.close()
     expected = request.node.get_closest_marker("expect_http_errors") is not None

@@ -18,7 +18,7 @@ def test_schemathesis_finds_nothing(live_server, tmp_path):
     command = [str(st), "run", f"{live_server}/openapi.json", "--checks", "all", "--exclude-checks", BY_DESIGN,
                "--exclude-tag", "pages",  # HTML for people (CSRF-protected form): not an API contract
                "--max-examples", "60", "--seed", "20261124", "--workers", "1", "--generation-database", "none",
-               "--no-color", "--request-timeout", "30"]
+               "--no-color", "--request-timeout", "30", "--header", f"Authorization: Bearer {live_server.api_key}"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
 

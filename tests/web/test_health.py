@@ -9,7 +9,7 @@ def test_healthz_reports_the_loaded_model(client, loaded_model):
 
 def test_healthz_is_503_without_a_model(tmp_path):
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "MODEL_PATH": str(tmp_path / "none.joblib"),
-                      "UPLOAD_FOLDER": str(tmp_path)})
+                      "UPLOAD_FOLDER": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})
     response = app.test_client().get("/healthz")
     assert response.status_code == 503 and "No model" in response.json["detail"]
 

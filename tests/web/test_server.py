@@ -14,8 +14,15 @@ pytestmark = [pytest.mark.server,
               pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")]
 
 
+@pytest.fixture(autouse=True)
+def key(live_server):
+    global KEY
+    KEY = live_server.api_key
+
+
 def curl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["curl", "-sS", "--max-time", "60", *args], capture_output=True, timeout=90)
+    return subprocess.run(["curl", "-sS", "--max-time", "60", "-H", f"Authorization: Bearer {KEY}", *args],
+                          capture_output=True, timeout=90)
 
 
 def test_multipart_upload_with_curl_answers_the_csv(live_server, tmp_path):

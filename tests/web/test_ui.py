@@ -122,9 +122,11 @@ def test_model_page(client, loaded_model):
 
 
 def test_csrf_is_enforced_with_a_message_on_the_form(model_path, tmp_path):
+    from tests.conftest import signed_in_client
+
     app = create_app({"TESTING": True, "SECRET_KEY": "csrf-test", "MODEL_PATH": str(model_path),
-                      "UPLOAD_FOLDER": str(tmp_path)})
-    client = app.test_client()
+                      "UPLOAD_FOLDER": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})
+    client = signed_in_client(app)
     refused = upload(client, csv_of(factories.applications(2)))
     assert refused.status_code == 400 and "expired" in alert_text(refused)
     page = client.get("/").get_data(as_text=True)

@@ -3,7 +3,6 @@ call the scoring service; errors become problem+json in `problems`."""
 from __future__ import annotations
 
 import csv
-import hmac
 import io
 import shutil
 import tempfile
@@ -32,17 +31,6 @@ FILE_TYPES = (XLSX_TYPE, "application/vnd.ms-excel.sheet.macroEnabled.12",
 ACCEPTED_TYPES = ["multipart/form-data", *CSV_TYPES[:1], "application/json", *FILE_TYPES]
 
 
-@bp.before_request
-def require_token():
-    token = current_app.config.get("API_TOKEN")
-    if not token or request.endpoint != "api.score":
-        return None
-    supplied = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-        response = problem(401, "Unauthorized", "Send the API token as 'Authorization: Bearer <token>'.", "unauthorized")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="loan-scoring"'
-        return response
-    return None
 
 
 @bp.post("/score")

@@ -8,6 +8,7 @@ from webapp.core.errors import InputError
 from webapp.core.reasons import reason_table
 from webapp.core.writing import FORMATS
 from webapp.web import context
+from webapp.web import auth_openapi
 from webapp.web.api import FILE_TYPES
 
 bp = Blueprint("docs", __name__)
@@ -221,6 +222,7 @@ def build_spec(card: dict | None) -> dict:
                                                        "content": {"text/plain": {"schema": {"type": "string"}}}},
                                                "401": PROBLEM}}},
             **page_paths(),
+            **auth_openapi.paths(),
             "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI 3.1",
                                                             "content": {"application/json": {"schema": {"type": "object"}}}}}}},
@@ -282,7 +284,7 @@ def build_spec(card: dict | None) -> dict:
             "responses": {"Problem": {"description": "RFC 9457 problem details",
                                       "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "Required only when the server sets API_TOKEN"}},
+                                           "description": "An API key (flask keys create, or the account page)"}},
         },
         "x-problem-types": problem_types(),
         "x-reasons": reason_table(),

@@ -1,0 +1,44 @@
+"""`flask users …` and `flask keys …`."""
+from webapp.accounts import services
+
+PASSWORD = "violet-harbour-anvil-77"
+
+
+def _user(app, email):
+    with app.extensions["database"].session() as s:
+        return services.find_user(s, email)
+
+
+def test_users_create_reads_the_password_from_stdin(app, runner):
+    result = runner.invoke(args=["users", "create", "ann@bank.example", "--role", "analyst", "--password-stdin"],
+                           input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    with app.extensions["database"].session() as s:
+        assert services.authenticate(s, "ann@bank.example", PASSWORD).role == "analyst"
+
+
+def test_a_weak_password_is_one_clear_line(runner):
+    result = runner.invoke(args=["users", "create", "ann@bank.example", "--role", "analyst", "--password-stdin"],
+                           input="password1234\n")
+    assert result.exit_code == 1 and "common passwords" in result.output and "Traceback" not in result.output
+
+
+def test_set_role_and_disable(app, runner):
+    runner.invoke(args=["users", "create", "ann@bank.example", "--role", "analyst"])
+    assert runner.invoke(args=["users", "set-role", "ann@bank.example", "auditor"]).exit_code == 0
+    assert _user(app, "ann@bank.example").role == "auditor"
+    assert runner.invoke(args=["users", "disable", "ann@bank.example"]).exit_code == 0
+    assert _user(app, "ann@bank.example").disabled
+
+
+def test_keys_create_prints_the_key_last_and_revoke_ends_it(app, runner):
+    runner.invoke(args=["users", "create", "ann@bank.example", "--role", "analyst"])
+    result = runner.invoke(args=["keys", "create", "ann@bank.example", "--name", "nightly"])
+    key = result.output.strip().splitlines()[-1]
+    with app.extensions["database"].session() as s:
+        assert services.user_for_key(s, key).email == "ann@bank.example"
+    assert runner.invoke(args=["keys", "revoke", key]).exit_code == 0
+    with app.extensions["database"].session() as s:
+        assert services.user_for_key(s, key) is None
+    assert runner.invoke(args=["keys", "revoke", "lbs_unknown"]).exit_code == 1

@@ -1,0 +1,126 @@
+"""The accounts operations, on SQLite and PostgreSQL."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from webapp.accounts import services
+from webapp.accounts.models import ApiKey, Event
+from webapp.db import Database, ensure_schema
+
+PASSWORD = "violet-harbour-anvil-77"
+
+
+@pytest.fixture
+def db(database_url):
+    database = Database(database_url)
+    ensure_schema(database.engine)
+    yield database
+    database.dispose()
+
+
+def test_users_are_created_with_a_role_and_a_hashed_password(db):
+    with db.session() as s:
+        user = services.create_user(s, " Ann@Bank.example ", "analyst", PASSWORD)
+    assert user.email == "ann@bank.example" and user.password_hash.startswith("$argon2id$")
+    with db.session() as s, pytest.raises(services.DuplicateUser):
+        services.create_user(s, "ann@bank.example", "analyst", PASSWORD)
+    with db.session() as s, pytest.raises(services.BadRole):
+        services.create_user(s, "bob@bank.example", "owner", PASSWORD)
+
+
+def test_sign_in_succeeds_fails_and_records_both_never_the_password(db):
+    with db.session() as s:
+        services.create_user(s, "ann@bank.example", "analyst", PASSWORD)
+    with db.session() as s:
+        assert services.authenticate(s, "ANN@bank.example", PASSWORD, "10.0.0.1").email == "ann@bank.example"
+    for email in ("ann@bank.example", "nobody@bank.example"):
+        with db.session() as s, pytest.raises(services.InvalidCredentials):
+            services.authenticate(s, email, "wrong-password-here", "10.0.0.1")
+    with db.session() as s:
+        rows = [(e.actor, e.action, e.client) for e in s.scalars(select(Event).order_by(Event.id))]
+        assert all(PASSWORD not in e.detail for e in s.scalars(select(Event)))
+    assert rows == [("ann@bank.example", "signed_in", "10.0.0.1"), ("ann@bank.example", "sign_in_failed", "10.0.0.1"),
+                    ("nobody@bank.example", "sign_in_failed", "10.0.0.1")]
+
+
+def test_a_disabled_user_cannot_sign_in_and_loses_every_session(db):
+    with db.session() as s:
+        user = services.create_user(s, "ann@bank.example", "analyst", PASSWORD)
+        session_id = services.start_session(s, user)
+    with db.session() as s:
+        services.disable_user(s, "ann@bank.example", actor="admin@bank.example")
+    with db.session() as s:
+        assert services.resolve_session(s, session_id, timedelta(hours=1), timedelta(hours=8)) is None
+    with db.session() as s, pytest.raises(services.InvalidCredentials):
+        services.authenticate(s, "ann@bank.example", PASSWORD)
+
+
+def test_sessions_expire_when_idle_or_old_and_when_ended(db):
+    with db.session() as s:
+        user = services.create_user(s, "ann@bank.example", "analyst")
+        live, ended = services.start_session(s, user), services.start_session(s, user)
+    with db.session() as s:
+        services.end_session(s, ended)
+    with db.session() as s:
+        assert services.resolve_session(s, live, timedelta(hours=1), timedelta(hours=8)).email == "ann@bank.example"
+        assert services.resolve_session(s, ended, timedelta(hours=1), timedelta(hours=8)) is None
+        assert services.resolve_session(s, "made-up", timedelta(hours=1), timedelta(hours=8)) is None
+        assert services.resolve_session(s, live, timedelta(hours=1), timedelta(seconds=-1)) is None  # absolute
+
+
+def test_keys_are_shown_once_stored_as_a_hash_and_revocable(db):
+    with db.session() as s:
+        services.create_user(s, "ann@bank.example", "analyst")
+        key, row = services.create_key(s, "ann@bank.example", name="nightly")
+    assert key.startswith("lbs_") and len(key) > 40 and row.prefix == key[:12]
+    with db.session() as s:
+        stored = s.scalar(select(ApiKey))
+        assert key not in (stored.key_hash, stored.prefix) and stored.last_used_at is None
+        assert services.user_for_key(s, key).email == "ann@bank.example"
+        assert services.user_for_key(s, key[:-1] + "x") is None
+    with db.session() as s:
+        assert s.scalar(select(ApiKey)).last_used_at is not None
+        services.revoke_key(s, key, actor="ann@bank.example")
+    with db.session() as s:
+        assert services.user_for_key(s, key) is None
+        assert [e.action for e in s.scalars(select(Event).order_by(Event.id))] == ["key_created", "key_revoked"]
+
+
+def test_roles_change_and_the_change_is_an_event(db):
+    with db.session() as s:
+        services.create_user(s, "ann@bank.example", "analyst")
+    with db.session() as s:
+        services.set_role(s, "ann@bank.example", "auditor", actor="admin@bank.example")
+    with db.session() as s:
+        assert services.get_user(s, "ann@bank.example").role == "auditor"
+        assert services.events(s)[0]["action"] == "role_changed"
+
+
+def test_first_start_creates_the_configured_admin(db):
+    with db.session() as s:
+        assert services.bootstrap(s, "root@bank.example", PASSWORD) is None
+    with db.session() as s:
+        assert services.get_user(s, "root@bank.example").role == "admin"
+        assert services.bootstrap(s, None, None) is None  # users exist: nothing to do
+
+
+def test_first_start_without_an_admin_gives_a_one_time_setup_token(db):
+    with db.session() as s:
+        token = services.bootstrap(s, None, None)
+    with db.session() as s:
+        assert services.bootstrap(s, None, None) is None  # another worker of the same start: no second token
+        assert services.setup_token_valid(s, token) and not services.setup_token_valid(s, "guess")
+    with db.session() as s:
+        services.complete_setup(s, token, "root@bank.example", PASSWORD)
+    with db.session() as s, pytest.raises(services.InvalidCredentials):
+        services.complete_setup(s, token, "eve@bank.example", PASSWORD)
+
+
+def test_an_identity_provider_creates_the_user_on_first_sign_in_and_keeps_the_role_in_step(db):
+    with db.session() as s:
+        assert services.external_user(s, "ann@bank.example", "analyst", "oidc").role == "analyst"
+    with db.session() as s:
+        assert services.external_user(s, "ann@bank.example", "auditor", "oidc").role == "auditor"
+    with db.session() as s, pytest.raises(services.InvalidCredentials):
+        services.external_user(s, "bob@bank.example", None, "proxy")

@@ -1,0 +1,291 @@
+"""The accounts operations. Each takes a SQLAlchemy session (from `Database.session()`, which commits
+when its block ends) and returns plain values or model rows; errors are `AccountError`s."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp.accounts import passwords
+from webapp.accounts.models import ApiKey, Event, SetupToken, SignInSession, User, utcnow
+from webapp.accounts.roles import ROLES
+
+KEY_PREFIX = "lbs_"  # "loan batch scoring": recognisable in a leaked-secret scan
+SHOWN_PREFIX_LENGTH = len(KEY_PREFIX) + 8
+SEEN_WRITE_INTERVAL = timedelta(seconds=60)  # last_seen/last_used are written at most once a minute
+
+
+class AccountError(Exception):
+    """An accounts operation refused, with a message for people."""
+
+
+class UnknownUser(AccountError):
+    pass
+
+
+class DuplicateUser(AccountError):
+    pass
+
+
+class BadRole(AccountError):
+    pass
+
+
+class InvalidCredentials(AccountError):
+    """Wrong email or password, or a disabled account: one message, so neither is confirmed."""
+
+
+class UnknownKey(AccountError):
+    pass
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes for what was stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+# --- users -------------------------------------------------------------------------------------
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User))
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def get_user(session: Session, email: str) -> User:
+    user = find_user(session, email)
+    if user is None:
+        raise UnknownUser(f"No user {normalise_email(email)}.")
+    return user
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise BadRole(f"The role must be one of {', '.join(ROLES)}, not '{role[:30]}'.")
+
+
+def create_user(session: Session, email: str, role: str, password: str | None = None) -> User:
+    """A new user; without a password the user signs in only by SSO or the proxy."""
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 320:
+        raise AccountError("Give an email address.")
+    _check_role(role)
+    if find_user(session, email) is not None:
+        raise DuplicateUser(f"There is already a user {email}.")
+    password_hash = None
+    if password is not None:
+        passwords.check_policy(password, email)
+        password_hash = passwords.hash_password(password)
+    user = User(email=email, role=role, password_hash=password_hash, disabled=False)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_role(session: Session, email: str, role: str, actor: str, client: str = "") -> User:
+    _check_role(role)
+    user = get_user(session, email)
+    old, user.role = user.role, role
+    record(session, actor, "role_changed", f"{user.email}: {old} -> {role}", client)
+    return user
+
+
+def disable_user(session: Session, email: str, actor: str, client: str = "") -> User:
+    user = get_user(session, email)
+    user.disabled = True
+    now = utcnow()
+    for row in session.scalars(select(SignInSession).where(SignInSession.user_id == user.id,
+                                                            SignInSession.revoked_at.is_(None))):
+        row.revoked_at = now  # a disabled user is signed out everywhere
+    record(session, actor, "user_disabled", user.email, client)
+    return user
+
+
+def change_password(session: Session, user_id: int, current: str, new: str) -> None:
+    user = session.get(User, user_id)
+    if user.password_hash is not None and not passwords.verify(user.password_hash, current):
+        raise InvalidCredentials("The current password is not right.")
+    passwords.check_policy(new, user.email)
+    user.password_hash = passwords.hash_password(new)
+    record(session, user.email, "password_changed")
+
+
+def authenticate(session: Session, email: str, password: str, client: str = "") -> User:
+    """The user whose email and password these are; records the attempt either way."""
+    user = find_user(session, email)
+    ok = passwords.verify(user.password_hash if user else None, password)
+    if not ok or user.disabled:
+        record(session, normalise_email(email)[:320], "sign_in_failed", "", client)
+        raise InvalidCredentials("The email or password is not right.")
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    record(session, user.email, "signed_in", "password", client)
+    return user
+
+
+def external_user(session: Session, email: str, role: str | None, how: str, client: str = "") -> User:
+    """The user an identity provider or proxy vouches for. With a role (from the provider's claim)
+    the user is created on first sign-in and the role kept in step; without one, the user must exist."""
+    user = find_user(session, email)
+    if user is None:
+        if role is None:
+            raise InvalidCredentials(f"{normalise_email(email)} has no account here; ask an admin for one.")
+        user = create_user(session, email, role)
+        record(session, user.email, "user_created", how, client)
+    elif role is not None and user.role != role:
+        record(session, how, "role_changed", f"{user.email}: {user.role} -> {role}", client)
+        user.role = role
+    if user.disabled:
+        raise InvalidCredentials("This account is disabled.")
+    record(session, user.email, "signed_in", how, client)
+    return user
+
+
+# --- sign-in sessions --------------------------------------------------------------------------
+
+def start_session(session: Session, user: User) -> str:
+    """A new random session id (for the cookie); the table keeps only its hash."""
+    session_id = secrets.token_urlsafe(32)
+    session.add(SignInSession(id_hash=_sha256(session_id), user_id=user.id))
+    return session_id
+
+
+def resolve_session(session: Session, session_id: str, idle: timedelta, absolute: timedelta) -> User | None:
+    """The session's user, or None when it is unknown, revoked, idle too long, too old, or its user
+    disabled. Touches `last_seen_at`."""
+    row = session.get(SignInSession, _sha256(session_id))
+    now = utcnow()
+    if row is None or row.revoked_at is not None:
+        return None
+    if now - _aware(row.last_seen_at) > idle or now - _aware(row.created_at) > absolute:
+        row.revoked_at = now
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled:
+        return None
+    if now - _aware(row.last_seen_at) > SEEN_WRITE_INTERVAL:
+        row.last_seen_at = now
+    return user
+
+
+def end_session(session: Session, session_id: str) -> None:
+    row = session.get(SignInSession, _sha256(session_id))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+def create_key(session: Session, email: str, name: str = "", actor: str | None = None,
+               client: str = "") -> tuple[str, ApiKey]:
+    """A new key for the user: the plaintext (to show once) and its row (which keeps only a hash)."""
+    user = get_user(session, email)
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(user_id=user.id, name=name[:100], prefix=plaintext[:SHOWN_PREFIX_LENGTH], key_hash=_sha256(plaintext))
+    session.add(key)
+    session.flush()
+    record(session, actor or user.email, "key_created", f"{user.email}: {key.prefix}… {key.name}".strip(), client)
+    return plaintext, key
+
+
+def keys_of(session: Session, user_id: int) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)))
+
+
+def revoke_key(session: Session, key: str | int, actor: str, client: str = "", owner_id: int | None = None) -> ApiKey:
+    """Revoke by plaintext key (the CLI) or by id (the account page, limited to `owner_id`'s keys)."""
+    if isinstance(key, int):
+        row = session.get(ApiKey, key)
+        if row is not None and owner_id is not None and row.user_id != owner_id:
+            row = None
+    else:
+        row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _sha256(key.strip())))
+    if row is None:
+        raise UnknownKey("No such key.")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        record(session, actor, "key_revoked", f"{row.prefix}…", client)
+    return row
+
+
+def user_for_key(session: Session, key: str) -> User | None:
+    """The enabled user a live key belongs to, or None; touches `last_used_at`."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _sha256(key)))
+    if row is None or row.revoked_at is not None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - _aware(row.last_used_at) > SEEN_WRITE_INTERVAL:
+        row.last_used_at = now
+    return user
+
+
+# --- first start -------------------------------------------------------------------------------
+
+def bootstrap(session: Session, admin_email: str | None, admin_password: str | None) -> str | None:
+    """With no users: create the configured admin, or return a new one-time setup token (None when a
+    token was made moments ago, by another worker of this start)."""
+    if count_users(session):
+        return None
+    if admin_email and admin_password:
+        user = create_user(session, admin_email, "admin", admin_password)
+        record(session, "system", "user_created", f"{user.email} (ADMIN_EMAIL)")
+        return None
+    existing = session.scalar(select(SetupToken))
+    if existing is not None and utcnow() - _aware(existing.created_at) < timedelta(seconds=30):
+        return None
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+    token = secrets.token_urlsafe(32)
+    session.add(SetupToken(id=1, token_hash=_sha256(token)))
+    return token
+
+
+def complete_setup(session: Session, token: str, email: str, password: str, client: str = "") -> User:
+    """Spend the one-time token on the first admin."""
+    row = session.scalar(select(SetupToken))
+    if row is None or count_users(session) or not secrets.compare_digest(row.token_hash, _sha256(token)):
+        raise InvalidCredentials("This setup link is not valid (it works once, while there are no users).")
+    user = create_user(session, email, "admin", password)
+    session.delete(row)
+    record(session, user.email, "user_created", "first admin, setup link", client)
+    return user
+
+
+def setup_token_valid(session: Session, token: str) -> bool:
+    row = session.scalar(select(SetupToken))
+    return row is not None and not count_users(session) and secrets.compare_digest(row.token_hash, _sha256(token))
+
+
+# --- events ------------------------------------------------------------------------------------
+
+def record(session: Session, actor: str, action: str, detail: str = "", client: str = "") -> Event:
+    event = Event(actor=actor[:320], action=action, detail=detail[:1000], client=(client or "")[:64])
+    session.add(event)
+    return event
+
+
+def events(session: Session, limit: int = 100, before_id: int | None = None) -> list[dict]:
+    query = select(Event).order_by(Event.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(Event.id < before_id)
+    return [{"id": e.id, "at": _aware(e.at).isoformat(), "actor": e.actor, "action": e.action,
+             "detail": e.detail, "client": e.client} for e in session.scalars(query)]

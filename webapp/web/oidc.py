@@ -1,0 +1,52 @@
+"""Single sign-on through OpenID Connect (Authlib's Flask client): authorization code with PKCE
+(S256), state and nonce checked by Authlib, the ID token's signature checked against the provider's
+JWKS, its issuer, audience and expiry validated. Roles come from a claim through a mapping setting."""
+from __future__ import annotations
+
+from authlib.integrations.flask_client import OAuth
+from flask import Flask, current_app
+
+from webapp.accounts.roles import ROLES
+
+# When several groups map, the most powerful role wins.
+PRECEDENCE = ("admin", "model_admin", "auditor", "analyst")
+
+
+def parse_role_mapping(text: str) -> dict[str, str]:
+    """'loan-admins=admin, loan-analysts=analyst' -> {claim value: role}."""
+    mapping = {}
+    for pair in filter(None, (p.strip() for p in (text or "").split(","))):
+        value, _, role = pair.partition("=")
+        if role.strip() not in ROLES:
+            raise ValueError(f"OIDC_ROLE_MAPPING: '{role.strip()}' is not a role ({', '.join(ROLES)})")
+        mapping[value.strip()] = role.strip()
+    return mapping
+
+
+def role_from_claims(claims: dict, claim: str, mapping: dict[str, str]) -> str | None:
+    values = claims.get(claim) or []
+    values = [values] if isinstance(values, str) else list(values)
+    roles = {mapping[v] for v in values if isinstance(v, str) and v in mapping}
+    return next((role for role in PRECEDENCE if role in roles), None)
+
+
+def client():
+    return current_app.extensions["oidc_client"]
+
+
+def claims_from_callback() -> dict:
+    """Exchange the code (with the PKCE verifier) and return the validated ID token's claims."""
+    token = client().authorize_access_token()
+    return dict(token["userinfo"])
+
+
+def init_app(app: Flask) -> None:
+    issuer = app.config.get("OIDC_ISSUER")
+    if not issuer:
+        return
+    app.config["OIDC_ROLE_MAP"] = parse_role_mapping(app.config.get("OIDC_ROLE_MAPPING") or "")
+    oauth = OAuth(app)
+    app.extensions["oidc_client"] = oauth.register(
+        "oidc", client_id=app.config.get("OIDC_CLIENT_ID"), client_secret=app.config.get("OIDC_CLIENT_SECRET"),
+        server_metadata_url=issuer.rstrip("/") + "/.well-known/openid-configuration",
+        client_kwargs={"scope": "openid email", "code_challenge_method": "S256"})
