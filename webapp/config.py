@@ -27,6 +27,7 @@ class Config:
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None  # require a bearer token on /metrics
     # None: a SQLite file in the instance folder; else e.g. postgresql+psycopg://user@host/db
     DATABASE_URL = os.environ.get("DATABASE_URL") or None
+    MODEL_STORE = os.environ.get("MODEL_STORE") or None  # None: instance/models; else any fsspec URL
 
     # Limits (see SECURITY notes in the README): refused with a clear 4xx, never a 500.
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 100 * 1024 * 1024)

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.registry.apps import ROLES
 from webapp.db import Database, ensure_schema
 from webapp.model import training
 from webapp.registry import ModelRegistry, ModelStore
-
-ROLES = {"ada@bank.example": "model_admin", "bo@bank.example": "model_admin", "root@bank.example": "admin",
-         "clerk@bank.example": "analyst"}
 
 
 @pytest.fixture(scope="session")
