@@ -199,3 +199,15 @@ def test_retired_versions_never_serve_again(registry, shipped, candidate):
     assert registry.version(candidate)["status"] == "retired"
     with pytest.raises(Refused):
         registry.approve(candidate, by=BO, note="again")
+
+
+def test_another_worker_sees_an_alias_change_within_the_generation_ttl(registry, shipped, candidate, monkeypatch):
+    from webapp.registry import ModelRegistry, services
+
+    worker = ModelRegistry(registry.database, registry.store, registry.role_of)
+    before = worker.generation()
+    registry.approve(candidate, by=BO, note="reviewed")
+    registry.promote(candidate, by=BO, note="go")
+    assert worker.generation() == before  # its cached read, younger than the TTL
+    monkeypatch.setattr(services, "GENERATION_TTL", 0.0)  # as if the TTL had passed
+    assert worker.generation() > before and worker.champion() == candidate
