@@ -65,6 +65,7 @@ def app(model_path, tmp_path):
         "UPLOAD_FOLDER": str(uploads),
         "WTF_CSRF_ENABLED": False,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+        "MODEL_STORE": str(tmp_path / "models"),
     })
     app.test_client_class = BufferedClient
     return app
@@ -263,7 +264,8 @@ def db_app(model_path, tmp_path, database_url):
     uploads = tmp_path / "db-uploads"
     uploads.mkdir()
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "MODEL_PATH": str(model_path),
-                      "UPLOAD_FOLDER": str(uploads), "WTF_CSRF_ENABLED": False, "DATABASE_URL": database_url})
+                      "UPLOAD_FOLDER": str(uploads), "WTF_CSRF_ENABLED": False, "DATABASE_URL": database_url,
+                      "MODEL_STORE": str(tmp_path / "db-models")})
     app.test_client_class = BufferedClient
     yield app
     app.extensions["database"].dispose()

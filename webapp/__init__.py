@@ -1,6 +1,7 @@
 """Loan batch scoring service: the application factory."""
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from pathlib import Path
@@ -39,7 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _attach_database(app)
 
     from webapp import cli
-    from webapp.web import api, auth, health, metrics, observability, openapi, permissions, problems, security, ui
+    from webapp.web import api, auth, health, metrics, models, observability, openapi, permissions, problems, security, ui
 
     csrf.init_app(app)
     csrf.exempt(api.bp)  # the API authenticates by header (an API key), never by cookie
@@ -48,6 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(ui.bp)
+    models.init_app(app)  # the model registry's API, and the registry itself
     security.init_app(app)
     auth.init_app(app)
     permissions.init_app(app)
@@ -87,6 +89,14 @@ def _attach_database(app: Flask) -> None:
         if not _running_db_command():
             raise SystemExit(f"error: {exc}") from None  # one clear line, not a traceback
     app.extensions["database"] = database
+    app.extensions["role_of"] = functools.partial(_role_of, database)
+
+
+def _role_of(database, email: str) -> str | None:
+    from webapp.accounts import services
+
+    with database.session() as session:
+        return services.role_of(session, email)
 
 
 def _running_db_command() -> bool:

@@ -169,6 +169,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(train_command)
     app.cli.add_command(score_command)
     app.cli.add_command(purge_results_command)
+    app.cli.add_command(models_group)
 
 
 # --- accounts: users and API keys -------------------------------------------------------------
@@ -237,3 +238,104 @@ def keys_revoke_command(key):
     """Revoke KEY (the full key)."""
     row = _accounts_call(lambda s, services: services.revoke_key(s, key, actor="cli"))
     click.echo(f"revoked {row.prefix}…")
+
+
+models_group = click.Group("models", help="Model versions: register, approve (four eyes), promote, roll back, "
+                                          "set a challenger.")
+
+
+def add_candidate(artifact_path, by: str) -> dict:
+    """Add a trained artifact (its card beside it) to the registry as a candidate: what `flask train
+    --by EMAIL` calls after writing it. Needs an app context."""
+    return current_app.extensions["model_registry"].add_candidate(artifact_path, by)
+
+
+@contextlib.contextmanager
+def _registry_errors():
+    from webapp.registry import RegistryError
+
+    try:
+        yield current_app.extensions["model_registry"]
+    except RegistryError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _echo_version(v: dict, action: str) -> None:
+    aliases = f" ({', '.join(v['aliases'])})" if v["aliases"] else ""
+    click.echo(f"{action} {v['version']}: {v['status']}{aliases}")
+
+
+@models_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of {version, status, aliases, created_at, …}.")
+@with_appcontext
+def models_list_command(as_json):
+    """List the registered model versions, oldest first."""
+    import json
+
+    with _registry_errors() as registry:
+        versions = registry.versions()
+    if as_json:
+        click.echo(json.dumps(versions, indent=2))
+        return
+    for v in versions:
+        cv = (v["validation"] or {}).get("cv") or {}
+        figures = f"accuracy {cv['accuracy_mean']:.4f}, ROC AUC {cv['roc_auc_mean']:.4f}" if cv else ""
+        click.echo(f"{v['version']:24s} {v['status']:9s} {','.join(v['aliases']) or '-':19s} {v['created_at']} "
+                   f"by {v['created_by']}  {figures}")
+
+
+@models_group.command("register")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--by", required=True, help="The model admin registering it (an account's email).")
+@with_appcontext
+def models_register_command(path, by):
+    """Add an artifact built elsewhere (its card beside it) as a candidate."""
+    with _registry_errors() as registry:
+        _echo_version(registry.register(path, by), "registered")
+
+
+@models_group.command("approve")
+@click.argument("version")
+@click.option("--by", required=True, help="A model admin other than the one who registered it.")
+@click.option("--note", required=True, help="Why it is approved (the validation reviewed).")
+@with_appcontext
+def models_approve_command(version, by, note):
+    """Approve a candidate (four eyes): only approved versions can serve."""
+    with _registry_errors() as registry:
+        _echo_version(registry.approve(version, by, note), "approved")
+
+
+@models_group.command("promote")
+@click.argument("version")
+@click.option("--by", required=True)
+@click.option("--note", required=True)
+@with_appcontext
+def models_promote_command(version, by, note):
+    """Make an approved version the champion, which answers every request."""
+    with _registry_errors() as registry:
+        _echo_version(registry.promote(version, by, note), "promoted")
+
+
+@models_group.command("rollback")
+@click.option("--by", required=True)
+@click.option("--note", required=True)
+@with_appcontext
+def models_rollback_command(by, note):
+    """Make the previous champion the champion again."""
+    with _registry_errors() as registry:
+        _echo_version(registry.rollback(by, note), "rolled back to")
+
+
+@models_group.command("challenger")
+@click.argument("version", required=False)
+@click.option("--none", "clear", is_flag=True, help="Clear the challenger.")
+@click.option("--by", required=True)
+@click.option("--note", default="", help="Why (recorded in the history).")
+@with_appcontext
+def models_challenger_command(version, clear, by, note):
+    """Score every batch in shadow with VERSION too (or --none to stop)."""
+    if clear == bool(version):
+        raise click.UsageError("Give either VERSION or --none.")
+    with _registry_errors() as registry:
+        result = registry.set_challenger(None if clear else version, by, note)
+    click.echo("challenger cleared" if result is None else f"challenger {result['version']}")

@@ -27,6 +27,7 @@ class Config:
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None  # require a bearer token on /metrics
     # None: a SQLite file in the instance folder; else e.g. postgresql+psycopg://user@host/db
     DATABASE_URL = os.environ.get("DATABASE_URL") or None
+    MODEL_STORE = os.environ.get("MODEL_STORE") or None  # None: instance/models; else any fsspec URL
 
     # Accounts (see "Accounts, roles, keys and single sign-on" in the README).
     SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 30)  # a sign-in unused this long ends

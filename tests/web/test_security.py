@@ -22,7 +22,8 @@ def test_a_secret_key_is_generated_once_and_kept(tmp_path, model_path, monkeypat
     from webapp import create_app
 
     monkeypatch.delenv("SECRET_KEY", raising=False)
-    config = {"MODEL_PATH": str(model_path), "UPLOAD_FOLDER": str(tmp_path), "SECRET_KEY": None}
+    config = {"MODEL_PATH": str(model_path), "UPLOAD_FOLDER": str(tmp_path), "SECRET_KEY": None,
+              "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "MODEL_STORE": str(tmp_path / "models")}
     first = create_app(config)
     second = create_app(config)
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"] and len(first.config["SECRET_KEY"]) == 64

@@ -65,6 +65,13 @@ def find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
+def role_of(session: Session, email: str) -> str | None:
+    """The role of an active account, or None (unknown or disabled): what the model registry asks
+    before a model admin's action."""
+    user = find_user(session, email)
+    return user.role if user is not None and not user.disabled else None
+
+
 def get_user(session: Session, email: str) -> User:
     user = find_user(session, email)
     if user is None:

@@ -103,13 +103,9 @@ def card_path(artifact: Path) -> Path:
     return Path(artifact).with_suffix(".json")
 
 
-def load_model(path) -> LoadedModel:
-    """Load `path` and the card beside it; raise ModelLoadError unless both match this environment.
-
-    joblib runs code while loading, so only our own artifact is loaded: its SHA-256 must equal the
-    card's. A scikit-learn version other than the training one is refused rather than warned about,
-    because unpickling across versions can silently change predictions.
-    """
+def checked_card(path) -> dict:
+    """The card beside `path`, once it is readable, names this scikit-learn and matches the artifact's
+    SHA-256; raise ModelLoadError otherwise. Nothing is unpickled: callers may load the file after."""
     path = Path(path)
     card_file = card_path(path)
     if not path.is_file() or not card_file.is_file():
@@ -118,6 +114,8 @@ def load_model(path) -> LoadedModel:
         card = json.loads(card_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"The model card {card_file} cannot be read: {exc}. {retrain_hint(path)}") from exc
+    if not isinstance(card, dict):
+        raise ModelLoadError(f"The model card {card_file} is not a JSON object. {retrain_hint(path)}")
     trained_with = card.get("scikit_learn_version")
     if trained_with != sklearn.__version__:
         raise ModelLoadError(
@@ -127,6 +125,18 @@ def load_model(path) -> LoadedModel:
     expected_digest = card.get("artifact", {}).get("sha256")
     if expected_digest != file_sha256(path):
         raise ModelLoadError(f"The model at {path} does not match its card (SHA-256 differs). {retrain_hint(path)}")
+    return card
+
+
+def load_model(path) -> LoadedModel:
+    """Load `path` and the card beside it; raise ModelLoadError unless both match this environment.
+
+    joblib runs code while loading, so only our own artifact is loaded: its SHA-256 must equal the
+    card's. A scikit-learn version other than the training one is refused rather than warned about,
+    because unpickling across versions can silently change predictions.
+    """
+    path = Path(path)
+    card = checked_card(path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", InconsistentVersionWarning)
         try:

@@ -8,7 +8,7 @@ from webapp.core.errors import InputError
 from webapp.core.reasons import reason_table
 from webapp.core.writing import FORMATS
 from webapp.web import context
-from webapp.web import auth_openapi
+from webapp.web import auth_openapi, models
 from webapp.web.api import FILE_TYPES
 
 bp = Blueprint("docs", __name__)
@@ -222,6 +222,7 @@ def build_spec(card: dict | None) -> dict:
                                                        "content": {"text/plain": {"schema": {"type": "string"}}}},
                                                "401": PROBLEM}}},
             **page_paths(),
+            **models.openapi_paths(),
             **auth_openapi.paths(),
             "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI 3.1",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 
 from webapp.accounts import services
-from webapp.accounts.roles import (MANAGE_USERS, OWN_ACCOUNT, READ_EVENTS, READ_MODEL, READ_RESULTS, SCORE,
+from webapp.accounts.roles import (MANAGE_MODELS, MANAGE_USERS, OWN_ACCOUNT, READ_EVENTS, READ_MODEL, READ_RESULTS, SCORE,
                                    may)
 from webapp.web import auth
 from webapp.web.problems import problem
@@ -43,8 +43,15 @@ ENDPOINTS: dict[str, str | dict[str, str]] = {
     "api.model_card": READ_MODEL,
     "api.template": READ_MODEL,
     "accounts_api.events": READ_EVENTS,
+    # Model versions: anyone who may read the model sees them; changes need a model admin, and the
+    # registry itself holds four eyes (an approver other than who registered).
+    "models.list_models": READ_MODEL,
+    "models.approve": MANAGE_MODELS,
+    "models.promote": MANAGE_MODELS,
+    "models.rollback": MANAGE_MODELS,
+    "models.challenger": MANAGE_MODELS,
 }
-KNOWN_PERMISSIONS = {PUBLIC, SCORE, READ_RESULTS, READ_MODEL, READ_EVENTS, MANAGE_USERS, OWN_ACCOUNT}
+KNOWN_PERMISSIONS = {PUBLIC, SCORE, READ_RESULTS, READ_MODEL, READ_EVENTS, MANAGE_USERS, MANAGE_MODELS, OWN_ACCOUNT}
 
 
 def permission_for(endpoint: str, method: str) -> str | None:
