@@ -85,6 +85,37 @@ def laughs_in_sheet_xml() -> bytes:
     return rezip(book, replace={"xl/worksheets/sheet1.xml": LAUGHS.encode() + body})
 
 
+def far_cell_xls(sheets: int = 8) -> bytes:
+    """A legacy .xls of `sheets` sheets, each with one cell at IV65536: about 6 KB, 4.9 GB in calamine."""
+    import xlwt
+
+    workbook = xlwt.Workbook()
+    for number in range(sheets):
+        sheet = workbook.add_sheet(f"S{number}")
+        for column, name in enumerate(HEADER.split(",")):
+            sheet.write(0, column, name)
+        sheet.write(65535, 255, "x")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+MEMORY_LIMIT = 3 << 30  # address space for a child: imports take about 1.6 GB, the amplifiers 5-9 GB
+
+
+def run_with_memory_limit(code: str, data: bytes, tmp_path, limit: int = MEMORY_LIMIT):
+    """Run `code` in a child process whose address space is capped, with `sys.argv[1]` a file
+    holding `data`: a regression then fails one test instead of exhausting the machine."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "hostile.bin"
+    path.write_bytes(data)
+    preamble = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
+    return subprocess.run([sys.executable, "-c", preamble + code, str(path)], capture_output=True, text=True,
+                          timeout=120)
+
+
 def nested_json(depth: int) -> bytes:
     return ("[" * depth + "]" * depth).encode()
 
@@ -114,6 +145,7 @@ CORPUS = [
         '<table:table table:name="S"><table:table-row table:number-rows-repeated="90000"><table:table-cell '
         'table:number-columns-repeated="1000" office:value-type="string"><text:p>x</text:p></table:table-cell>'
         "</table:table-row></table:table>"), "bomb.ods"), {413}),
+    ("xls-far-cell-on-eight-sheets", lambda: upload(far_cell_xls(), "far.xls"), {413}),
     ("xlsb-far-cell", lambda: upload(factories.xlsb_bytes(factories.applications(3), far_cell=(1_048_000, 16_000)),
                                      "far.xlsb"), {413}),
     ("png-renamed-csv", lambda: upload(b"\x89PNG\r\n\x1a\n" + os.urandom(3000), "photo.csv"), {415}),

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hostile import CORPUS
+from tests.hostile import CORPUS, far_cell_xls, run_with_memory_limit
 from webapp.core.errors import InputError
 from webapp.core.limits import Limits
 from webapp.core.reading import open_table
@@ -85,3 +85,15 @@ def test_readers_fuzzed_any_bytes_give_an_input_error_or_a_correct_result(loaded
 def test_zip_lookalikes_are_refused_cleanly(data):
     with pytest.raises(InputError):
         list(open_table(data).chunks())
+
+
+REFUSED = ("import sys; from webapp.core.reading import open_table; from webapp.core.errors import InputTooLarge\n"
+           "try:\n    open_table(open(sys.argv[1], 'rb'))\nexcept InputTooLarge:\n    print('refused')")
+
+
+def test_an_xls_with_a_far_cell_on_every_sheet_is_refused_within_a_memory_cap(tmp_path):
+    """8 sheets x one cell at IV65536: 6 KB on disk, 4.9 GB once calamine opened it."""
+    data = far_cell_xls()
+    assert len(data) < 20_000
+    result = run_with_memory_limit(REFUSED, data, tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "refused", result.stderr[-2000:]

@@ -7,10 +7,12 @@ rectangle densely and, when an allocation fails, aborts the whole process (a Rus
 exception: a gunicorn worker dies with every request it holds). So every kind is bounded *before*
 calamine opens it: ZIP inflation for the ZIP-based ones, then the used area from the cells
 themselves — cell references in .xlsx XML, cell records in .xlsb, summed repeat attributes in .ods
-(a 759-byte .ods can ask for 4 GB). A .xls is bounded by its format (65,536 x 256 cells).
+(a 759-byte .ods can ask for 4 GB), the DIMENSIONS and cell records of every sheet of a .xls
+(its format allows 65,536 x 256 cells a sheet, and calamine sizes every sheet as it opens the book).
 """
 from __future__ import annotations
 
+import io
 import re
 import struct
 import zipfile
@@ -38,7 +40,7 @@ class EncryptedFile(InputError):
 
 
 def open_spreadsheet(stream: BinaryIO, head: bytes, sheet: str | None, limits: Limits) -> Table:
-    kind = _check_ole2(stream) if head.startswith(OLE2) else _check_zip(stream, sheet, limits)
+    kind = _check_ole2(stream, limits) if head.startswith(OLE2) else _check_zip(stream, sheet, limits)
     return _read(stream, kind, sheet, limits)
 
 
@@ -50,7 +52,7 @@ def _read(stream: BinaryIO, kind: str, sheet: str | None, limits: Limits) -> Tab
         workbook = python_calamine.CalamineWorkbook.from_filelike(stream)
         name = _choose_sheet(workbook, sheet)
         loaded = workbook.get_sheet_by_name(name)
-        if loaded.height * loaded.width > limits.max_xlsx_cells:  # .xls: bounded by the format, checked here
+        if loaded.height * loaded.width > limits.max_xlsx_cells:  # a second guard, after the checks above
             raise _too_large_area(loaded.height, loaded.width, limits)
         rows = loaded.to_python(skip_empty_area=False)
     except python_calamine.PasswordError as exc:
@@ -112,7 +114,7 @@ def _encrypted_message(kind: str) -> str:
 
 # --- OLE2: .xls, or an encrypted Office file ------------------------------------------------------
 
-def _check_ole2(stream: BinaryIO) -> str:
+def _check_ole2(stream: BinaryIO, limits: Limits) -> str:
     """A .xls; an encrypted .xlsx is an OLE2 file too, holding an `EncryptedPackage` stream."""
     stream.seek(0)
     data = stream.read()
@@ -121,7 +123,82 @@ def _check_ole2(stream: BinaryIO) -> str:
     if "Workbook".encode("utf-16-le") not in data and "Book".encode("utf-16-le") not in data:
         raise UnsupportedFormat("This is an Office 97 document, but not an Excel workbook (a Word or PowerPoint "
                                 f"file?). Upload {SUPPORTED}.", supported=SUPPORTED)
+    _check_xls(data, limits)
     return "xls"
+
+
+# .xls: BIFF8 (or BIFF5) records of the Workbook stream. calamine reserves each sheet's grid from its
+# DIMENSIONS record and fills it from the cells, for every sheet, when it opens the workbook: 8 sheets
+# with one cell at IV65536 (under 10 KB) asked it for 4.9 GB. So every sheet is bounded, and the sum.
+
+_BOF, _EOF, _BOUNDSHEET, _DIMENSIONS = 0x0809, 0x000A, 0x0085, 0x0200
+_XLS_CELLS = frozenset({0x0006, 0x00FD, 0x0203, 0x027E, 0x0201, 0x0204, 0x0205, 0x00D6})  # (row, column, ...)
+_XLS_MULTI_CELLS = frozenset({0x00BD, 0x00BE})  # MULRK, MULBLANK: (row, first column, ..., last column)
+
+
+def _check_xls(data: bytes, limits: Limits) -> None:
+    import olefile
+
+    try:
+        with olefile.OleFileIO(io.BytesIO(data)) as container:
+            name = next((n for n in ("Workbook", "Book") if container.exists(n)), None)
+            if name is None:
+                raise UnsupportedFormat(f"This Office 97 file holds no workbook. Upload {SUPPORTED}.",
+                                        supported=SUPPORTED)
+            stream = container.openstream(name).read()
+    except InputError:
+        raise
+    except Exception as exc:  # olefile raises OSError, struct.error, IndexError, ... on damaged containers
+        raise UnreadableInput(f"The {NAMES['xls']} is damaged: {first_line(exc)}") from exc
+    total = 0
+    for offset in _xls_sheet_offsets(stream):
+        rows, columns = _xls_sheet_area(stream, offset)
+        _check_area(rows, columns, limits)
+        total += rows * columns
+        if total > limits.max_xlsx_cells:
+            raise InputTooLarge(f"The workbook's sheets together span {total:,} cells; at most "
+                                f"{limits.max_xlsx_cells:,} are accepted. Delete stray cells and unused sheets, "
+                                "or save the sheet as CSV.")
+
+
+def _xls_records(stream: bytes, offset: int) -> Iterator[tuple[int, bytes]]:
+    while offset + 4 <= len(stream):
+        kind, size = struct.unpack_from("<HH", stream, offset)
+        yield kind, stream[offset + 4:offset + 4 + size]
+        offset += 4 + size
+
+
+def _xls_sheet_offsets(stream: bytes) -> list[int]:
+    """Where each sheet's BOF starts, from the globals' BOUNDSHEET records (as calamine finds them)."""
+    offsets = []
+    for kind, body in _xls_records(stream, 0):
+        if kind == _BOUNDSHEET and len(body) >= 4:
+            offsets.append(struct.unpack_from("<I", body)[0])
+        elif kind == _EOF:
+            break
+    return offsets
+
+
+def _xls_sheet_area(stream: bytes, offset: int) -> tuple[int, int]:
+    """(rows, columns) a sheet asks for: the larger of what DIMENSIONS states and where cells are."""
+    rows = columns = 0
+    for number, (kind, body) in enumerate(_xls_records(stream, offset)):
+        if kind == _EOF or (kind == _BOF and number):
+            break
+        if kind == _DIMENSIONS and len(body) >= 14:  # BIFF8: 32-bit rows
+            _, last_row, _, last_column = struct.unpack_from("<IIHH", body)
+            rows, columns = max(rows, last_row), max(columns, last_column)
+        elif kind == _DIMENSIONS and len(body) >= 8:  # BIFF5: 16-bit rows
+            _, last_row, _, last_column = struct.unpack_from("<HHHH", body)
+            rows, columns = max(rows, last_row), max(columns, last_column)
+        elif kind in _XLS_CELLS and len(body) >= 4:
+            row, column = struct.unpack_from("<HH", body)
+            rows, columns = max(rows, row + 1), max(columns, column + 1)
+        elif kind in _XLS_MULTI_CELLS and len(body) >= 6:
+            row = struct.unpack_from("<H", body)[0]
+            last = struct.unpack_from("<H", body, len(body) - 2)[0]
+            rows, columns = max(rows, row + 1), max(columns, last + 1)
+    return rows, columns
 
 
 # --- ZIP: .xlsx, .xlsb, .ods ----------------------------------------------------------------------
