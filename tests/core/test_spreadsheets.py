@@ -133,3 +133,11 @@ def test_a_damaged_ole2_container_is_a_clear_error():
     good = factories.xls_bytes(factories.applications(5))
     with pytest.raises(InputError):
         open_table(good[:600] + bytes(len(good) - 600))
+
+
+def test_an_overlong_shared_string_is_cut_where_it_is_stored():
+    data = hostile.one_long_id_xlsx(rows=5, length=5_000)
+    ids = pd.concat(list(open_table(data).chunks({0: "text"})))[0]
+    assert ids.str.len().tolist() == [1_001] * 5
+    short = hostile.one_long_id_xlsx(rows=5, length=50)  # within the limit: the workbook is read as sent
+    assert pd.concat(list(open_table(short).chunks({0: "text"})))[0].tolist() == ["L" * 50] * 5

@@ -18,6 +18,7 @@ import struct
 import zipfile
 from collections.abc import Iterator
 from typing import BinaryIO
+from xml.sax.saxutils import escape
 
 import pandas as pd
 
@@ -40,7 +41,11 @@ class EncryptedFile(InputError):
 
 
 def open_spreadsheet(stream: BinaryIO, head: bytes, sheet: str | None, limits: Limits) -> Table:
-    kind = _check_ole2(stream, limits) if head.startswith(OLE2) else _check_zip(stream, sheet, limits)
+    if head.startswith(OLE2):
+        return _read(stream, _check_ole2(stream, limits), sheet, limits)
+    kind = _check_zip(stream, sheet, limits)
+    if kind == "xlsx":
+        stream = _cut_shared_strings(stream, limits)
     return _read(stream, kind, sheet, limits)
 
 
@@ -282,6 +287,52 @@ def _xlsx_sheet_parts(archive: zipfile.ZipFile) -> list[dict]:
             sheets.append({"sheet": element.get("name", ""), "part": target,
                            "visible": element.get("state", "visible") == "visible"})
     return sheets
+
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def _cut_shared_strings(stream: BinaryIO, limits: Limits) -> BinaryIO:
+    """A shared string is stored once and copied into every cell that points at it (one 20,000-
+    character ID under 100,000 cells asked for 8 GB). Strings over the cell limit are cut to one
+    character more (validation still reports the rows) in a copy of the workbook; others pass as sent."""
+    archive = zipfile.ZipFile(stream)
+    part = "xl/sharedStrings.xml"
+    if part not in archive.namelist():
+        return stream
+    if all(len(text) <= limits.max_cell_length for text in _shared_strings(archive, part)):
+        return stream
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+        for item in archive.infolist():
+            if item.filename != part:
+                with archive.open(item) as source, copy.open(item.filename, "w") as target:
+                    for block in iter(lambda: source.read(1 << 20), b""):
+                        target.write(block)
+        with copy.open(part, "w") as target:
+            target.write(f'<sst xmlns="{_MAIN[1:-1]}">'.encode())
+            for text in _shared_strings(archive, part):
+                cut = escape(text[:limits.max_cell_length + 1])
+                target.write(f'<si><t xml:space="preserve">{cut}</t></si>'.encode())
+            target.write(b"</sst>")
+    out.seek(0)
+    return out
+
+
+def _shared_strings(archive: zipfile.ZipFile, part: str) -> Iterator[str]:
+    """The text of each shared string, in order, streamed through a defused parser (phonetic runs
+    are not part of the value)."""
+    from defusedxml.ElementTree import iterparse
+
+    try:
+        with archive.open(part) as content:
+            for _, element in iterparse(content, events=("end",)):
+                if element.tag == f"{_MAIN}si":
+                    runs = [element.find(f"{_MAIN}t"), *(r.find(f"{_MAIN}t") for r in element.findall(f"{_MAIN}r"))]
+                    yield "".join(t.text or "" for t in runs if t is not None)
+                    element.clear()
+    except Exception as exc:  # defusedxml refuses entity tricks; ParseError for broken XML
+        raise UnreadableInput(f"The Excel workbook's shared strings were refused: {type(exc).__name__}.") from exc
 
 
 def _column_number(letters: bytes) -> int:
