@@ -21,6 +21,7 @@ from typing import BinaryIO
 TOKEN_BYTES = 32  # 256 random bits
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 TOMBSTONE_SECONDS = 30 * 24 * 3600
+LEFTOVER_SECONDS = 3600  # a leftover older than this is no result still being written
 
 
 class ResultNotFound(LookupError):
@@ -49,16 +50,20 @@ class ResultStore:
         A failing `write` leaves nothing behind."""
         self.folder.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        csv_path = self._path(token, "csv")
+        # Written under temporary names and renamed, the data before its metadata: a worker killed
+        # midway leaves `*.partial` files (or a CSV without its JSON), which the purge removes.
+        partial = {suffix: self.folder / f"{token}.{suffix}.partial" for suffix in ("csv", "json")}
         try:
-            with _owner_only(csv_path) as out:
+            with _owner_only(partial["csv"]) as out:
                 summary = write(out)
             now = self.clock()
             record = {**meta, "summary": summary, "created_at": now, "expires_at": now + self.ttl}
-            with _owner_only(self._path(token, "json")) as out:
+            with _owner_only(partial["json"]) as out:
                 out.write(json.dumps(record).encode("utf-8"))
+            os.replace(partial["csv"], self._path(token, "csv"))
+            os.replace(partial["json"], self._path(token, "json"))
         except BaseException:
-            self._remove(token, ("csv", "json"))
+            self._remove(token, ("csv", "json", "csv.partial", "json.partial"))
             raise
         return token
 
@@ -99,9 +104,19 @@ class ResultStore:
             elif meta["expires_at"] <= now:
                 self._expire(token, meta)
                 expired += 1
-        for partial in self.folder.glob("*.partial"):
-            partial.unlink(missing_ok=True)
+        self._remove_leftovers()
         return expired
+
+    def _remove_leftovers(self) -> None:
+        """Files a killed worker left: temporary ones, and data without its metadata. Only old ones
+        (by their modification time): a result being written right now has them for a moment."""
+        now = time.time()
+        for path in self.folder.iterdir():
+            orphan = path.suffix in (".csv", ".xlsx") and not path.with_suffix(".json").exists()
+            if path.suffix == ".partial" or orphan:
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime + LEFTOVER_SECONDS <= now:
+                        path.unlink()
 
     def _meta(self, token: str) -> dict:
         if not _TOKEN.match(token or ""):
