@@ -129,6 +129,7 @@ def live_server(model_path, tmp_path_factory):
     base = LiveServer(f"http://127.0.0.1:{port}")
     base.pid = process.pid
     base.metrics_dir = metrics
+    base.log_path = Path(log.name)
     deadline = time.monotonic() + 60
     while True:
         try:

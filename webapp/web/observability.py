@@ -36,6 +36,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def finish(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        # For gunicorn's access log (gunicorn.conf.py): the route, not the path with its token.
+        request.environ["webapp.route"] = request.url_rule.rule if request.url_rule else "unmatched"
         if request.endpoint == "static":
             return response
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
