@@ -3,7 +3,6 @@ call `batch.score_input`; errors become problem+json in `problems`."""
 from __future__ import annotations
 
 import csv
-import hmac
 import io
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ from webapp.core.reasons import reason_table
 from webapp.core.limits import Limits
 from webapp.web.observability import record_summary
 from webapp.web.problems import problem
+from webapp.web.security import bearer_matches
 from webapp.core.writing import FORMATS
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -51,8 +51,7 @@ def require_token():
     token = current_app.config.get("API_TOKEN")
     if not token or request.endpoint != "api.score":
         return None
-    supplied = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+    if not bearer_matches(request.headers.get("Authorization", ""), token):
         response = problem(401, "Unauthorized", "Send the API token as 'Authorization: Bearer <token>'.", "unauthorized")
         response.headers["WWW-Authenticate"] = 'Bearer realm="loan-scoring"'
         return response

@@ -1,6 +1,7 @@
 """Security headers on every response, cookie settings, and redirects that never name a host."""
 from __future__ import annotations
 
+import hmac
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, has_request_context, request
@@ -52,3 +53,10 @@ def _relative(location: str) -> str:
     header: `Host: evil.example` would redirect there. Keep the path and query only."""
     parts = urlsplit(location)
     return urlunsplit(("", "", "/" + parts.path.lstrip("/"), parts.query, ""))
+
+
+def bearer_matches(authorization: str, token: str) -> bool:
+    """`Authorization: Bearer <token>`, the scheme in any case (RFC 6750 and 9110: schemes are
+    case-insensitive); the token compared in constant time."""
+    scheme, _, supplied = authorization.strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
