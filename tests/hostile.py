@@ -113,7 +113,7 @@ def run_with_memory_limit(code: str, data: bytes, tmp_path, *args: str, limit: i
     path.write_bytes(data)
     preamble = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
     return subprocess.run([sys.executable, "-c", preamble + code, str(path), *args], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
 
 
 def nested_json(depth: int) -> bytes:

@@ -142,7 +142,7 @@ def load_model(path) -> LoadedModel:
         scorer = compile_scorer(pipeline, card)
         model = LoadedModel(pipeline=pipeline, card=card, path=path, scorer=scorer,
                             explainer=explainer_from_card(scorer, card))
-        model.contract  # built now, so a card that cannot state the contract fails here
+        _ = model.contract  # built now, so a card that cannot state the contract fails here
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ModelLoadError(f"The model card {card_file} does not fit its model ({type(exc).__name__}: "
                              f"{str(exc)[:100]}). {retrain_hint(path)}") from exc
