@@ -9,6 +9,8 @@ calamine opens it: ZIP inflation for the ZIP-based ones, then the used area from
 themselves — cell references in .xlsx XML, cell records in .xlsb, summed repeat attributes in .ods
 (a 759-byte .ods can ask for 4 GB), the DIMENSIONS and cell records of every sheet of a .xls
 (its format allows 65,536 x 256 cells a sheet, and calamine sizes every sheet as it opens the book).
+An .xlsx shared string over the cell limit is cut where it is stored, before calamine copies it
+into every cell that points at it.
 """
 from __future__ import annotations
 
