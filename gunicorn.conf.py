@@ -20,6 +20,10 @@ max_requests_jitter = 50
 # Load the app (and the model) once in the master; workers share it copy-on-write.
 preload_app = True
 accesslog = "-"
+# The route rule the app put in the environ (`/results/<token>`), never the path or query (result
+# links are capability URLs), the referrer or a Basic auth user (an API key sent that way).
+access_log_format = ('%(h)s %(t)s "%(m)s %({webapp.route}e)s %(H)s" %(s)s %(b)s %(M)sms '
+                     'request_id=%({x-request-id}o)s')
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 

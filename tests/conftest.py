@@ -190,6 +190,7 @@ def live_server(model_path, tmp_path_factory):
                                cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     base.pid = process.pid
     base.metrics_dir = metrics
+    base.log_path = Path(log.name)
     deadline = time.monotonic() + 60
     while True:
         try:

@@ -85,6 +85,37 @@ def laughs_in_sheet_xml() -> bytes:
     return rezip(book, replace={"xl/worksheets/sheet1.xml": LAUGHS.encode() + body})
 
 
+def far_cell_xls(sheets: int = 8) -> bytes:
+    """A legacy .xls of `sheets` sheets, each with one cell at IV65536: under 10 KB, 4.9 GB in calamine."""
+    import xlwt
+
+    workbook = xlwt.Workbook()
+    for number in range(sheets):
+        sheet = workbook.add_sheet(f"S{number}")
+        for column, name in enumerate(HEADER.split(",")):
+            sheet.write(0, column, name)
+        sheet.write(65535, 255, "x")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+MEMORY_LIMIT = 3 << 30  # address space for a child: imports take about 1.6 GB, the amplifiers 5-9 GB
+
+
+def run_with_memory_limit(code: str, data: bytes, tmp_path, *args: str, limit: int = MEMORY_LIMIT):
+    """Run `code` in a child process whose address space is capped, with `sys.argv[1]` a file
+    holding `data` (then `args`): a regression then fails one test instead of exhausting the machine."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "hostile.bin"
+    path.write_bytes(data)
+    preamble = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
+    return subprocess.run([sys.executable, "-c", preamble + code, str(path), *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
 def nested_json(depth: int) -> bytes:
     return ("[" * depth + "]" * depth).encode()
 
@@ -114,6 +145,9 @@ CORPUS = [
         '<table:table table:name="S"><table:table-row table:number-rows-repeated="90000"><table:table-cell '
         'table:number-columns-repeated="1000" office:value-type="string"><text:p>x</text:p></table:table-cell>'
         "</table:table-row></table:table>"), "bomb.ods"), {413}),
+    ("xls-far-cell-on-eight-sheets", lambda: upload(far_cell_xls(), "far.xls"), {413}),
+    ("parquet-one-long-id-in-a-dictionary", lambda: upload(one_long_id_parquet(5_000), "ids.parquet"), BAD_ROWS),
+    ("xlsx-one-long-shared-string-id", lambda: upload(one_long_id_xlsx(2_000), "ids.xlsx"), BAD_ROWS),
     ("xlsb-far-cell", lambda: upload(factories.xlsb_bytes(factories.applications(3), far_cell=(1_048_000, 16_000)),
                                      "far.xlsb"), {413}),
     ("png-renamed-csv", lambda: upload(b"\x89PNG\r\n\x1a\n" + os.urandom(3000), "photo.csv"), {415}),
@@ -147,6 +181,8 @@ CORPUS = [
     ("json-duplicate-keys", lambda: raw(b'[{"Loan_ID": "A", "Loan_ID": "B"}]', "application/json"), {400}),
     ("json-nested-values", lambda: raw(json.dumps([{**RECORD, "Gender": {"x": [1]}, "LoanAmount": [1, 2]}]),
                                        "application/json"), BAD_ROWS),
+    ("json-310-digit-number", lambda: raw(json.dumps([RECORD, {**RECORD, "LoanAmount": 10 ** 310}]),
+                                          "application/json"), BAD_ROWS),
     ("json-scalar", lambda: raw(b"42", "application/json"), {400}),
     ("json-broken", lambda: raw(b'[{"Loan_ID": ', "application/json"), {400}),
     ("missing-content-type", lambda: raw(b"Loan_ID\nA\n", None), {415}),
@@ -162,3 +198,46 @@ def _plain_zip() -> bytes:
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("readme.txt", "not a workbook")
     return out.getvalue()
+
+
+def one_long_id_parquet(rows: int = 200_000, length: int = 20_000) -> bytes:
+    """Every Loan_ID is one `length`-character string, stored once in a dictionary page: tens of KB
+    on disk, rows x length characters once read row by row."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    row = dict(zip(HEADER.split(","), ROW.split(",")))
+    zeros = pa.array(np.zeros(rows, dtype=np.int32))
+    columns = {"Loan_ID": pa.DictionaryArray.from_arrays(zeros, pa.array(["L" * length]))}
+    for name, value in list(row.items())[1:]:
+        columns[name] = pa.DictionaryArray.from_arrays(zeros, pa.array([value]))
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer, compression="zstd", store_schema=False)  # read as plain text
+    return buffer.getvalue()
+
+
+def one_long_id_xlsx(rows: int = 100_000, length: int = 20_000) -> bytes:
+    """Every Loan_ID cell points at one `length`-character shared string: a few MB on the wire."""
+    import re
+
+    book = good_xlsx(1)
+    sheet = zipfile.ZipFile(io.BytesIO(book)).read("xl/worksheets/sheet1.xml").decode()
+    header, first = re.findall(r"<row r=\"[12]\">(.*?)</row>", sheet)
+    rest = first.split("</c>", 1)[1].replace('2"', '{r}"')  # the other cells of row 2, for every row
+    body = "".join(f'<row r="{r}"><c r="A{r}" t="s"><v>0</v></c>' + rest.format(r=r) + "</row>"
+                   for r in range(2, rows + 2))
+    sheet = re.sub(r"<sheetData>.*</sheetData>", lambda _: f'<sheetData><row r="1">{header}</row>{body}</sheetData>',
+                   sheet).replace('ref="A1:L2"', f'ref="A1:L{rows + 1}"')
+    strings = ('<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">'
+               f"<si><t>{'L' * length}</t></si></sst>")
+    parts = zipfile.ZipFile(io.BytesIO(book))
+    rels = parts.read("xl/_rels/workbook.xml.rels").decode().replace(
+        "</Relationships>", '<Relationship Id="rIdS" Target="sharedStrings.xml" Type="http://schemas.openxmlformats.org'
+                            '/officeDocument/2006/relationships/sharedStrings"/></Relationships>')
+    types = parts.read("[Content_Types].xml").decode().replace(
+        "</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocu'
+                    'ment.spreadsheetml.sharedStrings+xml"/></Types>')
+    return rezip(book, replace={"xl/worksheets/sheet1.xml": sheet.encode(), "xl/_rels/workbook.xml.rels": rels.encode(),
+                                "[Content_Types].xml": types.encode()},
+                 add={"xl/sharedStrings.xml": strings.encode()})

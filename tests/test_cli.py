@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 
 def test_train_command_writes_artifact_and_card(runner, training_csv, tmp_path):
     out = tmp_path / "m.joblib"
@@ -87,3 +89,34 @@ def test_score_command_prints_the_evaluation_and_drift(runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert "evaluation on 150 labelled rows" in result.output and "ROC AUC" in result.output
     assert "drift: major shift from the training data in LoanAmount" in result.output
+
+
+def test_score_command_never_deletes_what_it_did_not_write(runner, tmp_path):
+    from tests import factories
+
+    source = tmp_path / "batch.csv"
+    factories.applications(4).to_csv(source, index=False)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    (folder / "part-00007.csv").write_text("stale part")
+    refused = runner.invoke(args=["score", str(source), "--output", str(folder)])
+    assert refused.exit_code == 1 and "not empty" in refused.output
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "part-00007.csv"]
+    result = runner.invoke(args=["score", str(source), "--output", str(folder), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "part-00000.csv"]
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("name", ["in[1]", "a::b", "x*y"])
+def test_a_plain_existing_path_is_taken_literally(runner, tmp_path, name):
+    from tests import factories
+
+    folder = tmp_path / name
+    folder.mkdir()
+    factories.applications(3).to_csv(folder / "part::1.csv", index=False)
+    output = tmp_path / "answer.csv"
+    result = runner.invoke(args=["score", str(folder), "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert len(output.read_text().splitlines()) == 4

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import secrets
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def _attach_model(app: Flask) -> None:
     models = ModelProvider.load(app.config["MODEL_PATH"])
     if models.error:
         log.error("model not loaded: %s", models.error)
+        # /healthz answers anyone: file names, not where the files live.
+        models.error = models.error.replace(f"{Path(app.config['MODEL_PATH']).parent}{os.sep}", "")
     app.extensions["models"] = models
 
 

@@ -52,15 +52,16 @@ def train_command(data_path, output, seed, folds, repeats, n_jobs, quick, includ
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="local: this process; dask: a Dask cluster (--scheduler, else a LocalCluster on this machine).")
 @click.option("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: DASK_SCHEDULER_ADDRESS).")
+@click.option("--overwrite", is_flag=True, help="Replace the part files of a non-empty output folder (nothing else in it).")
 @with_appcontext
-def score_command(location, output, fmt, sheet, include_input, explain, engine, scheduler):
+def score_command(location, output, fmt, sheet, include_input, explain, engine, scheduler, overwrite):
     """Score a file, or a folder or glob of CSV/Parquet parts, with the loaded model, without a server.
 
     LOCATION may be any path or URL fsspec reads; parts are scored in sorted name order."""
     import dataclasses
 
     from webapp.core.errors import InputError, ServiceUnavailable
-    from webapp.engines.dataset import default_output, format_of, score_dataset
+    from webapp.engines.dataset import check_output, default_output, format_of, score_dataset
     from webapp.engines.parts import Options, discover
     from webapp.service import ScoringOptions
 
@@ -75,6 +76,7 @@ def score_command(location, output, fmt, sheet, include_input, explain, engine, 
     options = Options(ScoringOptions(format=fmt, explain=explain, include_input=include_input, sheet=sheet),
                       limits=limits)
     try:
+        check_output(output, fmt, overwrite)
         parts = discover(location)
         with _progress(len(parts)) as advance:
             summary = score_dataset(location, output, model, options, engine=engine, scheduler=scheduler,

@@ -15,12 +15,17 @@ def _flag(name: str) -> bool:
     return (os.environ.get(name) or "").lower() in ("1", "true", "yes", "on")
 
 
+def _list(name: str) -> list[str] | None:
+    return [item.strip() for item in (os.environ.get(name) or "").split(",") if item.strip()] or None
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY")  # None: generated once and kept in the instance folder
     # In production the key must come from the environment (the same in every worker and host).
     REQUIRE_SECRET_KEY = (os.environ.get("APP_ENV") or "").lower() == "production"
     SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE")  # set behind HTTPS
     TRUST_PROXY = _flag("TRUST_PROXY")  # honour X-Forwarded-* from one reverse proxy
+    TRUSTED_HOSTS = _list("TRUSTED_HOSTS")  # Host names served (e.g. loans.example.com); others get 400
     MODEL_PATH = os.environ.get("MODEL_PATH") or str(PROJECT_ROOT / "models" / "loan_pipeline.joblib")
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(PROJECT_ROOT / "uploads")
     RESULTS_URL = os.environ.get("RESULTS_URL") or None  # any fsspec URL; None: UPLOAD_FOLDER

@@ -31,3 +31,16 @@ def test_a_corrupt_parquet_file_is_a_clear_error():
     data = factories.parquet_bytes(factories.applications(30))
     with pytest.raises(UnreadableInput, match="Parquet"):
         list(open_table(data[:200] + data[-8:]).chunks())
+
+
+def test_an_overlong_dictionary_value_is_cut_once_and_fails_its_rows():
+    from tests.hostile import one_long_id_parquet
+
+    chunks = list(open_table(one_long_id_parquet(rows=50, length=5_000)).chunks({0: "text"}))
+    assert chunks[0][0].str.len().tolist() == [1_001] * 50  # one past the limit: validation reports it
+
+
+def test_a_file_that_inflates_past_the_limit_is_refused_from_the_footer():
+    data = factories.parquet_bytes(factories.applications(30))
+    with pytest.raises(InputTooLarge, match="inflates"):
+        open_table(data, limits=Limits(max_xlsx_uncompressed=100))

@@ -228,3 +228,11 @@ def test_fast_reader_answers_exactly_as_the_reference_reader(loaded_model, monke
         patched.setattr(reading, "_arrow_csv_chunks", lambda *args: args[-1])  # the reference reader only
         reference = answer()
     assert fast == reference
+
+
+def test_dataframe_split_refuses_repeated_columns():
+    from webapp.core.errors import DuplicateColumns
+
+    body = json.dumps({"dataframe_split": {"columns": ["Loan_ID", "Gender", "Gender"], "data": [["A", "Male", "x"]]}})
+    with pytest.raises(DuplicateColumns, match="repeats 'Gender'"):
+        parse_records(body)

@@ -8,7 +8,7 @@ import zipfile
 import pandas as pd
 import pytest
 
-from tests import factories
+from tests import factories, hostile
 from webapp.core.errors import EmptyInput, InputError, InputTooLarge, UnreadableInput, UnsupportedFormat
 from webapp.core.limits import Limits
 from webapp.core.reading import open_table
@@ -119,3 +119,25 @@ def test_the_measured_process_killers_leave_the_process_alive(kind, tmp_path):
             "try:\n    open_table(open(sys.argv[1], 'rb'))\nexcept InputTooLarge:\n    print('refused')")
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "refused", result.stderr[-2000:]
+
+
+def test_every_sheet_of_an_xls_is_bounded_and_their_sum_too():
+    one_sheet = hostile.far_cell_xls(sheets=1)  # 65,536 x 256: within the default per-sheet limit
+    with pytest.raises(InputTooLarge, match="65,536 rows × 256 columns"):
+        open_table(one_sheet, limits=Limits(max_xlsx_cells=1_000_000))
+    with pytest.raises(InputTooLarge, match="sheets together span"):
+        open_table(hostile.far_cell_xls(sheets=2))
+
+
+def test_a_damaged_ole2_container_is_a_clear_error():
+    good = factories.xls_bytes(factories.applications(5))
+    with pytest.raises(InputError):
+        open_table(good[:600] + bytes(len(good) - 600))
+
+
+def test_an_overlong_shared_string_is_cut_where_it_is_stored():
+    data = hostile.one_long_id_xlsx(rows=5, length=5_000)
+    ids = pd.concat(list(open_table(data).chunks({0: "text"})))[0]
+    assert ids.str.len().tolist() == [1_001] * 5
+    short = hostile.one_long_id_xlsx(rows=5, length=50)  # within the limit: the workbook is read as sent
+    assert pd.concat(list(open_table(short).chunks({0: "text"})))[0].tolist() == ["L" * 50] * 5

@@ -86,3 +86,14 @@ def test_impossible_values_are_row_errors(contract, changes, message):
 def test_all_problems_of_a_row_are_listed(contract):
     error = check(contract, Property_Area="Mars", Credit_History="7").errors[0]
     assert error == "Credit_History: '7' must be 0 or 1; Property_Area: 'Mars' is not one of Rural, Semiurban, Urban"
+
+
+def test_an_overlong_id_is_echoed_as_its_first_forty_characters(contract):
+    checked = check(contract, Loan_ID="L" * 5000)
+    assert checked.errors[0] == "Loan_ID: longer than 1000 characters"
+    assert checked.ids.tolist() == ["L" * 40 + "…"]
+
+
+def test_a_number_too_large_for_a_float_is_that_rows_error(contract):
+    checked = check(contract, LoanAmount=10 ** 310)
+    assert "LoanAmount:" in checked.errors[0] and not checked.valid[0]

@@ -71,7 +71,8 @@ def test_a_killed_writer_leaves_no_orphan_after_the_purge(tmp_path):
     store = ResultStore(tmp_path, ttl_seconds=60)
     (tmp_path / ("x" * 43 + ".csv")).write_bytes(b"Loan_ID\r\n")  # data without metadata
     (tmp_path / ("y" * 43 + ".csv.1234.partial")).write_bytes(b"Loan_ID\r\n")
-    os.utime(tmp_path / ("x" * 43 + ".csv"), (0, 0))
+    for path in tmp_path.iterdir():
+        os.utime(path, (0, 0))  # left long ago
     store.purge()
     assert list(tmp_path.iterdir()) == []
 

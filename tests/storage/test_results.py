@@ -76,3 +76,29 @@ def test_a_failing_writer_leaves_nothing(store, tmp_path):
 def test_malformed_tokens_are_not_found(store, token):
     with pytest.raises(ResultNotFound):
         store.get(token)
+
+
+def test_a_result_is_written_under_temporary_names_then_renamed(store, tmp_path):
+    seen = []
+
+    def watching(out):
+        seen.extend(p.name for p in tmp_path.iterdir())
+        return write_rows(out)
+
+    token = store.create(watching, {})
+    assert seen == [f"{token}.csv.partial"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{token}.csv", f"{token}.json"]
+
+
+def test_purge_removes_what_a_killed_worker_left_once_it_is_old(store, tmp_path):
+    kept = store.create(write_rows, {})
+    leftovers = [tmp_path / "orphan.csv", tmp_path / "orphan.xlsx", tmp_path / "x.csv.partial"]
+    for path in leftovers:
+        path.write_bytes(b"Loan_ID\r\nA\r\n")
+    store.purge()
+    assert all(p.exists() for p in leftovers)  # perhaps still being written
+    for path in leftovers:
+        os.utime(path, (0, 0))
+    store.purge()
+    assert not any(p.exists() for p in leftovers)
+    assert store.get(kept).csv_path.exists()

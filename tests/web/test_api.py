@@ -360,3 +360,19 @@ def test_drift_flags_are_a_csv_header(client):
     assert "ApplicantIncome" in shifted.headers["X-Drift-Flags"].split(", ")
     few = client.post("/api/v1/score", json=records(good_frame(3))).json["summary"]["drift"]
     assert few["judged"] is False
+
+
+def test_the_bearer_scheme_is_case_insensitive(app, client):
+    key = client.environ_base["HTTP_AUTHORIZATION"].split()[-1]
+    payload = records(good_frame(1))
+    for header in (f"bearer {key}", f"BEARER {key}", f"Bearer  {key}"):
+        assert client.post("/api/v1/score", json=payload, headers={"Authorization": header}).status_code == 200
+    assert client.post("/api/v1/score", json=payload, headers={"Authorization": f"Basic {key}"}).status_code == 401
+
+
+@pytest.mark.parametrize(("limit", "shown"), [(1000, "1,000 bytes"), (200 * 1024, "200 KB"), (100 << 20, "100 MB"),
+                                              (1536 << 10, "1.5 MB")])
+def test_the_413_message_states_small_limits_readably(app, client, limit, shown):
+    app.config["MAX_CONTENT_LENGTH"] = limit
+    body = problem_of(client.post("/api/v1/score", data=b"x" * (limit + 1), content_type="text/csv"), 413)
+    assert f"({shown})" in body["detail"]

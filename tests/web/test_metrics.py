@@ -58,6 +58,7 @@ def test_metrics_can_require_a_token(app, client):
     refused = client.get("/metrics")
     assert refused.status_code == 401 and refused.mimetype == "application/problem+json"
     assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
+    assert client.get("/metrics", headers={"Authorization": "bearer scrape-me"}).status_code == 200
 
 
 @pytest.mark.server

@@ -27,3 +27,36 @@ def test_a_secret_key_is_generated_once_and_kept(tmp_path, model_path, monkeypat
     first = create_app(config)
     second = create_app(config)
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"] and len(first.config["SECRET_KEY"]) == 64
+
+
+def test_routing_redirects_are_relative_whatever_the_host(client):
+    response = client.get("/results//x", headers={"Host": "evil.example"})
+    assert response.status_code == 308 and response.headers["Location"] == "/results/x"
+
+
+def test_behind_a_proxy_forwarded_hosts_do_not_reach_redirects(app):
+    from webapp import create_app
+
+    proxied = create_app({**app.config, "TRUST_PROXY": True}).test_client()
+    response = proxied.get("/api/v1//model", headers={"X-Forwarded-Host": "evil.example"})
+    assert response.headers["Location"] == "/api/v1/model"
+
+
+def test_only_trusted_hosts_are_answered(app):
+    from webapp import create_app
+
+    client = create_app({**app.config, "TRUSTED_HOSTS": ["loans.example.com"]}).test_client()
+    assert client.get("/healthz", headers={"Host": "loans.example.com"}).status_code == 200
+    assert client.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_the_session_cookie_is_samesite_lax_and_secure_over_https(app):
+    from webapp import create_app
+
+    proxied = create_app({**app.config, "TRUST_PROXY": True, "WTF_CSRF_ENABLED": True})
+    plain = proxied.test_client().get("/login")  # the form's CSRF token goes in the session
+    assert "SameSite=Lax" in plain.headers["Set-Cookie"] and "Secure" not in plain.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" not in plain.headers
+    secure = proxied.test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in secure.headers["Set-Cookie"] and "SameSite=Lax" in secure.headers["Set-Cookie"]
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"

@@ -55,3 +55,20 @@ def test_no_content_type_is_a_problem_not_a_500(live_server):
     result = curl("-X", "POST", "--data-binary", "x", "-H", "Content-Type:", "-w", "%{http_code}",
                   f"{live_server}/api/v1/score")
     assert result.stdout.decode().endswith("415")
+
+
+def test_the_access_log_holds_routes_not_tokens_or_credentials(live_server):
+    import base64
+    import time
+    import urllib.error
+    import urllib.request
+
+    token = "T" * 43
+    secret = base64.b64encode(b"api-key-in-basic-auth:").decode()
+    request = urllib.request.Request(f"{live_server}/results/{token}?x=1", headers={"Authorization": f"Basic {secret}"})
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(request, timeout=10)
+    time.sleep(0.5)
+    log = live_server.log_path.read_text()
+    assert '"GET /results/<token> HTTP/1.1" 404' in log
+    assert token not in log and "api-key-in-basic-auth" not in log

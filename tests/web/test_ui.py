@@ -156,3 +156,13 @@ def test_parquet_and_spreadsheets_upload_through_the_page(client):
                        ("old.xls", factories.xls_bytes(factories.applications(4)))):
         response = client.post("/", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
         assert response.status_code == 303, (name, response.get_data(as_text=True)[:500])
+
+
+def test_a_csrf_refusal_is_logged_with_a_request_id(model_path, tmp_path, caplog):
+    app = create_app({"TESTING": True, "SECRET_KEY": "csrf-test", "MODEL_PATH": str(model_path),
+                      "UPLOAD_FOLDER": str(tmp_path)})
+    with caplog.at_level("INFO", logger="webapp.requests"):
+        refused = upload(app.test_client(), csv_of(factories.applications(2)))
+    assert refused.status_code == 400
+    line = next(r.getMessage() for r in caplog.records if r.name == "webapp.requests")
+    assert "request_id=None" not in line and f"request_id={refused.headers['X-Request-ID']}" in line

@@ -19,7 +19,14 @@ import pandas as pd
 
 from webapp.core import parquet, spreadsheets
 from webapp.core.contract import cell_text
-from webapp.core.errors import EmptyInput, InputError, InputTooLarge, UnreadableInput, UnsupportedFormat
+from webapp.core.errors import (
+    DuplicateColumns,
+    EmptyInput,
+    InputError,
+    InputTooLarge,
+    UnreadableInput,
+    UnsupportedFormat,
+)
 from webapp.core.limits import DEFAULT_LIMITS, Limits
 from webapp.core.table import CATEGORY, NUMBER, SUPPORTED, TEXT, Table, first_line  # noqa: F401 (re-exported)
 
@@ -308,6 +315,10 @@ def _split_to_records(split) -> list[dict]:
         raise InputError('"dataframe_split" needs "columns" (a list of names) and "data" (a list of rows).',
                          code="not-records")
     columns = [str(c) for c in split["columns"]]
+    if len(set(columns)) != len(columns):  # as for CSV headers: a second column must not replace the first
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        raise DuplicateColumns(f"dataframe_split.columns repeats {', '.join(repr(c[:40]) for c in repeated[:5])}. "
+                               "Keep one of each.", duplicate_columns=repeated[:20])
     records = []
     for number, row in enumerate(split["data"], start=1):
         if not isinstance(row, list) or len(row) != len(columns):

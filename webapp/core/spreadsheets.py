@@ -7,15 +7,20 @@ rectangle densely and, when an allocation fails, aborts the whole process (a Rus
 exception: a gunicorn worker dies with every request it holds). So every kind is bounded *before*
 calamine opens it: ZIP inflation for the ZIP-based ones, then the used area from the cells
 themselves — cell references in .xlsx XML, cell records in .xlsb, summed repeat attributes in .ods
-(a 759-byte .ods can ask for 4 GB). A .xls is bounded by its format (65,536 x 256 cells).
+(a 759-byte .ods can ask for 4 GB), the DIMENSIONS and cell records of every sheet of a .xls
+(its format allows 65,536 x 256 cells a sheet, and calamine sizes every sheet as it opens the book).
+An .xlsx shared string over the cell limit is cut where it is stored, before calamine copies it
+into every cell that points at it.
 """
 from __future__ import annotations
 
+import io
 import re
 import struct
 import zipfile
 from collections.abc import Iterator
 from typing import BinaryIO
+from xml.sax.saxutils import escape
 
 import pandas as pd
 
@@ -38,7 +43,11 @@ class EncryptedFile(InputError):
 
 
 def open_spreadsheet(stream: BinaryIO, head: bytes, sheet: str | None, limits: Limits) -> Table:
-    kind = _check_ole2(stream) if head.startswith(OLE2) else _check_zip(stream, sheet, limits)
+    if head.startswith(OLE2):
+        return _read(stream, _check_ole2(stream, limits), sheet, limits)
+    kind = _check_zip(stream, sheet, limits)
+    if kind == "xlsx":
+        stream = _cut_shared_strings(stream, limits)
     return _read(stream, kind, sheet, limits)
 
 
@@ -50,7 +59,7 @@ def _read(stream: BinaryIO, kind: str, sheet: str | None, limits: Limits) -> Tab
         workbook = python_calamine.CalamineWorkbook.from_filelike(stream)
         name = _choose_sheet(workbook, sheet)
         loaded = workbook.get_sheet_by_name(name)
-        if loaded.height * loaded.width > limits.max_xlsx_cells:  # .xls: bounded by the format, checked here
+        if loaded.height * loaded.width > limits.max_xlsx_cells:  # a second guard, after the checks above
             raise _too_large_area(loaded.height, loaded.width, limits)
         rows = loaded.to_python(skip_empty_area=False)
     except python_calamine.PasswordError as exc:
@@ -112,7 +121,7 @@ def _encrypted_message(kind: str) -> str:
 
 # --- OLE2: .xls, or an encrypted Office file ------------------------------------------------------
 
-def _check_ole2(stream: BinaryIO) -> str:
+def _check_ole2(stream: BinaryIO, limits: Limits) -> str:
     """A .xls; an encrypted .xlsx is an OLE2 file too, holding an `EncryptedPackage` stream."""
     stream.seek(0)
     data = stream.read()
@@ -121,7 +130,82 @@ def _check_ole2(stream: BinaryIO) -> str:
     if "Workbook".encode("utf-16-le") not in data and "Book".encode("utf-16-le") not in data:
         raise UnsupportedFormat("This is an Office 97 document, but not an Excel workbook (a Word or PowerPoint "
                                 f"file?). Upload {SUPPORTED}.", supported=SUPPORTED)
+    _check_xls(data, limits)
     return "xls"
+
+
+# .xls: BIFF8 (or BIFF5) records of the Workbook stream. calamine reserves each sheet's grid from its
+# DIMENSIONS record and fills it from the cells, for every sheet, when it opens the workbook: 8 sheets
+# with one cell at IV65536 (under 10 KB) asked it for 4.9 GB. So every sheet is bounded, and the sum.
+
+_BOF, _EOF, _BOUNDSHEET, _DIMENSIONS = 0x0809, 0x000A, 0x0085, 0x0200
+_XLS_CELLS = frozenset({0x0006, 0x00FD, 0x0203, 0x027E, 0x0201, 0x0204, 0x0205, 0x00D6})  # (row, column, ...)
+_XLS_MULTI_CELLS = frozenset({0x00BD, 0x00BE})  # MULRK, MULBLANK: (row, first column, ..., last column)
+
+
+def _check_xls(data: bytes, limits: Limits) -> None:
+    import olefile
+
+    try:
+        with olefile.OleFileIO(io.BytesIO(data)) as container:
+            name = next((n for n in ("Workbook", "Book") if container.exists(n)), None)
+            if name is None:
+                raise UnsupportedFormat(f"This Office 97 file holds no workbook. Upload {SUPPORTED}.",
+                                        supported=SUPPORTED)
+            stream = container.openstream(name).read()
+    except InputError:
+        raise
+    except Exception as exc:  # olefile raises OSError, struct.error, IndexError, ... on damaged containers
+        raise UnreadableInput(f"The {NAMES['xls']} is damaged: {first_line(exc)}") from exc
+    total = 0
+    for offset in _xls_sheet_offsets(stream):
+        rows, columns = _xls_sheet_area(stream, offset)
+        _check_area(rows, columns, limits)
+        total += rows * columns
+        if total > limits.max_xlsx_cells:
+            raise InputTooLarge(f"The workbook's sheets together span {total:,} cells; at most "
+                                f"{limits.max_xlsx_cells:,} are accepted. Delete stray cells and unused sheets, "
+                                "or save the sheet as CSV.")
+
+
+def _xls_records(stream: bytes, offset: int) -> Iterator[tuple[int, bytes]]:
+    while offset + 4 <= len(stream):
+        kind, size = struct.unpack_from("<HH", stream, offset)
+        yield kind, stream[offset + 4:offset + 4 + size]
+        offset += 4 + size
+
+
+def _xls_sheet_offsets(stream: bytes) -> list[int]:
+    """Where each sheet's BOF starts, from the globals' BOUNDSHEET records (as calamine finds them)."""
+    offsets = []
+    for kind, body in _xls_records(stream, 0):
+        if kind == _BOUNDSHEET and len(body) >= 4:
+            offsets.append(struct.unpack_from("<I", body)[0])
+        elif kind == _EOF:
+            break
+    return offsets
+
+
+def _xls_sheet_area(stream: bytes, offset: int) -> tuple[int, int]:
+    """(rows, columns) a sheet asks for: the larger of what DIMENSIONS states and where cells are."""
+    rows = columns = 0
+    for number, (kind, body) in enumerate(_xls_records(stream, offset)):
+        if kind == _EOF or (kind == _BOF and number):
+            break
+        if kind == _DIMENSIONS and len(body) >= 14:  # BIFF8: 32-bit rows
+            _, last_row, _, last_column = struct.unpack_from("<IIHH", body)
+            rows, columns = max(rows, last_row), max(columns, last_column)
+        elif kind == _DIMENSIONS and len(body) >= 8:  # BIFF5: 16-bit rows
+            _, last_row, _, last_column = struct.unpack_from("<HHHH", body)
+            rows, columns = max(rows, last_row), max(columns, last_column)
+        elif kind in _XLS_CELLS and len(body) >= 4:
+            row, column = struct.unpack_from("<HH", body)
+            rows, columns = max(rows, row + 1), max(columns, column + 1)
+        elif kind in _XLS_MULTI_CELLS and len(body) >= 6:
+            row = struct.unpack_from("<H", body)[0]
+            last = struct.unpack_from("<H", body, len(body) - 2)[0]
+            rows, columns = max(rows, row + 1), max(columns, last + 1)
+    return rows, columns
 
 
 # --- ZIP: .xlsx, .xlsb, .ods ----------------------------------------------------------------------
@@ -205,6 +289,52 @@ def _xlsx_sheet_parts(archive: zipfile.ZipFile) -> list[dict]:
             sheets.append({"sheet": element.get("name", ""), "part": target,
                            "visible": element.get("state", "visible") == "visible"})
     return sheets
+
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def _cut_shared_strings(stream: BinaryIO, limits: Limits) -> BinaryIO:
+    """A shared string is stored once and copied into every cell that points at it (one 20,000-
+    character ID under 100,000 cells asked for 8 GB). Strings over the cell limit are cut to one
+    character more (validation still reports the rows) in a copy of the workbook; others pass as sent."""
+    archive = zipfile.ZipFile(stream)
+    part = "xl/sharedStrings.xml"
+    if part not in archive.namelist():
+        return stream
+    if all(len(text) <= limits.max_cell_length for text in _shared_strings(archive, part)):
+        return stream
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+        for item in archive.infolist():
+            if item.filename != part:
+                with archive.open(item) as source, copy.open(item.filename, "w") as target:
+                    for block in iter(lambda: source.read(1 << 20), b""):
+                        target.write(block)
+        with copy.open(part, "w") as target:
+            target.write(f'<sst xmlns="{_MAIN[1:-1]}">'.encode())
+            for text in _shared_strings(archive, part):
+                cut = escape(text[:limits.max_cell_length + 1])
+                target.write(f'<si><t xml:space="preserve">{cut}</t></si>'.encode())
+            target.write(b"</sst>")
+    out.seek(0)
+    return out
+
+
+def _shared_strings(archive: zipfile.ZipFile, part: str) -> Iterator[str]:
+    """The text of each shared string, in order, streamed through a defused parser (phonetic runs
+    are not part of the value)."""
+    from defusedxml.ElementTree import iterparse
+
+    try:
+        with archive.open(part) as content:
+            for _, element in iterparse(content, events=("end",)):
+                if element.tag == f"{_MAIN}si":
+                    runs = [element.find(f"{_MAIN}t"), *(r.find(f"{_MAIN}t") for r in element.findall(f"{_MAIN}r"))]
+                    yield "".join(t.text or "" for t in runs if t is not None)
+                    element.clear()
+    except Exception as exc:  # defusedxml refuses entity tricks; ParseError for broken XML
+        raise UnreadableInput(f"The Excel workbook's shared strings were refused: {type(exc).__name__}.") from exc
 
 
 def _column_number(letters: bytes) -> int:

@@ -138,6 +138,7 @@ def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limit
     if too_long.any():
         messages.append((too_long, np.full(n, f"{ID_COLUMN}: longer than {limits.max_cell_length} characters",
                                            dtype=object), f"{ID_COLUMN}: too long"))
+        ids = _cut_ids(ids, too_long)
     features = {}
     for name in contract.decision_features:
         spec = contract.features[name]
@@ -254,7 +255,10 @@ def _check_number(column: pd.Series, name: str, spec: dict):
 
 def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Floats, NaN where missing; and a mask of cells that hold something that is not a number."""
-    parsed = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    try:
+        parsed = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    except OverflowError:  # a JSON integer of hundreds of digits: decided per value below, as text
+        parsed = np.full(len(column), np.nan)
     unparsed = np.zeros(len(column), dtype=bool)
     rows = np.flatnonzero(np.isnan(parsed) & column.notna().to_numpy())
     if len(rows):
@@ -292,6 +296,13 @@ def _as_text(column: pd.Series) -> pd.Series:
     if pd.api.types.is_string_dtype(column.dtype) and not column.isna().any():
         return column
     return column.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+
+
+def _cut_ids(ids: pd.Series, too_long: np.ndarray) -> pd.Series:
+    """An overlong ID is echoed in the answer as its first characters only, like any offending value."""
+    ids = ids.astype(object)  # a copy: the reader's column stays as it was
+    ids[too_long] = [text[:SHOWN_VALUE_LENGTH] + "…" for text in ids[too_long]]
+    return ids
 
 
 def _show(value) -> str:

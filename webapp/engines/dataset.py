@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 
 from webapp.core.scoring import Summary
 from webapp.engines import cluster, local
-from webapp.engines.parts import Options, assemble, discover, merge_summaries
+from webapp.engines.parts import STREAMED_FORMATS, DatasetError, Options, assemble, discover, merge_summaries
 
 ENGINES = ("local", "dask")
 
@@ -34,6 +34,19 @@ def score_dataset(location: str, output: str, model, options: Options, *, engine
     finally:
         if fs.exists(scratch):
             fs.rm(scratch, recursive=True)
+
+
+def check_output(output: str, fmt: str, overwrite: bool) -> None:
+    """A folder output must be empty unless `overwrite`; assemble then replaces only this command's
+    own part files: scoring never deletes what it did not write."""
+    import fsspec
+
+    if output == "-" or fmt not in STREAMED_FORMATS:
+        return
+    fs, path = fsspec.core.url_to_fs(output.rstrip("/"))
+    if fs.isdir(path) and fs.ls(path, detail=False) and not overwrite:
+        raise DatasetError(f"The output folder {output} is not empty; choose another, or pass --overwrite to "
+                           "replace its part files (nothing else in it is touched).", code="output-not-empty")
 
 
 def default_output(location: str, fmt: str) -> str:

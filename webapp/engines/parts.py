@@ -10,10 +10,11 @@ that looks finished.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import webapp.model.loading  # noqa: F401  (a worker preloading this module imports what unpickling the model needs)
 from webapp.core.errors import InputError
@@ -25,6 +26,7 @@ from webapp.service import ScoringOptions, open_scoring
 
 PART_SUFFIXES = (".csv", ".parquet", ".pq", ".txt", ".tsv")
 STREAMED_FORMATS = ("csv", "parquet")  # written part by part; Excel and JSON are assembled in memory
+OWN_PART = re.compile(r"^part-\d{5}\.(csv|parquet)$")  # the names of the files a folder output gets
 
 
 class DatasetError(InputError):
@@ -56,6 +58,8 @@ def discover(location: str) -> list[str]:
     """The parts of a dataset in sorted name order: a file, every CSV/Parquet file of a folder, or a glob."""
     import fsspec
 
+    if os.path.exists(location):  # a plain local path, literally: not a glob (`[1]`) nor a chain (`::`)
+        return _local_parts(Path(location))
     fs, path = fsspec.core.url_to_fs(location)
     if any(char in path for char in "*?["):
         paths = fs.glob(path)
@@ -70,11 +74,19 @@ def discover(location: str) -> list[str]:
     return [p if protocol in ("file", "local") else f"{protocol}://{p}" for p in paths]
 
 
+def _local_parts(path: Path) -> list[str]:
+    paths = sorted(p for p in path.iterdir() if p.suffix.lower() in PART_SUFFIXES) if path.is_dir() else [path]
+    paths = [str(p.resolve()) for p in paths if p.is_file()]
+    if not paths:
+        raise DatasetError(f"No CSV or Parquet parts found at {path}.", code="no-parts")
+    return paths
+
+
 def score_part(index: int, url: str, model, options: Options, scratch: str | None) -> PartResult:
     """Score one part; write its rows to `scratch/part-NNNNN.<fmt>` for streamed formats."""
     import fsspec
 
-    with fsspec.open(url, "rb") as source:
+    with (open(url, "rb") if os.path.isfile(url) else fsspec.open(url, "rb")) as source:
         scoring = open_scoring(source, model, options.scoring, limits=options.limits)
         if options.fmt in STREAMED_FORMATS:
             path = f"{scratch}/part-{index:05d}.{options.fmt}"
@@ -161,9 +173,14 @@ def _publish_folder(paths: list[str], output: str, fmt: str) -> None:
     try:
         for number, path in enumerate(paths):
             fs.mv(path, f"{temporary}/part-{number:05d}.{fmt}")
-        if fs.exists(target):
-            fs.rm(target, recursive=True)
-        fs.mv(temporary, target, recursive=True)
+        if fs.exists(target):  # a folder of other files too: replace only the parts (dataset.check_output)
+            for old in fs.ls(target, detail=False):
+                if OWN_PART.match(PurePosixPath(old).name):
+                    fs.rm(old)
+            for path in sorted(fs.ls(temporary, detail=False)):
+                fs.mv(path, f"{target}/{PurePosixPath(path).name}")
+        else:
+            fs.mv(temporary, target, recursive=True)
     finally:
         if fs.exists(temporary):
             fs.rm(temporary, recursive=True)

@@ -114,8 +114,7 @@ def checked_card(path) -> dict:
         card = json.loads(card_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"The model card {card_file} cannot be read: {exc}. {retrain_hint(path)}") from exc
-    if not isinstance(card, dict):
-        raise ModelLoadError(f"The model card {card_file} is not a JSON object. {retrain_hint(path)}")
+    _check_card_shape(card, card_file, path)
     trained_with = card.get("scikit_learn_version")
     if trained_with != sklearn.__version__:
         raise ModelLoadError(
@@ -147,6 +146,39 @@ def load_model(path) -> LoadedModel:
             # The artifact names a class whose module moved or vanished since it was trained.
             raise ModelLoadError(f"The model at {path} refers to code that is not here ({exc}). "
                                  f"{retrain_hint(path)}") from exc
-    scorer = compile_scorer(pipeline, card)
-    return LoadedModel(pipeline=pipeline, card=card, path=path, scorer=scorer,
-                       explainer=explainer_from_card(scorer, card))
+    try:  # a card of a shape these checks did not foresee: a refusal, never a crashed start
+        scorer = compile_scorer(pipeline, card)
+        model = LoadedModel(pipeline=pipeline, card=card, path=path, scorer=scorer,
+                            explainer=explainer_from_card(scorer, card))
+        _ = model.contract  # built now, so a card that cannot state the contract fails here
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ModelLoadError(f"The model card {card_path(path)} does not fit its model ({type(exc).__name__}: "
+                             f"{str(exc)[:100]}). {retrain_hint(path)}") from exc
+    return model
+
+
+FEATURE_KINDS = ("category", "number", "flag")
+
+
+def _check_card_shape(card, card_file: Path, path: Path) -> None:
+    """The parts of the card the service reads: an object with a name, a version, a threshold and
+    features, each with a name and a known kind (categories with their allowed values)."""
+    def refuse(what: str):
+        raise ModelLoadError(f"The model card {card_file} is not a model card: {what}. {retrain_hint(path)}")
+
+    if not isinstance(card, dict):
+        refuse("not a JSON object")
+    for key in ("name", "version"):
+        if not isinstance(card.get(key), str):
+            refuse(f"'{key}' is missing or not text")
+    if isinstance(card.get("threshold"), bool) or not isinstance(card.get("threshold"), (int, float)):
+        refuse("'threshold' is missing or not a number")
+    features = card.get("features")
+    if not isinstance(features, list) or not features:
+        refuse("'features' is missing or not a list")
+    for feature in features:
+        if not (isinstance(feature, dict) and isinstance(feature.get("name"), str)
+                and feature.get("kind") in FEATURE_KINDS):
+            refuse("each feature needs a 'name' and a 'kind' (category, number or flag)")
+        if feature["kind"] == "category" and not isinstance(feature.get("allowed"), list):
+            refuse(f"the category '{feature['name'][:40]}' has no list of 'allowed' values")

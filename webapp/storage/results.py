@@ -110,7 +110,7 @@ class ResultStore:
         with _conversion_lock(path):
             if not self.fs.exists(path):
                 try:
-                    with self.open(result) as source, self._atomic(result.token, fmt) as out:
+                    with self.open(result) as source, self._atomic(result.token, fmt, shared=True) as out:
                         convert(source, out)
                 except OSError as exc:
                     raise StorageFault(f"the results store at {self.describe()} cannot be written "
@@ -130,8 +130,8 @@ class ResultStore:
             stem, _, suffix = name.partition(".")
             if suffix == "json":
                 expired += self._purge_meta(stem, now)
-            elif name.endswith(".partial") or (suffix in ("csv", "xlsx") and f"{stem}.json" not in names
-                                               and _modified(entry, now) + ORPHAN_SECONDS <= now):
+            elif (name.endswith(".partial") or (suffix in ("csv", "xlsx") and f"{stem}.json" not in names)) \
+                    and _modified(entry, now) + ORPHAN_SECONDS <= now:  # younger: perhaps still being written
                 self._unlink(entry["name"])
         return expired
 
@@ -202,10 +202,12 @@ class ResultStore:
         return f"{self.root}/{token}.{suffix}"
 
     @contextlib.contextmanager
-    def _atomic(self, token: str, suffix: str):
-        """Write to a temporary name, rename into place when the block ends without error."""
+    def _atomic(self, token: str, suffix: str, shared: bool = False):
+        """Write to a temporary name, rename into place when the block ends without error. A new
+        token's files are this writer's alone; a `shared` one (a derived format another process may
+        also be making) gets a name of its own."""
         final = self._path(token, suffix)
-        partial = f"{final}.{secrets.token_hex(4)}.partial"
+        partial = f"{final}.{secrets.token_hex(4)}.partial" if shared else f"{final}.partial"
         try:
             with (_owner_only(partial) if self.local else self.fs.open(partial, "wb")) as out:
                 yield out

@@ -9,12 +9,13 @@ status codes and failure reasons (column and rule, never a value): no applicant 
 """
 from __future__ import annotations
 
-import hmac
 import os
 
 from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from webapp.web.security import bearer_matches
 
 bp = Blueprint("metrics", __name__)
 
@@ -49,7 +50,7 @@ def observe_summary(summary) -> None:
 @bp.get("/metrics")
 def metrics():
     token = current_app.config.get("METRICS_TOKEN")
-    if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()):
+    if token and not bearer_matches(request.headers.get("Authorization", ""), token):
         from webapp.web.problems import problem
 
         response = problem(401, "Unauthorized", "Send the metrics token as 'Authorization: Bearer <token>'.",

@@ -20,6 +20,15 @@ def record_summary(summary) -> None:
     metrics.observe_summary(summary)
 
 
+def request_id() -> str:
+    """The caller's X-Request-ID when it is safe to log, else a new one; assigned on first use,
+    because hooks that run before ours (CSRF) can refuse a request before `start` sees it."""
+    if "request_id" not in g:
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if _SAFE_ID.match(supplied) else uuid.uuid4().hex
+    return g.request_id
+
+
 def init_app(app: Flask) -> None:
     if not app.debug and not logging.getLogger("webapp").handlers:
         handler = logging.StreamHandler()
@@ -29,13 +38,14 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def start():
-        supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied if _SAFE_ID.match(supplied) else uuid.uuid4().hex
+        request_id()
         g.started = time.perf_counter()
 
     @app.after_request
     def finish(response):
-        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers["X-Request-ID"] = request_id()
+        # For gunicorn's access log (gunicorn.conf.py): the route, not the path with its token.
+        request.environ["webapp.route"] = request.url_rule.rule if request.url_rule else "unmatched"
         if request.endpoint == "static":
             return response
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
@@ -44,7 +54,7 @@ def init_app(app: Flask) -> None:
         elapsed_ms = elapsed * 1000
         rows = g.get("rows") or {}
         log.info("request_id=%s method=%s path=%s status=%s bytes_in=%s bytes_out=%s ms=%.1f%s",
-                 g.get("request_id"), request.method, request.url_rule.rule if request.url_rule else "-",
+                 request_id(), request.method, request.url_rule.rule if request.url_rule else "-",
                  response.status_code, request.content_length or 0, response.content_length or "-", elapsed_ms,
                  "".join(f" {k}={v}" for k, v in rows.items()))
         return response

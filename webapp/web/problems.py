@@ -79,5 +79,12 @@ def init_app(app: Flask) -> None:
 def _detail(error: HTTPException) -> str:
     if error.code == 413:
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
-        return f"The request is larger than this service accepts ({limit / 2**20:,.0f} MB)." if limit else error.description
+        return f"The request is larger than this service accepts ({size_text(limit)})." if limit else error.description
     return error.description or error.name
+
+
+def size_text(limit: int) -> str:
+    """`100 MB`, `1.5 MB`, `200 KB`, `512 bytes`: never `0 MB` for a limit under a megabyte."""
+    if limit >= 1 << 20:
+        return f"{limit / 2**20:,.3g} MB" if limit % (1 << 20) else f"{limit >> 20:,} MB"
+    return f"{limit / 1024:,.3g} KB" if limit >= 1024 else f"{limit:,} bytes"

@@ -100,8 +100,8 @@ def csrf_failed(error):
 def too_large(error):
     if request.blueprint != "ui" or request.endpoint != "ui.index":
         return problems.handle_http_error(error)
-    limit = current_app.config["MAX_CONTENT_LENGTH"] / 2**20
-    return _form_error(UploadForm(formdata=None), f"The file is larger than {limit:,.0f} MB, the most this service accepts. "
+    limit = problems.size_text(current_app.config["MAX_CONTENT_LENGTH"])
+    return _form_error(UploadForm(formdata=None), f"The file is larger than {limit}, the most this service accepts. "
                                      "Split it into smaller files.", status=413)
 
 
