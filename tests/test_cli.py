@@ -23,7 +23,7 @@ def test_score_command_writes_predictions_and_a_summary(runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert "12 rows: 11 scored, 1 failed" in result.output and "1 × Property_Area: not an allowed value" in result.output
     written = (tmp_path / "batch-predictions.csv").read_text().splitlines()
-    assert written[0] == "Loan_ID,Loan_Status,Approval_Probability,Error" and len(written) == 13
+    assert written[0] == "Loan_ID,Loan_Status,Approval_Probability,Error,Action" and len(written) == 13
     assert "no monitored attribute below four-fifths" in result.output
 
 
@@ -74,7 +74,7 @@ def test_score_command_explains_declines(runner, tmp_path):
     result = runner.invoke(args=["score", str(source), "--explain"])
     assert result.exit_code == 0, result.output
     header = (tmp_path / "batch-predictions.csv").read_text().splitlines()[0]
-    assert header.endswith(",Reason_1,Reason_2,Reason_3,Reason_4,Reason_Codes")
+    assert header.endswith(",Reason_1,Reason_2,Reason_3,Reason_4,Reason_Codes,Action")
     assert "principal reasons for declines:" in result.output and "(CREDIT_HISTORY)" in result.output
 
 

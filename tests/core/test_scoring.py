@@ -47,7 +47,7 @@ def mixed_files(draw):
 def test_rows_out_equal_rows_in_in_order_each_a_prediction_or_an_error(loaded_model, case):
     frame, bad_rows, chunk_rows = case
     out = results(score(to_csv(frame), loaded_model, limits=Limits(chunk_rows=chunk_rows)))
-    assert list(out.columns) == list(OUTPUT_COLUMNS)
+    assert list(out.columns) == [*OUTPUT_COLUMNS, "Action"]  # issue 25: every row's action
     assert out["Loan_ID"].tolist() == frame["Loan_ID"].fillna("").tolist()
     failed = out["Error"] != ""
     assert set(out.index[failed]) == bad_rows
@@ -85,7 +85,7 @@ def test_extra_columns_can_be_joined_to_the_output(loaded_model):
     frame.insert(1, "Branch", ["North", "South", "=HYPERLINK()"])
     scoring = score(to_csv(frame), loaded_model, include_input=True)
     out = results(scoring)
-    assert list(out.columns) == [*OUTPUT_COLUMNS, "Branch"] and out["Branch"].tolist()[:2] == ["North", "South"]
+    assert list(out.columns) == [*OUTPUT_COLUMNS, "Action", "Branch"] and out["Branch"].tolist()[:2] == ["North", "South"]
     assert scoring.summary.extra_columns == ["Branch"]
 
 
@@ -270,3 +270,20 @@ def test_the_real_test_file_does_not_drift_and_a_tenfold_income_does(shipped_mod
         results(scoring)
         report = scoring.summary.to_dict()["drift"]
         assert report["features"][column]["psi"] > 2 and column in report["flagged"]
+
+
+def test_every_row_has_an_action_and_explaining_does_not_change_it(loaded_model):
+    """Issue 25: approve, decline or incomplete on every scored row (empty when it failed); a decline
+    resting on missing inputs is told apart even when no explanation was asked for."""
+    frame = factories.applications(200, seed=11).astype(object)
+    frame.loc[::7, "Credit_History"] = ""
+    frame.loc[::5, "LoanAmount"] = ""
+    frame.loc[3, "Property_Area"] = "Mars"
+    plain = results(score(to_csv(frame), loaded_model))
+    explained = results(score(to_csv(frame), loaded_model, explain="reasons"))
+    assert plain["Action"].tolist() == explained["Action"].tolist()
+    assert set(plain["Action"]) <= {"approve", "decline", "incomplete", ""}
+    assert plain.loc[3, "Action"] == "" and plain.loc[3, "Error"] != ""
+    approved = plain["Loan_Status"] == "Y"
+    assert (plain.loc[approved, "Action"] == "approve").all()
+    assert plain.loc[plain["Loan_Status"] == "N", "Action"].isin(["decline", "incomplete"]).all()

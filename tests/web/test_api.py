@@ -59,7 +59,7 @@ def test_every_input_shape_is_scored(client, shape):
 def test_a_single_json_record_still_answers_a_list(client):
     response = client.post("/api/v1/score", json=records(good_frame(1))[0])
     assert response.status_code == 200 and len(response.json["predictions"]) == 1
-    assert list(response.json["predictions"][0]) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error"]
+    assert list(response.json["predictions"][0]) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error", "Action"]
 
 
 def test_file_upload_answers_a_csv_download_with_summary_headers(client):
@@ -70,7 +70,7 @@ def test_file_upload_answers_a_csv_download_with_summary_headers(client):
     assert response.headers["Content-Disposition"] == 'attachment; filename="march_batch-predictions.csv"'
     assert (response.headers["X-Rows-Total"], response.headers["X-Rows-Scored"], response.headers["X-Rows-Failed"]) == ("8", "7", "1")
     answer = read_csv_answer(response)
-    assert list(answer.columns) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error"]
+    assert list(answer.columns) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error", "Action"]
     assert answer.loc[2, "Error"] == "Property_Area: 'Mars' is not one of Rural, Semiurban, Urban" and answer.loc[2, "Loan_Status"] == ""
 
 
@@ -79,7 +79,7 @@ def test_rows_with_errors_have_nulls_in_json(client):
     frame.loc[1, "LoanAmount"] = -3
     predictions = client.post("/api/v1/score", json=records(frame)).json["predictions"]
     assert predictions[1] == {"Loan_ID": frame.loc[1, "Loan_ID"], "Loan_Status": None, "Approval_Probability": None,
-                              "Error": "LoanAmount: '-3' must not be negative"}
+                              "Error": "LoanAmount: '-3' must not be negative", "Action": None}
 
 
 # --- content negotiation -----------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_explained_csv_adds_reason_columns_after_the_four_fixed_ones(client):
     answer = read_csv_answer(client.post("/api/v1/score?explain=true",
                                          **multipart(frame.to_csv(index=False).encode())))
     assert list(answer.columns) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error",
-                                    "Reason_1", "Reason_2", "Reason_3", "Reason_4", "Reason_Codes"]
+                                    "Reason_1", "Reason_2", "Reason_3", "Reason_4", "Reason_Codes", "Action"]
     declined = answer["Loan_Status"] == "N"
     assert declined[0:4].all()
     assert (answer.loc[0:3, "Reason_1"] == "Credit history does not meet guidelines").all()
@@ -279,8 +279,9 @@ def test_without_explain_the_answer_is_as_before(client):
     frame = declined_and_failed_frame()
     plain = client.post("/api/v1/score", **multipart(frame.to_csv(index=False).encode()))
     explained = read_csv_answer(client.post("/api/v1/score?explain=true", **multipart(frame.to_csv(index=False).encode())))
-    assert list(read_csv_answer(plain).columns) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error"]
-    pd.testing.assert_frame_equal(read_csv_answer(plain), explained.iloc[:, :4])
+    assert list(read_csv_answer(plain).columns) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error", "Action"]
+    pd.testing.assert_frame_equal(read_csv_answer(plain).iloc[:, :4], explained.iloc[:, :4])
+    assert read_csv_answer(plain)["Action"].tolist() == explained["Action"].tolist()
     body = client.post("/api/v1/score", json=records(frame)).json
     assert "contributions" not in body["predictions"][0] and "decline_reasons" not in body["summary"]
 

@@ -40,7 +40,8 @@ class ScoredChunk:
     features: pd.DataFrame | None      # the decision inputs as the model used them, every row
     monitored: dict | None             # monitored attribute -> the values as given (object array)
     explained: ExplainedRows | None = None  # JSON explanations (None unless asked for)
-    principal: np.ndarray | None = None     # (n, MAX_REASONS) principal reasons when explained
+    principal: np.ndarray | None = None     # (n, MAX_REASONS) stated reasons when explained
+    action: np.ndarray | None = None        # (n,) codes into reasons.ACTIONS (0: failed row)
     first_row: int = 1                 # the input row number of the chunk's first row
 
     def __len__(self) -> int:

@@ -15,11 +15,16 @@ from webapp.core.errors import EmptyInput, ExplanationsUnavailable, InputTooLarg
 from webapp.core.limits import DEFAULT_LIMITS, Limits
 from webapp.core.reading import Table, open_table
 from webapp.core.reasons import (
+    ACTION_COLUMN,
+    ACTIONS,
+    DECLINE_CODE,
+    MAX_REASONS,
     REASON_CODES_COLUMN,
     REASON_COLUMNS,
     REASONS,
     Explanations,
-    principal_reasons,
+    action_column,
+    decide_actions,
     reason_columns,
 )
 from webapp.core.results import ExplainedRows, ScoredChunk
@@ -41,6 +46,7 @@ class Summary:
     failed: int = 0
     approved: int = 0
     failures_by_reason: Counter = field(default_factory=Counter)
+    actions: Counter = field(default_factory=Counter)  # approve / decline / incomplete -> rows
     first_failures: list[dict] = field(default_factory=list)
     probability_histogram: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BINS)
     fairness: ParityTally = field(default_factory=ParityTally)  # approval parity per monitored attribute
@@ -61,6 +67,7 @@ class Summary:
         self.failed += later.failed
         self.approved += later.approved
         self.failures_by_reason.update(later.failures_by_reason)
+        self.actions.update(later.actions)
         self.probability_histogram = [a + b for a, b in zip(self.probability_histogram, later.probability_histogram)]
         self.fairness.merge(later.fairness)
         if self.decline_reasons is not None and later.decline_reasons is not None:
@@ -84,6 +91,7 @@ class Summary:
         return {
             "rows": self.rows, "scored": self.scored, "failed": self.failed, "approved": self.approved,
             "approval_rate": self.approval_rate,
+            "actions": {name: self.actions.get(name, 0) for name in ACTIONS[1:]},
             "failures_by_reason": dict(self.failures_by_reason.most_common()),
             "first_failures": self.first_failures,
             "probability_histogram": self.probability_histogram,
@@ -186,43 +194,66 @@ class Scoring:
             "Approval_Probability": np.round(probability, 4),
             "Error": pd.Series(checked.errors, dtype=object, copy=False),
         }
-        explained = principal = None
+        action, principal = self._decide(checked, valid, approved, explanations)
+        explained = None
         if self.explain:
-            reason_frame, explained, principal = self._explanation_columns(explanations, valid, approved)
+            reason_frame, explained = self._explanation_columns(explanations, valid, principal, action)
             columns.update(reason_frame)
+        columns[ACTION_COLUMN] = action_column(action)
         if self.include_input:
             taken = set(columns)
             for position, name in self.plan.extra_columns.items():
                 columns[joined_name(name, taken)] = chunk[position].to_numpy()
-        self._tally(checked, valid, probability, approved)
+        self._tally(checked, valid, probability, approved, action)
         result = pd.DataFrame(columns, copy=False)  # built once: inserting columns one by one costs ms each
         monitored = {name: chunk[self.plan.positions[name]].to_numpy() for name in self.contract.monitored
                      if name in self.plan.positions and self.plan.positions[name] in chunk}
         return ScoredChunk(result, valid=valid, probability=probability, features=checked.features,
-                           monitored=monitored, explained=explained, principal=principal,
+                           monitored=monitored, explained=explained, principal=principal, action=action,
                            first_row=self.summary.rows + 1)
 
-    def _explanation_columns(self, explanations: Explanations | None, valid: np.ndarray,
-                             approved: np.ndarray) -> tuple[dict, ExplainedRows | None, np.ndarray]:
-        """Reason columns for declined rows (or all scored rows), or for JSON the arrays behind
-        each row's reasons and contributions; nothing for failed rows."""
-        principal = np.full((len(valid), len(REASON_COLUMNS)), -1, dtype=np.int16)
+    def _decide(self, checked, valid: np.ndarray, approved: np.ndarray,
+                explanations: Explanations | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each row's action code (approve, decline, incomplete; 0 for failed rows) and, when
+        explained, its stated reasons (indices into REASONS, -1 for none)."""
+        action = np.zeros(len(valid), dtype=np.int8)
+        approved_valid = approved[valid]
+        if not self.explain:
+            decided = decide_actions(None, approved_valid, self.model.threshold)
+            # Only a decline resting on missing inputs can be incomplete: explain just those rows.
+            features = checked.features[valid]
+            candidates = np.flatnonzero(~approved_valid & features.isna().to_numpy().any(axis=1)) \
+                if len(features) else np.array([], dtype=np.intp)
+            if len(candidates):
+                some = self.model.explain(features.iloc[candidates])
+                if some is not None:
+                    decided.action[candidates] = decide_actions(some, approved_valid[candidates],
+                                                                self.model.threshold).action
+            action[valid] = decided.action
+            return action, None
+        principal = np.full((len(valid), MAX_REASONS), -1, dtype=np.int16)
         if explanations is not None:
-            # Rows of `explanations` are the valid rows; reasons only for those that get them.
-            wanted = np.ones(len(explanations.probability), dtype=bool) if self.reasons_for == "all" \
-                else ~approved[valid]
-            principal[np.flatnonzero(valid)[wanted]] = principal_reasons(explanations, np.flatnonzero(wanted))
-            cited = principal[valid & ~approved]
-            counts = np.bincount(cited[cited >= 0], minlength=len(REASONS))
-            self.summary.decline_reasons.update({REASONS[i].code: int(n) for i, n in enumerate(counts) if n})
+            decided = decide_actions(explanations, approved_valid, self.model.threshold,
+                                     reasons_for_approved=self.reasons_for == "all")
+            action[valid], principal[valid] = decided.action, decided.principal
+        return action, principal
+
+    def _explanation_columns(self, explanations: Explanations | None, valid: np.ndarray, principal: np.ndarray,
+                             action: np.ndarray) -> tuple[dict, ExplainedRows | None]:
+        """Reason columns, or for JSON the arrays behind each row's reasons and contributions."""
+        cited = principal[action == DECLINE_CODE]
+        counts = np.bincount(cited[cited >= 0], minlength=len(REASONS))
+        self.summary.decline_reasons.update({REASONS[i].code: int(n) for i, n in enumerate(counts) if n})
         if self.explain == "contributions":
             # JSON answers: rows carry lists and dicts, built per row from the arrays by
             # writing.to_records; as columns they would cost more than the scoring (measured).
-            return {}, ExplainedRows(principal, explanations, valid), principal
-        return reason_columns(principal), None, principal
+            return {}, ExplainedRows(principal, explanations, valid)
+        return reason_columns(principal), None
 
-    def _tally(self, checked, valid, probability, approved) -> None:
+    def _tally(self, checked, valid, probability, approved, action) -> None:
         s = self.summary
+        counts = np.bincount(action, minlength=len(ACTIONS))
+        s.actions.update({ACTIONS[i]: int(n) for i, n in enumerate(counts) if i and n})
         scored = int(valid.sum())
         s.scored += scored
         s.failed += len(valid) - scored

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from webapp.core.errors import ContractViolation, InputTooLarge
-from webapp.core.reasons import REASONS
+from webapp.core.reasons import ACTION_COLUMN, REASONS
 from webapp.core.results import FIXED_WIDTH, ExplainedRows, explained_of, frame_of
 
 EXCEL_MAX_ROWS = 1_048_575  # a sheet's 1,048,576 rows, less the header
@@ -145,10 +145,14 @@ def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:
         values = [chunk[name].to_numpy(dtype=object) for name in columns]
         probability = chunk["Approval_Probability"].to_numpy()
         values[columns.index("Approval_Probability")] = [None if math.isnan(p) else float(p) for p in probability]
-        for name in ("Loan_Status", "Error"):
+        for name in ("Loan_Status", "Error", ACTION_COLUMN):
+            if name not in columns:
+                continue
             position = columns.index(name)
             values[position] = [v if isinstance(v, str) and v else None for v in values[position]]
         for position in range(FIXED_WIDTH, len(columns)):  # joined input columns
+            if columns[position] == ACTION_COLUMN:
+                continue
             values[position] = [None if v is None or v != v else v for v in values[position]]
         explained = explained_of(scored)
         if explained is not None:

@@ -13,7 +13,7 @@ from werkzeug.utils import secure_filename
 
 from webapp.core.contract import FEATURES, ID_COLUMN
 from webapp.core.errors import InputError, UnsupportedFormat
-from webapp.core.reasons import reason_table
+from webapp.core.reasons import reason_policy, reason_table
 from webapp.service import FORMATS, SPOOL_BYTES, ScoreQuery, score_input
 from webapp.web import context
 from webapp.web.observability import record_summary
@@ -99,7 +99,7 @@ def model_card():
     keys = ("name", "version", "created_at", "scikit_learn_version", "training_data", "cv",
             "cv_with_protected_attributes", "estimator", "threshold", "positive_label", "id_column",
             "decision_features", "monitored_attributes", "features", "explanation")
-    return {**{k: card[k] for k in keys if k in card}, "reasons": reason_table()}
+    return {**{k: card[k] for k in keys if k in card}, "reasons": reason_table(), "reason_policy": reason_policy()}
 
 
 @bp.get("/template.csv")
