@@ -1,0 +1,94 @@
+"""Recording a batch: all of it or a failed mark, counts from the rows, a chain with no forks."""
+import threading
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.records.conftest import decisions, start
+from webapp.records import Recorder, RecordingClosed, get_batch, verify
+from webapp.records.models import Batch
+
+
+def test_the_batch_id_is_known_before_any_row(database, store):
+    recorder = Recorder(database, start(), store=store)
+    assert len(recorder.batch_id) == 32
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id) is None
+
+
+def test_a_complete_batch_counts_its_rows_and_keeps_them_in_input_order(database, store, record):
+    batch_id = record([decisions(["A", "B"]), decisions(["C"], start=3, probabilities=[None])])
+    with database.session() as session:
+        batch = get_batch(session, batch_id)
+    assert batch["status"] == "complete"
+    assert batch["counts"] == {"rows": 3, "scored": 2, "failed": 1}
+    stored = pq.read_table(store / f"{batch_id}.parquet")
+    assert stored["row"].to_pylist() == [1, 2, 3]
+    assert stored["loan_id"].to_pylist() == ["A", "B", "C"]
+
+
+def test_probabilities_are_stored_at_full_precision(database, store, record):
+    p = 0.1 + 0.2  # 0.30000000000000004
+    batch_id = record(decisions(["A"], probabilities=[p]))
+    assert pq.read_table(store / f"{batch_id}.parquet")["probability"].to_pylist() == [p]
+
+
+def test_a_failed_batch_leaves_no_archive_and_no_complete_looking_rows(database, store):
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A", "B"]))
+    recorder.fail("disk full")
+    with database.session() as session:
+        batch = get_batch(session, recorder.batch_id)
+    assert (batch["status"], batch["failure_reason"], batch["digest"]) == ("failed", "disk full", None)
+    assert list(store.iterdir()) == []
+    with pytest.raises(RecordingClosed):
+        recorder.add(decisions(["C"]))
+
+
+def test_a_failure_while_completing_marks_the_batch_failed(database, store, monkeypatch):
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A"]))
+    monkeypatch.setattr("webapp.records.recorder.take_next_link", lambda *a: (_ for _ in ()).throw(OSError("full")))
+    with pytest.raises(OSError):
+        recorder.complete({})
+    with database.session() as session:
+        assert get_batch(session, recorder.batch_id)["status"] == "failed"
+    assert list(store.iterdir()) == []
+
+
+def test_an_empty_batch_is_recorded_too(database, record):
+    batch_id = record([], summary={"rows": 0})
+    with database.session() as session:
+        assert get_batch(session, batch_id)["counts"] == {"rows": 0, "scored": 0, "failed": 0}
+    assert verify(database).ok
+
+
+def test_eight_parallel_recordings_all_succeed_and_chain_without_forks(database, store):
+    ids, errors = [], []
+
+    def upload(i):
+        try:
+            recorder = Recorder(database, start(), store=store)
+            for chunk in range(3):
+                recorder.add(decisions([f"T{i}-{chunk}-{j}" for j in range(200)], start=1 + 200 * chunk))
+            recorder.complete({})
+            ids.append(recorder.batch_id)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with database.session() as session:
+        seqs = sorted(session.get(Batch, batch_id).seq for batch_id in ids)
+    assert seqs == list(range(1, 9))
+    assert verify(database).ok
+
+
+@pytest.mark.parametrize("channel", ["fax", ""])
+def test_an_unknown_channel_is_refused(channel):
+    with pytest.raises(ValueError, match="channel"):
+        start(channel=channel)
