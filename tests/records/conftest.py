@@ -3,10 +3,12 @@ built by hand as the scoring service would hand them over."""
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from webapp.db import Database, ensure_schema
-from webapp.records import BatchStart, Recorder
+from webapp.records import BatchStart, Recorder, archive
+from webapp.records.models import Batch
 
 REASONS = pa.list_(pa.string())
 CONTRIBUTIONS = pa.list_(pa.float64())
@@ -36,10 +38,10 @@ def decisions(loan_ids: list[str], *, start: int = 1, probabilities: list[float 
 
 
 def start(**overrides) -> BatchStart:
-    fields = dict(actor="anonymous", channel="api", purpose="decision", input_name="applicants.csv",
-                  input_sha256="ab" * 32, input_size=1234, input_format="csv", options={"explain": True},
-                  model_name="loan_pipeline", model_version="2026-11-01-abc", model_sha256="cd" * 32,
-                  threshold=0.5, code_version="test")
+    fields = {"actor": "anonymous", "channel": "api", "purpose": "decision", "input_name": "applicants.csv",
+              "input_sha256": "ab" * 32, "input_size": 1234, "input_format": "csv", "options": {"explain": True},
+              "model_name": "loan_pipeline", "model_version": "2026-11-01-abc", "model_sha256": "cd" * 32,
+              "threshold": 0.5, "code_version": "test"}
     return BatchStart(**{**fields, **overrides})
 
 
@@ -49,6 +51,33 @@ def database(database_url):
     ensure_schema(database.engine)
     yield database
     database.dispose()
+
+
+@pytest.fixture(params=["inline", "file"])
+def archive_kind(request, monkeypatch):
+    """Small archives live in the database, larger ones in the store: tests taking this run on both."""
+    if request.param == "file":
+        monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    return request.param
+
+
+def stored(database, batch_id) -> pa.Table:
+    with database.session() as session:
+        batch = session.get(Batch, batch_id)
+        return pq.read_table(archive.source(batch.archive, batch.archive_data))
+
+
+def rewrite(database, batch_id, change) -> None:
+    """Tamper with a batch's archive, wherever it lives."""
+    with database.session() as session:
+        batch = session.get(Batch, batch_id)
+        changed = change(pq.read_table(archive.source(batch.archive, batch.archive_data)))
+        if batch.archive_data is None:
+            pq.write_table(changed, batch.archive)
+        else:
+            sink = pa.BufferOutputStream()
+            pq.write_table(changed, sink)
+            batch.archive_data = sink.getvalue().to_pybytes()
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
 """Recording a batch: all of it or a failed mark, counts from the rows, a chain with no forks."""
 import threading
 
-import pyarrow.parquet as pq
 import pytest
 
-from tests.records.conftest import decisions, start
+from tests.records.conftest import decisions, start, stored
 from webapp.records import Recorder, RecordingClosed, get_batch, verify
 from webapp.records.models import Batch
 
@@ -16,36 +15,63 @@ def test_the_batch_id_is_known_before_any_row(database, store):
         assert session.get(Batch, recorder.batch_id) is None
 
 
-def test_a_complete_batch_counts_its_rows_and_keeps_them_in_input_order(database, store, record):
+def test_a_complete_batch_counts_its_rows_and_keeps_them_in_input_order(database, record, archive_kind):
     batch_id = record([decisions(["A", "B"]), decisions(["C"], start=3, probabilities=[None])])
     with database.session() as session:
         batch = get_batch(session, batch_id)
     assert batch["status"] == "complete"
     assert batch["counts"] == {"rows": 3, "scored": 2, "failed": 1}
-    stored = pq.read_table(store / f"{batch_id}.parquet")
-    assert stored["row"].to_pylist() == [1, 2, 3]
-    assert stored["loan_id"].to_pylist() == ["A", "B", "C"]
+    table = stored(database, batch_id)
+    assert table["row"].to_pylist() == [1, 2, 3]
+    assert table["loan_id"].to_pylist() == ["A", "B", "C"]
 
 
-def test_probabilities_are_stored_at_full_precision(database, store, record):
+def test_small_archives_are_kept_in_the_database_and_larger_ones_in_the_store(database, store, record,
+                                                                              archive_kind):
+    batch_id = record(decisions(["A"]))
+    assert [p.name for p in store.glob("*")] == ([] if archive_kind == "inline" else [f"{batch_id}.parquet"])
+
+
+def test_large_chunks_are_written_on_a_thread_in_order(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder._Pipeline.THREAD_ROWS", 2)
+    recorder = Recorder(database, start(), store=store)
+    for offset in range(0, 9, 3):
+        recorder.add(decisions([f"L{offset + i}" for i in range(3)], start=offset + 1))
+    recorder.complete({})
+    assert stored(database, recorder.batch_id)["row"].to_pylist() == list(range(1, 10))
+    assert verify(database).ok
+
+
+def test_a_failure_on_the_writer_thread_fails_the_batch(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder._Pipeline.THREAD_ROWS", 1)
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A"]))
+    with pytest.raises(ValueError, match="columns differ"):
+        recorder.add(decisions(["B"]).drop_columns(["input.Gender"]))
+        recorder.complete({})
+    with database.session() as session:
+        assert get_batch(session, recorder.batch_id)["status"] == "failed"
+
+
+def test_probabilities_are_stored_at_full_precision(database, record):
     p = 0.1 + 0.2  # 0.30000000000000004
     batch_id = record(decisions(["A"], probabilities=[p]))
-    assert pq.read_table(store / f"{batch_id}.parquet")["probability"].to_pylist() == [p]
+    assert stored(database, batch_id)["probability"].to_pylist() == [p]
 
 
-def test_a_failed_batch_leaves_no_archive_and_no_complete_looking_rows(database, store):
+def test_a_failed_batch_leaves_no_archive_and_no_complete_looking_rows(database, store, archive_kind):
     recorder = Recorder(database, start(), store=store)
     recorder.add(decisions(["A", "B"]))
     recorder.fail("disk full")
     with database.session() as session:
         batch = get_batch(session, recorder.batch_id)
     assert (batch["status"], batch["failure_reason"], batch["digest"]) == ("failed", "disk full", None)
-    assert list(store.iterdir()) == []
+    assert list(store.glob("*")) == []
     with pytest.raises(RecordingClosed):
         recorder.add(decisions(["C"]))
 
 
-def test_a_failure_while_completing_marks_the_batch_failed(database, store, monkeypatch):
+def test_a_failure_while_completing_marks_the_batch_failed(database, store, monkeypatch, archive_kind):
     recorder = Recorder(database, start(), store=store)
     recorder.add(decisions(["A"]))
     monkeypatch.setattr("webapp.records.recorder.take_next_link", lambda *a: (_ for _ in ()).throw(OSError("full")))
@@ -53,7 +79,7 @@ def test_a_failure_while_completing_marks_the_batch_failed(database, store, monk
         recorder.complete({})
     with database.session() as session:
         assert get_batch(session, recorder.batch_id)["status"] == "failed"
-    assert list(store.iterdir()) == []
+    assert list(store.glob("*")) == []
 
 
 def test_an_empty_batch_is_recorded_too(database, record):

@@ -1,13 +1,22 @@
 """Lookups, paging, verification, retention: what the record promises an examiner."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from tests.records.conftest import decisions
-from webapp.records import (BatchNotFound, BatchPurged, RecordError, decisions_for, get_batch, hold, list_batches,
-                            purge, release, verify)
+from tests.records.conftest import decisions, rewrite
+from webapp.records import (
+    BatchNotFound,
+    BatchPurged,
+    RecordError,
+    decisions_for,
+    get_batch,
+    hold,
+    list_batches,
+    purge,
+    release,
+    verify,
+)
 from webapp.records.models import Batch
 from webapp.records.services import months_before
 
@@ -16,14 +25,9 @@ def archive_of(store, batch_id):
     return store / f"{batch_id}.parquet"
 
 
-def rewrite(store, batch_id, change):
-    path = archive_of(store, batch_id)
-    pq.write_table(change(pq.read_table(path)), path)
-
-
 # --- lookups
 
-def test_every_decision_for_an_id_newest_first_with_its_inputs_and_reasons(database, record):
+def test_every_decision_for_an_id_newest_first_with_its_inputs_and_reasons(database, record, archive_kind):
     first = record(decisions(["LP1", "LP2"], probabilities=[0.2, 0.9]))
     second = record(decisions(["LP3", "LP1"], probabilities=[0.8, 0.3]), actor="alice", purpose="analysis")
     with database.session() as session:
@@ -60,8 +64,8 @@ def test_batches_are_paged_newest_first_and_filtered(database, record):
         page3 = list_batches(session, page=3, per_page=2)
         alice = list_batches(session, actor="alice")
         analysis = list_batches(session, purpose="analysis")
-        future = list_batches(session, since=datetime.now(timezone.utc) + timedelta(days=1))
-        past = list_batches(session, until=datetime.now(timezone.utc) + timedelta(days=1))
+        future = list_batches(session, since=datetime.now(UTC) + timedelta(days=1))
+        past = list_batches(session, until=datetime.now(UTC) + timedelta(days=1))
     assert [b["batch_id"] for b in page1["batches"]] == ids[::-1][:2]
     assert page1["total"] == 5 and [b["batch_id"] for b in page3["batches"]] == [ids[0]]
     assert {b["batch_id"] for b in alice["batches"]} == {ids[1], ids[3]}
@@ -104,16 +108,17 @@ def rows_swapped(table):
 
 
 @pytest.mark.parametrize("tamper", [probability_changed, row_deleted, rows_swapped], ids=lambda f: f.__name__)
-def test_verify_names_the_first_batch_whose_decisions_were_changed(database, store, record, tamper):
+def test_verify_names_the_first_batch_whose_decisions_were_changed(database, record, tamper, archive_kind):
     ids = [record(decisions(["A", "B", "C"])) for _ in range(3)]
-    rewrite(store, ids[1], tamper)
+    rewrite(database, ids[1], tamper)
     report = verify(database)
     assert (report.ok, report.first_bad) == (False, ids[1])
     assert "differ" in report.problem
     assert verify(database, ids[0]).ok and not verify(database, ids[1]).ok
 
 
-def test_verify_catches_a_changed_batch_field_and_a_removed_archive(database, store, record):
+def test_verify_catches_a_changed_batch_field_and_a_removed_archive(database, store, record, monkeypatch):
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
     ids = [record(decisions(["A"])) for _ in range(2)]
     with database.session() as session:
         session.get(Batch, ids[0]).model_version = "something else"
@@ -129,10 +134,11 @@ def test_months_before_keeps_the_day_or_takes_the_months_last():
     assert months_before(datetime(2026, 3, 31), 1) == datetime(2026, 2, 28)
 
 
-def test_purge_deletes_only_what_is_past_retention_and_not_on_hold(database, store, record):
+def test_purge_deletes_only_what_is_past_retention_and_not_on_hold(database, store, record, monkeypatch):
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
     old, held, recent = (record(decisions(["A", "B"])) for _ in range(3))
     hold(database, held, "examination pending")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     as_of = months_before(now, -25) + timedelta(minutes=1)  # 25 months on, the first two are due
     assert purge(database, as_of=now).purged == []  # nothing is 25 months old today
     with database.session() as session:  # `recent` inside the retention at as_of (its digest breaks)
@@ -151,11 +157,11 @@ def test_the_chain_verifies_after_a_purge(database, record):
     ids = [record(decisions(["A"])) for _ in range(4)]
     hold(database, ids[2], "lawsuit")
     hold(database, ids[3], "lawsuit")
-    report = purge(database, as_of=months_before(datetime.now(timezone.utc), -25) + timedelta(minutes=1))
+    report = purge(database, as_of=months_before(datetime.now(UTC), -25) + timedelta(minutes=1))
     assert report.purged == ids[:2]
     assert verify(database).ok
     release(database, ids[2])
-    assert purge(database, as_of=months_before(datetime.now(timezone.utc), -26)).purged == [ids[2]]
+    assert purge(database, as_of=months_before(datetime.now(UTC), -26)).purged == [ids[2]]
     assert verify(database).ok
     with database.session() as session:
         assert get_batch(session, ids[3])["hold"]["reason"] == "lawsuit"

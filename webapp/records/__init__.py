@@ -13,10 +13,41 @@ pandas, numpy. Never Flask.
 """
 from webapp.records.recorder import BatchStart, Recorder, RecordingClosed
 from webapp.records.replay import ReplayReport, replay
-from webapp.records.services import (DEFAULT_RETENTION_MONTHS, BatchNotFound, BatchPurged, PurgeReport,
-                                     RecordError, VerifyReport, decisions_for, export, get_batch, hold,
-                                     list_batches, purge, release, verify)
+from webapp.records.services import (
+                                     DEFAULT_RETENTION_MONTHS,
+                                     BatchNotFound,
+                                     BatchPurged,
+                                     PurgeReport,
+                                     RecordError,
+                                     VerifyReport,
+                                     decisions_for,
+                                     export,
+                                     get_batch,
+                                     hold,
+                                     list_batches,
+                                     purge,
+                                     release,
+                                     verify,
+)
 
-__all__ = ["DEFAULT_RETENTION_MONTHS", "BatchNotFound", "BatchPurged", "BatchStart", "PurgeReport", "Recorder",
-           "RecordError", "RecordingClosed", "ReplayReport", "VerifyReport", "decisions_for", "export",
-           "get_batch", "hold", "list_batches", "purge", "release", "replay", "verify"]
+__all__ = [
+                                     "DEFAULT_RETENTION_MONTHS",
+                                     "BatchNotFound",
+                                     "BatchPurged",
+                                     "BatchStart",
+                                     "PurgeReport",
+                                     "RecordError",
+                                     "Recorder",
+                                     "RecordingClosed",
+                                     "ReplayReport",
+                                     "VerifyReport",
+                                     "decisions_for",
+                                     "export",
+                                     "get_batch",
+                                     "hold",
+                                     "list_batches",
+                                     "purge",
+                                     "release",
+                                     "replay",
+                                     "verify",
+]

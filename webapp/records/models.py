@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.db import Base
@@ -39,7 +39,8 @@ class Batch(Base):
     scored: Mapped[int] = mapped_column(BigInteger, default=0)
     failed: Mapped[int] = mapped_column(BigInteger, default=0)
     summary: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON text
-    archive: Mapped[str | None] = mapped_column(Text)  # the Parquet file's path
+    archive: Mapped[str | None] = mapped_column(Text)  # the Parquet file's path, or
+    archive_data: Mapped[bytes | None] = mapped_column(LargeBinary)  # the Parquet bytes of a small batch
     data_digest: Mapped[str | None] = mapped_column(String(64))
     prev_digest: Mapped[str | None] = mapped_column(String(64))
     digest: Mapped[str | None] = mapped_column(String(64))
@@ -52,7 +53,7 @@ class DecisionIndex(Base):
     lookups compare the ID itself in the archive), the batch's chain position and the row."""
 
     __tablename__ = "decision_index"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy reads it once
 
     loan_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     batch_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

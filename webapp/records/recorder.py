@@ -4,21 +4,23 @@ its `Loan_ID` index in one transaction: a batch is recorded entirely or marked f
 from __future__ import annotations
 
 import io
+import queue
+import threading
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import func, select, text, union_all
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from webapp.db import Database
 from webapp.records import archive
 from webapp.records.digest import GENESIS, DataDigest, batch_digest, canonical_json, loan_keys
-from webapp.records.models import Batch, Deletion
+from webapp.records.models import Batch
 
 CHANNELS = ("api", "page", "cli", "job")
 PURPOSES = ("decision", "analysis")
@@ -68,9 +70,15 @@ class Recorder:
         self._rows: list[np.ndarray] = []
         self._counts = {"rows": 0, "scored": 0, "failed": 0}
         self._closed = False
+        self._pipeline = _Pipeline(self._write)
 
     def add(self, decisions: pa.Table) -> None:
+        """Record one scored chunk. Large chunks are written by a thread of the batch's own, so the
+        next chunk is scored meanwhile; a failure there surfaces at the next `add` or `complete`."""
         self._check_open()
+        self._pipeline.submit(decisions)
+
+    def _write(self, decisions: pa.Table) -> None:
         table = archive.normalise(decisions)
         self._writer.write(table)
         self._digest.update(table)
@@ -82,12 +90,15 @@ class Recorder:
         self._counts["scored"] += table.num_rows - failed
 
     def complete(self, summary: dict) -> None:
+        """Publish the archive, then write the batch, its chain link and its index in one transaction."""
         self._check_open()
         try:
-            path = self._writer.close()
+            self._pipeline.drain()
+            path, data = self._writer.close()
             data_digest = self._digest.hexdigest()
             with self.database.session() as session:
-                batch = self._batch("complete", summary, archive=str(path), data_digest=data_digest)
+                batch = self._batch("complete", summary, archive=path and str(path), archive_data=data,
+                                    data_digest=data_digest)
                 take_next_link(session, batch)
                 session.add(batch)
                 session.flush()
@@ -101,11 +112,10 @@ class Recorder:
         """Mark the batch failed (its partial archive removed). `reason` is stored: no personal data."""
         self._check_open()
         self._closed = True
+        self._pipeline.drain(raise_error=False)
         self._writer.abandon()
-        self._writer.path.unlink(missing_ok=True)  # published, but the transaction did not commit
         with self.database.session() as session:
-            existing = session.get(Batch, self.batch_id)
-            if existing is None:
+            if session.get(Batch, self.batch_id) is None:
                 session.add(self._batch("failed", {}, failure_reason=reason[:2000]))
 
     def _check_open(self) -> None:
@@ -129,6 +139,47 @@ class Recorder:
             _copy_index(session, keys, rows, seq)
         else:
             _executemany_index(session, keys, rows, seq)
+
+
+class _Pipeline:
+    """Runs `work` on each chunk in order: inline for small chunks (a thread costs more than it
+    saves), on one worker thread from the first large chunk on, with at most two chunks queued."""
+
+    THREAD_ROWS = 20_000
+
+    def __init__(self, work):
+        self.work = work
+        self.queue: queue.Queue | None = None
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def submit(self, table: pa.Table) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.thread is None and table.num_rows < self.THREAD_ROWS:
+            self.work(table)
+            return
+        if self.thread is None:
+            self.queue = queue.Queue(maxsize=2)
+            self.thread = threading.Thread(target=self._run, name="record-writer", daemon=True)
+            self.thread.start()
+        self.queue.put(table)
+
+    def drain(self, raise_error: bool = True) -> None:
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+        if raise_error and self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while (table := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.work(table)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                    self.error = exc
 
 
 def _executemany_index(session: Session, keys: np.ndarray, rows: np.ndarray, seq: int) -> None:
@@ -162,13 +213,15 @@ def take_next_link(session: Session, batch: Batch) -> None:
     batch.digest = batch_digest(batch.prev_digest, header_of(batch), batch.data_digest)
 
 
+LAST_LINK = text(
+    "SELECT seq, digest FROM batches WHERE seq = (SELECT max(seq) FROM batches) "
+    "UNION ALL SELECT seq, digest FROM deletions WHERE seq = (SELECT max(seq) FROM deletions) "
+    "ORDER BY seq DESC LIMIT 1")  # plain SQL: both maxima come off unique indexes, no ORM compilation
+
+
 def last_link(session: Session) -> tuple[int, str]:
-    links = union_all(select(Batch.seq, Batch.digest).where(Batch.seq.is_not(None)),
-                      select(Deletion.seq, Deletion.digest).where(Deletion.seq.is_not(None))).subquery()
-    last = session.execute(select(func.max(links.c.seq))).scalar()
-    if last is None:
-        return 0, GENESIS
-    return last, session.execute(select(links.c.digest).where(links.c.seq == last)).scalar_one()
+    last = session.execute(LAST_LINK).first()
+    return (0, GENESIS) if last is None else (last[0], last[1])
 
 
 HEADER_FIELDS = ("id", "seq", "created_at", "actor", "channel", "purpose", "input_name", "input_sha256",
@@ -185,11 +238,11 @@ def header_of(batch: Batch) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
     """UTC, microseconds, `Z`: SQLite gives times back without their zone, PostgreSQL with it."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

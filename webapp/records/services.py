@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -97,7 +97,7 @@ def decisions_for(session: Session, loan_id: str, *, actor: str | None = None) -
         rows_by_batch.setdefault(batch.id, (batch, []))[1].append(row)
     found = []
     for batch, rows in rows_by_batch.values():
-        table = archive.read(batch.archive, rows)
+        table = archive.read(archive.source(batch.archive, batch.archive_data), rows)
         table = table.filter(pc.equal(table["loan_id"], loan_id))  # the key may collide; the ID may not
         found += [_decision(batch, record) for record in table.to_pylist()]
     found.sort(key=lambda d: (d["created_at"], d["batch_id"], -d["row"]), reverse=True)
@@ -118,7 +118,7 @@ def _decision(batch: Batch, record: dict) -> dict:
 def as_datetime(moment: datetime | date) -> datetime:
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- verification --------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def _check(kind: str, entry, previous: str) -> str | None:
     if kind == "deletion":
         return None
     try:
-        data_digest = data_digest_of(entry.archive)
+        data_digest = data_digest_of(archive.source(entry.archive, entry.archive_data))
     except OSError:
         return "its archive is missing or unreadable"
     if data_digest != entry.data_digest:
@@ -178,9 +178,9 @@ def _check(kind: str, entry, previous: str) -> str | None:
     return None
 
 
-def data_digest_of(path: str | Path) -> str:
+def data_digest_of(where) -> str:
     digest = DataDigest()
-    with pq.ParquetFile(path) as parquet:
+    with pq.ParquetFile(where) as parquet:
         for group in range(parquet.num_row_groups):
             digest.update(parquet.read_row_group(group))
     return digest.hexdigest()
@@ -266,7 +266,7 @@ def export(database: Database, since: datetime | date, fmt: str, out) -> int:
         batches = session.execute(select(Batch).where(Batch.status == "complete",
                                                       Batch.created_at >= as_datetime(since))
                                   .order_by(Batch.seq)).scalars().all()
-    tables = [_with_batch(archive.read(b.archive), b) for b in batches]
+    tables = [_with_batch(archive.read(archive.source(b.archive, b.archive_data)), b) for b in batches]
     table = pa.concat_tables(tables, promote_options="permissive") if tables else _with_batch(
         archive.normalise(pa.table({n: pa.array([], t) for n, t in archive.FIXED.items()})), None)
     if fmt == "parquet":

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("failed", sa.BigInteger(), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("archive", sa.Text(), nullable=True),
+        sa.Column("archive_data", sa.LargeBinary(), nullable=True),
         sa.Column("data_digest", DIGEST, nullable=True),
         sa.Column("prev_digest", DIGEST, nullable=True),
         sa.Column("digest", DIGEST, nullable=True),
