@@ -36,7 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _attach_database(app)
 
     from webapp import cli
-    from webapp.web import api, health, metrics, observability, openapi, problems, security, ui
+    from webapp.web import api, health, metrics, observability, openapi, problems, records, security, ui
 
     csrf.init_app(app)
     csrf.exempt(api.bp)  # the API authenticates by header (optional bearer token), never by cookie
@@ -44,6 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(records.bp)
     security.init_app(app)
     observability.init_app(app)
     metrics.init_app(app)

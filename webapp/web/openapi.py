@@ -7,6 +7,7 @@ from webapp.core.contract import ID_COLUMN
 from webapp.core.errors import InputError
 from webapp.core.reasons import reason_table
 from webapp.core.writing import FORMATS
+from webapp.web import records as records_web
 from webapp.web.api import FILE_TYPES
 
 bp = Blueprint("docs", __name__)
@@ -220,6 +221,7 @@ def build_spec(card: dict | None) -> dict:
                                                        "content": {"text/plain": {"schema": {"type": "string"}}}},
                                                "401": PROBLEM}}},
             **page_paths(),
+            **records_web.openapi_paths(),
             "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI 3.1",
                                                             "content": {"application/json": {"schema": {"type": "object"}}}}}}},
