@@ -209,9 +209,13 @@ def records_verify_command(batch_id):
 @click.option("--as-of", type=DATE, help="Purge as if today were this date (default: today).")
 @with_appcontext
 def records_purge_command(as_of):
-    """Delete the batches past RECORD_RETENTION_MONTHS, never one on hold; deletion entries stay."""
-    from webapp.records import purge
+    """Delete the batches past RECORD_RETENTION_MONTHS, never one on hold; deletion entries stay.
+    Also writes the Loan_ID index of any batch whose indexing was interrupted."""
+    from webapp.records import index_pending, purge
 
+    mended = index_pending(_database())
+    if mended:
+        click.echo(f"indexed {len(mended)} batch(es) whose indexing was interrupted")
     report = purge(_database(), as_of, current_app.config["RECORD_RETENTION_MONTHS"])
     click.echo(f"purged {len(report.purged)} batch(es) created before {report.cutoff:%Y-%m-%d}; "
                f"{len(report.held)} on hold kept")

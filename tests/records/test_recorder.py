@@ -1,10 +1,12 @@
 """Recording a batch: all of it or a failed mark, counts from the rows, a chain with no forks."""
 import threading
+from datetime import timedelta
 
 import pytest
 
 from tests.records.conftest import decisions, start, stored
-from webapp.records import Recorder, RecordingClosed, get_batch, verify
+from webapp.records import Recorder, RecordingClosed, decisions_for, get_batch, index_pending, verify
+from webapp.records import recorder as recorder_module
 from webapp.records.models import Batch
 
 
@@ -118,3 +120,36 @@ def test_eight_parallel_recordings_all_succeed_and_chain_without_forks(database,
 def test_an_unknown_channel_is_refused(channel):
     with pytest.raises(ValueError, match="channel"):
         start(channel=channel)
+
+
+def test_a_large_batch_is_indexed_right_after_and_found_meanwhile(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 0)
+    gate = threading.Event()
+    real = recorder_module.index_batch
+    monkeypatch.setattr("webapp.records.recorder.index_batch", lambda *a: (gate.wait(10), real(*a)))
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A", "B"]))
+    recorder.complete({})
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is False
+        assert [d["row"] for d in decisions_for(session, "B")] == [2]  # read from the archive
+    gate.set()
+    recorder.wait_indexed()
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is True
+        assert [d["row"] for d in decisions_for(session, "B")] == [2]  # through the index
+
+
+def test_an_interrupted_indexing_is_mended(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 0)
+    monkeypatch.setattr("webapp.records.recorder.index_batch", lambda *a: None)  # the worker died
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A", "B"]))
+    recorder.complete({})
+    recorder.wait_indexed()
+    monkeypatch.undo()
+    assert index_pending(database) == []  # too recent: its thread may still be running
+    assert index_pending(database, older_than=timedelta(0)) == [recorder.batch_id]
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is True
+        assert [d["loan_id"] for d in decisions_for(session, "A")] == ["A"]

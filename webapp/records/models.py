@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.db import Base
@@ -44,6 +44,7 @@ class Batch(Base):
     data_digest: Mapped[str | None] = mapped_column(String(64))
     prev_digest: Mapped[str | None] = mapped_column(String(64))
     digest: Mapped[str | None] = mapped_column(String(64))
+    indexed: Mapped[bool] = mapped_column(Boolean, default=False)  # its decision_index rows are written
     hold_reason: Mapped[str | None] = mapped_column(Text)
     held_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -4,6 +4,7 @@ its `Loan_ID` index in one transaction: a batch is recorded entirely or marked f
 from __future__ import annotations
 
 import io
+import logging
 import queue
 import threading
 import uuid
@@ -14,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from webapp.db import Database
@@ -22,7 +23,9 @@ from webapp.records import archive
 from webapp.records.digest import GENESIS, DataDigest, batch_digest, canonical_json, loan_keys
 from webapp.records.models import Batch
 
+log = logging.getLogger(__name__)
 CHANNELS = ("api", "page", "cli", "job")
+INDEX_NOW_ROWS = 1_000  # up to this many rows, the index is written in the batch's own transaction
 PURPOSES = ("decision", "analysis")
 CHAIN_LOCK = 21_0001  # PostgreSQL advisory lock: one batch at a time takes the chain's next link
 
@@ -71,6 +74,7 @@ class Recorder:
         self._counts = {"rows": 0, "scored": 0, "failed": 0}
         self._closed = False
         self._pipeline = _Pipeline(self._write)
+        self._indexer: threading.Thread | None = None
 
     def add(self, decisions: pa.Table) -> None:
         """Record one scored chunk. Large chunks are written by a thread of the batch's own, so the
@@ -90,23 +94,50 @@ class Recorder:
         self._counts["scored"] += table.num_rows - failed
 
     def complete(self, summary: dict) -> None:
-        """Publish the archive, then write the batch, its chain link and its index in one transaction."""
+        """Publish the archive, then write the batch and its chain link in one transaction. The
+        `Loan_ID` index of a small batch is written in that transaction too; a larger batch's on a
+        thread right after (it costs about 1 s per million rows, and it is derived data: lookups
+        read the archives of batches not yet indexed, and `index_pending` mends an interrupted one)."""
         self._check_open()
         try:
             self._pipeline.drain()
             path, data = self._writer.close()
             data_digest = self._digest.hexdigest()
+            index_now = self._counts["rows"] <= INDEX_NOW_ROWS
             with self.database.session() as session:
                 batch = self._batch("complete", summary, archive=path and str(path), archive_data=data,
-                                    data_digest=data_digest)
+                                    data_digest=data_digest, indexed=index_now)
                 take_next_link(session, batch)
                 session.add(batch)
                 session.flush()
-                self._write_index(session, batch.seq)
+                if index_now:
+                    write_index(session, self._sorted_keys(), batch.seq)
         except BaseException:
             self.fail("recording failed")
             raise
         self._closed = True
+        if not index_now:
+            # Not a daemon: a command's process waits for it before exiting.
+            self._indexer = threading.Thread(target=self._index_later, args=(batch.seq,), name="record-index")
+            self._indexer.start()
+
+    def wait_indexed(self, timeout: float | None = None) -> None:
+        if self._indexer is not None:
+            self._indexer.join(timeout)
+
+    def _index_later(self, seq: int) -> None:
+        try:
+            index_batch(self.database, self.batch_id, seq, self._sorted_keys())
+        except Exception:
+            log.warning("indexing batch %s failed: lookups read its archive until index_pending mends it",
+                        self.batch_id, exc_info=True)
+
+    def _sorted_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.concatenate(self._keys) if self._keys else np.empty(0, np.int64)
+        rows = np.concatenate(self._rows) if self._rows else np.empty(0, np.int64)
+        self._keys, self._rows = [], []
+        order = np.lexsort((rows, keys))  # key order: the index's B-tree is filled left to right
+        return keys[order], rows[order]
 
     def fail(self, reason: str) -> None:
         """Mark the batch failed (its partial archive removed). `reason` is stored: no personal data."""
@@ -127,19 +158,6 @@ class Recorder:
         start["options"] = canonical_json(start["options"])
         return Batch(id=self.batch_id, created_at=self.created_at, completed_at=utcnow(), status=status,
                      summary=canonical_json(summary), **start, **self._counts, **fields)
-
-    def _write_index(self, session: Session, seq: int) -> None:
-        if not self._keys:
-            return
-        keys = np.concatenate(self._keys)
-        rows = np.concatenate(self._rows)
-        order = np.lexsort((rows, keys))  # key order: the index's B-tree is filled left to right
-        keys, rows = keys[order], rows[order]
-        if session.bind.dialect.name == "postgresql":
-            _copy_index(session, keys, rows, seq)
-        else:
-            _executemany_index(session, keys, rows, seq)
-
 
 class _Pipeline:
     """Runs `work` on each chunk in order: inline for small chunks (a thread costs more than it
@@ -180,6 +198,23 @@ class _Pipeline:
                     self.work(table)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                     self.error = exc
+
+
+def write_index(session: Session, sorted_keys: tuple[np.ndarray, np.ndarray], seq: int) -> None:
+    keys, rows = sorted_keys
+    if not len(keys):
+        return
+    if session.bind.dialect.name == "postgresql":
+        _copy_index(session, keys, rows, seq)
+    else:
+        _executemany_index(session, keys, rows, seq)
+
+
+def index_batch(database: Database, batch_id: str, seq: int, sorted_keys) -> None:
+    """Write a complete batch's index and mark it indexed, in one transaction."""
+    with database.session() as session:
+        write_index(session, sorted_keys, seq)
+        session.execute(update(Batch).where(Batch.id == batch_id).values(indexed=True))
 
 
 def _executemany_index(session: Session, keys: np.ndarray, rows: np.ndarray, seq: int) -> None:

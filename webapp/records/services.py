@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -16,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from webapp.db import Database
 from webapp.records import archive
-from webapp.records.digest import GENESIS, DataDigest, batch_digest, loan_key
+from webapp.records.digest import GENESIS, DataDigest, batch_digest, loan_key, loan_keys
 from webapp.records.models import Batch, DecisionIndex, Deletion
-from webapp.records.recorder import header_of, iso, utcnow
+from webapp.records.recorder import header_of, index_batch, iso, utcnow
 
 DEFAULT_RETENTION_MONTHS = 25
+PENDING_AGE = timedelta(minutes=10)  # an indexing thread older than this has died
 
 
 class RecordError(Exception):
@@ -92,9 +94,12 @@ def decisions_for(session: Session, loan_id: str, *, actor: str | None = None) -
              .where(DecisionIndex.loan_key == loan_key(loan_id), Batch.status == "complete"))
     if actor:
         query = query.where(Batch.actor == actor)
-    rows_by_batch: dict[str, tuple[Batch, list[int]]] = {}
+    rows_by_batch: dict[str, tuple[Batch, list[int] | None]] = {}
     for batch, row in session.execute(query):
         rows_by_batch.setdefault(batch.id, (batch, []))[1].append(row)
+    pending = select(Batch).where(Batch.status == "complete", Batch.indexed.is_(False))
+    for batch in session.execute(pending.where(Batch.actor == actor) if actor else pending).scalars():
+        rows_by_batch[batch.id] = (batch, None)  # not indexed yet: its archive is read whole
     found = []
     for batch, rows in rows_by_batch.values():
         table = archive.read(archive.source(batch.archive, batch.archive_data), rows)
@@ -102,6 +107,22 @@ def decisions_for(session: Session, loan_id: str, *, actor: str | None = None) -
         found += [_decision(batch, record) for record in table.to_pylist()]
     found.sort(key=lambda d: (d["created_at"], d["batch_id"], -d["row"]), reverse=True)
     return found
+
+
+def index_pending(database: Database, older_than: timedelta = PENDING_AGE) -> list[str]:
+    """Write the index of complete batches whose indexing thread never finished (a killed worker)."""
+    cutoff = utcnow() - older_than
+    with database.session() as session:
+        pending = session.execute(select(Batch.id, Batch.seq, Batch.archive, Batch.archive_data).where(
+            Batch.status == "complete", Batch.indexed.is_(False), Batch.completed_at < cutoff)).all()
+    for batch_id, seq, path, data in pending:
+        table = pq.read_table(archive.source(path, data), columns=["loan_id", "row"])
+        keys, rows = loan_keys(table["loan_id"]), np.asarray(table["row"], dtype=np.int64)
+        order = np.lexsort((rows, keys))
+        with database.session() as session:
+            session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))  # a partial attempt
+        index_batch(database, batch_id, seq, (keys[order], rows[order]))
+    return [batch_id for batch_id, *_ in pending]
 
 
 def _decision(batch: Batch, record: dict) -> dict:

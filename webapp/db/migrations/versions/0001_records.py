@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("data_digest", DIGEST, nullable=True),
         sa.Column("prev_digest", DIGEST, nullable=True),
         sa.Column("digest", DIGEST, nullable=True),
+        sa.Column("indexed", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("hold_reason", sa.Text(), nullable=True),
         sa.Column("held_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_batches"),
