@@ -64,19 +64,20 @@ def archive_kind(request, monkeypatch):
 def stored(database, batch_id) -> pa.Table:
     with database.session() as session:
         batch = session.get(Batch, batch_id)
-        return pq.read_table(archive.source(batch.archive, batch.archive_data))
+        return archive.read(batch.archive, batch.archive_data)
 
 
 def rewrite(database, batch_id, change) -> None:
     """Tamper with a batch's archive, wherever it lives."""
     with database.session() as session:
         batch = session.get(Batch, batch_id)
-        changed = change(pq.read_table(archive.source(batch.archive, batch.archive_data)))
+        changed = change(archive.read(batch.archive, batch.archive_data))
         if batch.archive_data is None:
             pq.write_table(changed, batch.archive)
         else:
             sink = pa.BufferOutputStream()
-            pq.write_table(changed, sink)
+            with pa.ipc.new_stream(sink, changed.schema) as stream:
+                stream.write_table(changed)
             batch.archive_data = sink.getvalue().to_pybytes()
 
 

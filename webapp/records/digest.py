@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +24,7 @@ import pyarrow.compute as pc
 
 VERSION = "v1"
 GENESIS = "0" * 64  # the predecessor of the first batch
+SMALL_ROWS = 64  # chunks up to this size are serialised from Python values (same bytes, less overhead)
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
 
@@ -37,8 +39,12 @@ class DataDigest:
     def update(self, table: pa.Table) -> None:
         if table.num_rows == 0:  # an empty chunk (or archive) changes nothing: the digest is the rows'
             return
+        small = table.num_rows <= SMALL_ROWS
         for name in table.column_names:
-            self._column(name, table[name].combine_chunks())
+            if small:
+                self._column_py(name, table.schema.field(name).type, table[name].to_pylist())
+            else:
+                self._column(name, table[name].combine_chunks())
 
     def hexdigest(self) -> str:
         total = hashlib.sha256(VERSION.encode())
@@ -66,6 +72,26 @@ class DataDigest:
             self._column(f"{name}[]", array.flatten())
         else:
             raise TypeError(f"column {name!r} has type {array.type}, which the record does not store")
+
+
+    def _column_py(self, name: str, kind: pa.DataType, values: list) -> None:
+        """The same bytes as `_column`, from Python values: a few rows cost less this way than
+        through numpy (a single-record request), and tests hold the two equal."""
+        tag = _kind(kind)
+        self._types.setdefault(name, tag)
+        n = len(values)
+        self._feed(f"{name}/valid", bytes(0 if v is None else 1 for v in values))
+        if tag == "float64":
+            self._feed(f"{name}/values", struct.pack(f"<{n}d", *(0.0 if v is None else v for v in values)))
+        elif tag == "int64":
+            self._feed(f"{name}/values", struct.pack(f"<{n}q", *(0 if v is None else v for v in values)))
+        elif tag == "text":
+            encoded = [b"" if v is None else v.encode() for v in values]
+            self._feed(f"{name}/lengths", struct.pack(f"<{n}q", *map(len, encoded)))
+            self._feed(f"{name}/bytes", b"".join(encoded))
+        else:
+            self._feed(f"{name}/lengths", struct.pack(f"<{n}q", *(0 if v is None else len(v) for v in values)))
+            self._column_py(f"{name}[]", kind.value_type, [item for v in values if v for item in v])
 
 
 def _kind(kind: pa.DataType) -> str:

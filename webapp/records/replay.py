@@ -39,8 +39,8 @@ def replay(database: Database, batch_id: str, score_frame: ScoreFrame) -> Replay
             if purged:
                 raise BatchPurged(f"Batch {batch_id} was purged (retention).")
             raise BatchNotFound(f"There is no complete batch {batch_id}.")
-        where = archive.source(batch.archive, batch.archive_data)
-    recorded = archive.read(where)
+        path, data = batch.archive, batch.archive_data
+    recorded = archive.read(path, data)
     if recorded.num_rows == 0:  # nothing was decided, nothing to re-score
         return ReplayReport(batch_id)
     replayed = score_frame(inputs_frame(recorded))

@@ -102,7 +102,7 @@ def decisions_for(session: Session, loan_id: str, *, actor: str | None = None) -
         rows_by_batch[batch.id] = (batch, None)  # not indexed yet: its archive is read whole
     found = []
     for batch, rows in rows_by_batch.values():
-        table = archive.read(archive.source(batch.archive, batch.archive_data), rows)
+        table = archive.read(batch.archive, batch.archive_data, rows)
         table = table.filter(pc.equal(table["loan_id"], loan_id))  # the key may collide; the ID may not
         found += [_decision(batch, record) for record in table.to_pylist()]
     found.sort(key=lambda d: (d["created_at"], d["batch_id"], -d["row"]), reverse=True)
@@ -116,7 +116,7 @@ def index_pending(database: Database, older_than: timedelta = PENDING_AGE) -> li
         pending = session.execute(select(Batch.id, Batch.seq, Batch.archive, Batch.archive_data).where(
             Batch.status == "complete", Batch.indexed.is_(False), Batch.completed_at < cutoff)).all()
     for batch_id, seq, path, data in pending:
-        table = pq.read_table(archive.source(path, data), columns=["loan_id", "row"])
+        table = archive.read(path, data, columns=["loan_id", "row"])
         keys, rows = loan_keys(table["loan_id"]), np.asarray(table["row"], dtype=np.int64)
         order = np.lexsort((rows, keys))
         with database.session() as session:
@@ -189,7 +189,7 @@ def _check(kind: str, entry, previous: str) -> str | None:
     if kind == "deletion":
         return None
     try:
-        data_digest = data_digest_of(archive.source(entry.archive, entry.archive_data))
+        data_digest = data_digest_of(entry.archive, entry.archive_data)
     except OSError:
         return "its archive is missing or unreadable"
     if data_digest != entry.data_digest:
@@ -199,11 +199,10 @@ def _check(kind: str, entry, previous: str) -> str | None:
     return None
 
 
-def data_digest_of(where) -> str:
+def data_digest_of(path: str | None, data: bytes | None) -> str:
     digest = DataDigest()
-    with pq.ParquetFile(where) as parquet:
-        for group in range(parquet.num_row_groups):
-            digest.update(parquet.read_row_group(group))
+    for chunk in archive.chunks(path, data):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -287,9 +286,8 @@ def export(database: Database, since: datetime | date, fmt: str, out) -> int:
         batches = session.execute(select(Batch).where(Batch.status == "complete",
                                                       Batch.created_at >= as_datetime(since))
                                   .order_by(Batch.seq)).scalars().all()
-    tables = [_with_batch(archive.read(archive.source(b.archive, b.archive_data)), b) for b in batches]
-    table = pa.concat_tables(tables, promote_options="permissive") if tables else _with_batch(
-        archive.normalise(pa.table({n: pa.array([], t) for n, t in archive.FIXED.items()})), None)
+    tables = [_with_batch(archive.read(b.archive, b.archive_data), b) for b in batches]
+    table = pa.concat_tables(tables, promote_options="permissive") if tables else _with_batch(archive.empty(), None)
     if fmt == "parquet":
         pq.write_table(table, out, compression="zstd")
     else:
