@@ -204,8 +204,8 @@ def write_index(session: Session, sorted_keys: tuple[np.ndarray, np.ndarray], se
     keys, rows = sorted_keys
     if not len(keys):
         return
-    if session.bind.dialect.name == "postgresql":
-        _copy_index(session, keys, rows, seq)
+    if session.bind.dialect.name == "postgresql" and len(keys) > INDEX_NOW_ROWS:
+        _copy_index(session, keys, rows, seq)  # COPY: fastest in bulk, but several round trips
     else:
         _executemany_index(session, keys, rows, seq)
 
@@ -218,10 +218,12 @@ def index_batch(database: Database, batch_id: str, seq: int, sorted_keys) -> Non
 
 
 def _executemany_index(session: Session, keys: np.ndarray, rows: np.ndarray, seq: int) -> None:
-    """sqlite3's executemany straight from tuples: several times faster than SQLAlchemy's insert."""
+    """The driver's executemany straight from tuples: several times faster than SQLAlchemy's insert
+    (sqlite3 takes `?`, psycopg `%s`; psycopg pipelines the statements)."""
     cursor = session.connection().connection.dbapi_connection.cursor()
+    mark = "%s" if session.bind.dialect.name == "postgresql" else "?"
     try:
-        cursor.executemany("INSERT INTO decision_index (loan_key, batch_seq, row) VALUES (?, ?, ?)",
+        cursor.executemany(f"INSERT INTO decision_index (loan_key, batch_seq, row) VALUES ({mark}, {mark}, {mark})",
                            zip(keys.tolist(), [seq] * len(keys), rows.tolist()))
     finally:
         cursor.close()
