@@ -153,3 +153,13 @@ def test_an_interrupted_indexing_is_mended(database, store, monkeypatch):
     with database.session() as session:
         assert session.get(Batch, recorder.batch_id).indexed is True
         assert [d["loan_id"] for d in decisions_for(session, "A")] == ["A"]
+
+
+def test_a_failure_while_adding_fails_the_batch_and_a_second_fail_is_harmless(database, store, monkeypatch):
+    recorder = Recorder(database, start(), store=store)
+    monkeypatch.setattr(recorder._writer, "write", lambda table: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(OSError):
+        recorder.add(decisions(["A"]))
+    recorder.fail("disk full")  # the caller's own handler: nothing more happens
+    with database.session() as session:
+        assert get_batch(session, recorder.batch_id)["failure_reason"] == "recording failed: OSError (No space left on device)"

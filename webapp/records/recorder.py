@@ -72,15 +72,20 @@ class Recorder:
         self._keys: list[np.ndarray] = []
         self._rows: list[np.ndarray] = []
         self._counts = {"rows": 0, "scored": 0, "failed": 0}
-        self._closed = False
+        self._closed = self._failed = False
         self._pipeline = _Pipeline(self._write)
         self._indexer: threading.Thread | None = None
 
     def add(self, decisions: pa.Table) -> None:
         """Record one scored chunk. Large chunks are written by a thread of the batch's own, so the
-        next chunk is scored meanwhile; a failure there surfaces at the next `add` or `complete`."""
+        next chunk is scored meanwhile; a failure there surfaces at the next `add` or `complete`.
+        Any failure (a full disk) marks the batch failed before it is raised."""
         self._check_open()
-        self._pipeline.submit(decisions)
+        try:
+            self._pipeline.submit(decisions)
+        except BaseException as exc:
+            self.fail(failure_reason(exc))
+            raise
 
     def _write(self, decisions: pa.Table) -> None:
         table = archive.normalise(decisions)
@@ -112,8 +117,8 @@ class Recorder:
                 session.flush()
                 if index_now:
                     write_index(session, self._sorted_keys(), batch.seq)
-        except BaseException:
-            self.fail("recording failed")
+        except BaseException as exc:
+            self.fail(failure_reason(exc))
             raise
         self._closed = True
         if not index_now:
@@ -140,9 +145,12 @@ class Recorder:
         return keys[order], rows[order]
 
     def fail(self, reason: str) -> None:
-        """Mark the batch failed (its partial archive removed). `reason` is stored: no personal data."""
+        """Mark the batch failed (its partial archive removed). `reason` is stored: no personal data.
+        A no-op once the batch has failed (`add` and `complete` fail it themselves on an error)."""
+        if self._failed:
+            return
         self._check_open()
-        self._closed = True
+        self._closed = self._failed = True
         self._pipeline.drain(raise_error=False)
         self._writer.abandon()
         with self.database.session() as session:
@@ -158,6 +166,12 @@ class Recorder:
         start["options"] = canonical_json(start["options"])
         return Batch(id=self.batch_id, created_at=self.created_at, completed_at=utcnow(), status=status,
                      summary=canonical_json(summary), **start, **self._counts, **fields)
+
+def failure_reason(exc: BaseException) -> str:
+    """What went wrong, without the exception's message (a database error may quote row values)."""
+    detail = f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
+    return f"recording failed: {type(exc).__name__}{detail}"
+
 
 class _Pipeline:
     """Runs `work` on each chunk in order: inline for small chunks (a thread costs more than it

@@ -54,6 +54,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_batches_created_at", "batches", ["created_at"])
     op.create_index("ix_batches_actor", "batches", ["actor"])
+    # Lookups read the archives of complete batches not yet indexed: a partial index finds those few.
+    op.create_index("ix_batches_unindexed", "batches", ["status"], sqlite_where=sa.text("NOT indexed"),
+                    postgresql_where=sa.text("NOT indexed"))
     # No rowid on SQLite: the primary key is the table, so a batch's index rows (inserted in key
     # order) cost one B-tree, not two.
     op.create_table(
@@ -87,6 +90,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("deletions")
     op.drop_table("decision_index")
+    op.drop_index("ix_batches_unindexed", "batches")
     op.drop_index("ix_batches_actor", "batches")
     op.drop_index("ix_batches_created_at", "batches")
     op.drop_table("batches")
