@@ -2,6 +2,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.csv
+import pyarrow.parquet as pq
 import pytest
 
 from tests.records.conftest import decisions, rewrite
@@ -10,6 +12,7 @@ from webapp.records import (
     BatchPurged,
     RecordError,
     decisions_for,
+    export,
     get_batch,
     hold,
     list_batches,
@@ -173,3 +176,20 @@ def test_a_hold_needs_a_reason_and_an_existing_batch(database, record):
         hold(database, batch_id, "  ")
     with pytest.raises(BatchNotFound):
         hold(database, "f" * 32, "x")
+
+
+# --- export
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_export_streams_every_decision_since_a_date_with_the_union_of_the_inputs(database, record, tmp_path, fmt,
+                                                                                 archive_kind):
+    first = record(decisions(["A", "B"]))
+    second = record(decisions(["C"]).drop_columns(["input.Gender"]).append_column("input.Married", pa.array(["No"])))
+    out = tmp_path / f"out.{fmt}"
+    assert export(database, datetime(2000, 1, 1), fmt, str(out)) == 3
+    nulls_unquoted = pa.csv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
+    table = pq.read_table(out) if fmt == "parquet" else pa.csv.read_csv(out, convert_options=nulls_unquoted)
+    assert table["batch_id"].to_pylist() == [first, first, second]
+    assert table["input.Married"].to_pylist() == [None, None, "No"]
+    assert table.column_names[:4] == ["batch_id", "created_at", "model_version", "row"]
+    assert export(database, datetime(2999, 1, 1), fmt, str(tmp_path / f"none.{fmt}")) == 0

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from pyarrow import ipc
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -277,31 +278,56 @@ def _existing(session: Session, batch_id: str) -> Batch:
 
 # --- export --------------------------------------------------------------------------------------
 
+BATCH_COLUMNS = (("batch_id", pa.string()), ("created_at", pa.string()), ("model_version", pa.string()))
+LIST_COLUMNS = ("reason_codes", "reason_contributions")
+
+
 def export(database: Database, since: datetime | date, fmt: str, out) -> int:
     """Every decision of the complete batches created since `since`, oldest first, with its batch's
-    id, time and model version, as Parquet or CSV (reasons joined with `;`). Returns the rows written."""
+    id, time and model version, as Parquet or CSV (reasons joined with `;`). Streams batch by batch
+    and chunk by chunk, so memory stays that of one chunk. Returns the rows written."""
     if fmt not in ("parquet", "csv"):
         raise RecordError("The export format is parquet or csv.")
     with database.session() as session:
-        batches = session.execute(select(Batch).where(Batch.status == "complete",
-                                                      Batch.created_at >= as_datetime(since))
-                                  .order_by(Batch.seq)).scalars().all()
-    tables = [_with_batch(archive.read(b.archive, b.archive_data), b) for b in batches]
-    table = pa.concat_tables(tables, promote_options="permissive") if tables else _with_batch(archive.empty(), None)
-    if fmt == "parquet":
-        pq.write_table(table, out, compression="zstd")
-    else:
-        for name in ("reason_codes", "reason_contributions"):
-            joined = pc.binary_join(table[name].cast(pa.list_(pa.string())), ";")
-            table = table.set_column(table.column_names.index(name), name, joined)
-        pacsv.write_csv(table, out)
-    return table.num_rows
+        batches = session.execute(select(Batch.id, Batch.created_at, Batch.model_version, Batch.archive)
+                                  .where(Batch.status == "complete", Batch.created_at >= as_datetime(since))
+                                  .order_by(Batch.seq)).all()
+    schema = _export_schema(database, batches, csv=fmt == "csv")
+    writer = pq.ParquetWriter(out, schema, compression="zstd") if fmt == "parquet" else pacsv.CSVWriter(out, schema)
+    written = 0
+    with writer:
+        for batch_id, created_at, model_version, path in batches:
+            for chunk in archive.chunks(path, _archive_data(database, batch_id) if path is None else None):
+                columns = {name: pa.array([value] * chunk.num_rows, pa.string()) for name, value in
+                           zip(("batch_id", "created_at", "model_version"), (batch_id, iso(created_at), model_version))}
+                columns |= {f.name: _export_column(chunk, f) for f in schema if f.name not in columns}
+                writer.write_table(pa.table(columns, schema=schema))
+                written += chunk.num_rows
+    return written
 
 
-def _with_batch(table: pa.Table, batch: Batch | None) -> pa.Table:
-    n = table.num_rows
-    for position, (name, value) in enumerate((("batch_id", batch and batch.id),
-                                              ("created_at", batch and iso(batch.created_at)),
-                                              ("model_version", batch and batch.model_version))):
-        table = table.add_column(position, name, pa.array([value] * n, pa.string()))
-    return table
+def _archive_data(database: Database, batch_id: str) -> bytes | None:
+    with database.session() as session:
+        return session.execute(select(Batch.archive_data).where(Batch.id == batch_id)).scalar_one()
+
+
+def _export_schema(database: Database, batches, *, csv: bool) -> pa.Schema:
+    """The archives' columns united (inputs differ between files), after the batch's own."""
+    schemas = [archive.empty().schema]
+    for batch_id, _, _, path in batches:
+        schemas.append(pq.read_schema(path) if path else
+                       ipc.open_stream(_archive_data(database, batch_id)).schema)
+    united = pa.unify_schemas(schemas, promote_options="permissive")
+    fields = [pa.field(name, kind) for name, kind in BATCH_COLUMNS]
+    fields += [pa.field(f.name, pa.string()) if csv and f.name in LIST_COLUMNS else pa.field(f.name, f.type)
+               for f in united]
+    return pa.schema(fields)
+
+
+def _export_column(chunk: pa.Table, field: pa.Field) -> pa.Array:
+    if field.name not in chunk.column_names:
+        return pa.nulls(chunk.num_rows, field.type)
+    column = chunk[field.name]
+    if field.name in LIST_COLUMNS and pa.types.is_string(field.type):
+        column = pc.binary_join(column.cast(pa.list_(pa.string())), ";")
+    return column.cast(field.type)
