@@ -39,8 +39,9 @@ class Batch(Base):
     scored: Mapped[int] = mapped_column(BigInteger, default=0)
     failed: Mapped[int] = mapped_column(BigInteger, default=0)
     summary: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON text
-    archive: Mapped[str | None] = mapped_column(Text)  # the Parquet file's path, or
-    archive_data: Mapped[bytes | None] = mapped_column(LargeBinary)  # the Parquet bytes of a small batch
+    archive: Mapped[str | None] = mapped_column(Text)  # the Parquet file's path, or else
+    # A small batch's decisions (Arrow IPC), loaded only when read: listings never carry them.
+    archive_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     data_digest: Mapped[str | None] = mapped_column(String(64))
     prev_digest: Mapped[str | None] = mapped_column(String(64))
     digest: Mapped[str | None] = mapped_column(String(64))

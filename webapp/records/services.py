@@ -161,16 +161,17 @@ def verify(database: Database, batch_id: str | None = None) -> VerifyReport:
     (a purged batch's deletion entry stands in for it); stop at the first that differs."""
     report = VerifyReport()
     with database.session() as session:
-        links = _chain(session)
-    previous = GENESIS
-    for kind, entry_id, entry in links:
-        if batch_id is None or entry_id == batch_id:
-            problem = _check(kind, entry, previous)
-            report.checked += 1
-            if problem:
-                report.first_bad, report.problem = entry_id, problem
-                return report
-        previous = entry.digest
+        previous = GENESIS
+        for kind, entry_id, entry in _chain(session):
+            if batch_id is None or entry_id == batch_id:
+                problem = _check(kind, entry, previous)
+                report.checked += 1
+                if problem:
+                    report.first_bad, report.problem = entry_id, problem
+                    return report
+            if kind == "batch":
+                session.expire(entry, ["archive_data"])  # one small archive in memory at a time
+            previous = entry.digest
     if batch_id is not None and report.checked == 0:
         report.first_bad, report.problem = batch_id, "no complete batch has this id"
     return report
@@ -178,7 +179,8 @@ def verify(database: Database, batch_id: str | None = None) -> VerifyReport:
 
 def _chain(session: Session) -> list[tuple[str, str, Batch | Deletion]]:
     """(kind, batch id, entry) in chain order: the complete batches and the deletion entries."""
-    batches = session.execute(select(Batch).where(Batch.seq.is_not(None))).scalars().all()
+    batches = session.execute(select(Batch)
+                              .where(Batch.seq.is_not(None))).scalars().all()
     deletions = session.execute(select(Deletion).where(Deletion.seq.is_not(None))).scalars().all()
     links = [("batch", b.id, b) for b in batches] + [("deletion", d.batch_id, d) for d in deletions]
     return sorted(links, key=lambda link: link[2].seq)
@@ -232,28 +234,30 @@ def purge(database: Database, as_of: datetime | date | None = None,
     deletion entry for each (its dates, counts and digest, so the chain still verifies)."""
     cutoff = months_before(as_datetime(as_of or utcnow()), retention_months)
     report = PurgeReport(cutoff=cutoff)
+    files, seqs = [], []
     with database.session() as session:
-        due = session.execute(select(Batch).where(Batch.created_at < cutoff).order_by(Batch.created_at)).scalars()
+        due = session.execute(select(Batch)
+                              .where(Batch.created_at < cutoff).order_by(Batch.created_at)).scalars()
         for batch in due.all():
             if batch.hold_reason:
                 report.held.append(batch.id)
                 continue
-            _delete(session, batch)
+            session.add(_deletion_entry(batch))
+            files += [batch.archive] if batch.archive else []
+            seqs += [batch.seq] if batch.seq is not None else []
+            session.delete(batch)
             report.purged.append(batch.id)
+        if seqs:  # one pass over the index, whatever the number of batches
+            session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq.in_(seqs)))
+    for path in files:  # only once the deletion is committed: a failed purge leaves every archive
+        Path(path).unlink(missing_ok=True)
     return report
 
 
-def _delete(session: Session, batch: Batch) -> None:
-    session.add(Deletion(batch_id=batch.id, seq=batch.seq, created_at=batch.created_at, purged_at=utcnow(),
-                         status=batch.status, rows=batch.rows, scored=batch.scored, failed=batch.failed,
-                         data_digest=batch.data_digest, prev_digest=batch.prev_digest, digest=batch.digest))
-    if batch.seq is not None:
-        session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == batch.seq))
-    archive_path = batch.archive
-    session.delete(batch)
-    session.flush()
-    if archive_path:
-        Path(archive_path).unlink(missing_ok=True)
+def _deletion_entry(batch: Batch) -> Deletion:
+    return Deletion(batch_id=batch.id, seq=batch.seq, created_at=batch.created_at, purged_at=utcnow(),
+                    status=batch.status, rows=batch.rows, scored=batch.scored, failed=batch.failed,
+                    data_digest=batch.data_digest, prev_digest=batch.prev_digest, digest=batch.digest)
 
 
 def hold(database: Database, batch_id: str, reason: str) -> None:
