@@ -63,3 +63,12 @@ def test_the_python_and_numpy_serialisations_agree(rows):
     for name in table.column_names:
         vectorised._column(name, table[name].combine_chunks())
     assert python.hexdigest() == vectorised.hexdigest()
+
+
+def test_a_summary_with_numpy_values_and_nan_is_stored_as_plain_json():
+    import numpy as np
+
+    from webapp.records.digest import canonical_json
+
+    assert canonical_json({"b": np.int64(3), "a": [np.float64(0.5), float("nan")], "c": float("inf")}) == \
+        '{"a":[0.5,null],"b":3,"c":null}'

@@ -193,3 +193,18 @@ def test_export_streams_every_decision_since_a_date_with_the_union_of_the_inputs
     assert table["input.Married"].to_pylist() == [None, None, "No"]
     assert table.column_names[:4] == ["batch_id", "created_at", "model_version", "row"]
     assert export(database, datetime(2999, 1, 1), fmt, str(tmp_path / f"none.{fmt}")) == 0
+
+
+def test_a_lookup_in_a_large_archive_reads_only_the_row_groups_that_hold_the_row(database, record, monkeypatch):
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    chunks = [decisions([f"L{offset + i}" for i in range(50)], start=offset + 1) for offset in range(0, 150, 50)]
+    with_file = record(chunks)
+    read = []
+    real = pq.ParquetFile.read_row_groups
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", lambda self, groups, **kw: read.append(groups)
+                        or real(self, groups, **kw))
+    with database.session() as session:
+        (found,) = decisions_for(session, "L120")
+    assert (found["batch_id"], found["row"]) == (with_file, 121)
+    assert read == [[2]]
+

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 
 import numpy as np
@@ -143,9 +144,22 @@ def loan_key(loan_id: str) -> int:
 
 
 def canonical_json(value) -> str:
-    """Sorted keys, no spaces, floats as Python's shortest exact repr; NaN refused (not JSON)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                      default=str)
+    """Sorted keys, no spaces, floats as Python's shortest exact repr. A summary's NaN or infinity
+    (not JSON) is stored as null, numpy scalars as their Python values, anything else as its str."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False, default=str)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def batch_digest(prev_digest: str, header: str, data_digest: str) -> str:
