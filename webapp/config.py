@@ -41,6 +41,6 @@ class Config:
     REQUEST_TIME_BUDGET = _int("REQUEST_TIME_BUDGET", 240)  # seconds of scoring per request
 
     RESULT_TTL_SECONDS = _int("RESULT_TTL_SECONDS", 24 * 3600)
-    RECORD_RETENTION_MONTHS = _int("RECORD_RETENTION_MONTHS", 25)  # Regulation B 1002.12(b)(1), plus a month
+    RECORD_RETENTION_MONTHS = _int("RECORD_RETENTION_MONTHS", 25)  # Regulation B 1002.12(b)(1): 25 months after the notice
     RECORDS_URL = os.environ.get("RECORDS_URL") or None  # the decision archives' folder; None: instance/records
     PREVIEW_ROWS = 50

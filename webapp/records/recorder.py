@@ -167,6 +167,7 @@ class Recorder:
         return Batch(id=self.batch_id, created_at=self.created_at, completed_at=utcnow(), status=status,
                      summary=canonical_json(summary), **start, **self._counts, **fields)
 
+
 def failure_reason(exc: BaseException) -> str:
     """What went wrong, without the exception's message (a database error may quote row values)."""
     detail = f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
