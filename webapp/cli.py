@@ -172,6 +172,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(score_command)
     app.cli.add_command(purge_results_command)
     app.cli.add_command(models_group)
+    app.cli.add_command(records_group)
 
 
 # --- accounts: users and API keys -------------------------------------------------------------
@@ -341,3 +342,113 @@ def models_challenger_command(version, clear, by, note):
     with _registry_errors() as registry:
         result = registry.set_challenger(None if clear else version, by, note)
     click.echo("challenger cleared" if result is None else f"challenger {result['version']}")
+
+
+records_group = click.Group("records", help="The decision record: verify, retention, replay, export.")
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _database():
+    return current_app.extensions["database"]
+
+
+@contextlib.contextmanager
+def _record_errors():
+    from webapp.records import RecordError
+
+    try:
+        yield
+    except RecordError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@records_group.command("verify")
+@click.option("--batch", "batch_id", help="Verify this batch only (its decisions and its link).")
+@with_appcontext
+def records_verify_command(batch_id):
+    """Recompute every batch's digest and the chain; exit 1 naming the first batch that differs."""
+    from webapp.records import verify
+
+    report = verify(_database(), batch_id)
+    if not report.ok:
+        click.echo(f"batch {report.first_bad}: {report.problem}", err=True)
+        sys.exit(1)
+    click.echo(f"verified {report.checked} batch(es): the chain is intact")
+
+
+@records_group.command("purge")
+@click.option("--as-of", type=DATE, help="Purge as if today were this date (default: today).")
+@with_appcontext
+def records_purge_command(as_of):
+    """Delete the batches past RECORD_RETENTION_MONTHS, never one on hold; deletion entries stay.
+    Also writes the Loan_ID index of any batch whose indexing was interrupted."""
+    from webapp.records import index_pending, purge
+
+    mended = index_pending(_database())
+    if mended:
+        click.echo(f"indexed {len(mended)} batch(es) whose indexing was interrupted")
+    report = purge(_database(), as_of, current_app.config["RECORD_RETENTION_MONTHS"])
+    click.echo(f"purged {len(report.purged)} batch(es) created before {report.cutoff:%Y-%m-%d}; "
+               f"{len(report.held)} on hold kept")
+
+
+@records_group.command("hold")
+@click.argument("batch_id")
+@click.option("--reason", required=True, help="Why (an examination, a lawsuit): kept with the hold.")
+@with_appcontext
+def records_hold_command(batch_id, reason):
+    """Keep BATCH past its retention until released."""
+    from webapp.records import hold
+
+    with _record_errors():
+        hold(_database(), batch_id, reason)
+    click.echo(f"batch {batch_id} on hold")
+
+
+@records_group.command("release")
+@click.argument("batch_id")
+@with_appcontext
+def records_release_command(batch_id):
+    """Lift the hold on BATCH (the next purge deletes it if it is past retention)."""
+    from webapp.records import release
+
+    with _record_errors():
+        release(_database(), batch_id)
+    click.echo(f"batch {batch_id} released")
+
+
+@records_group.command("replay")
+@click.argument("batch_id")
+@with_appcontext
+def records_replay_command(batch_id):
+    """Re-score BATCH's stored inputs; exit 0 when every status, probability (1e-12) and reason matches."""
+    from webapp.records import replay
+
+    score_frame = current_app.extensions.get("score_frame")
+    if score_frame is None:
+        raise click.ClickException("no scorer is wired for replay (app.extensions['score_frame'])")
+    with _record_errors():
+        report = replay(_database(), batch_id, score_frame)
+    for difference in report.differences[:50]:
+        click.echo(f"row {difference['row']} {difference['loan_id']}: {difference['field']} recorded "
+                   f"{difference['recorded']!r}, replayed {difference['replayed']!r}")
+    if not report.ok:
+        click.echo(f"{len(report.differences)} difference(s) in {report.rows} row(s)", err=True)
+        sys.exit(1)
+    click.echo(f"replayed {report.rows} row(s): every decision matches")
+
+
+@records_group.command("export")
+@click.option("--since", required=True, type=DATE, help="Batches created on or after this date.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Default: records-since-DATE.FORMAT in the current folder.")
+@with_appcontext
+def records_export_command(since, fmt, output):
+    """Write every recorded decision since DATE, with its batch, time and model version."""
+    from webapp.records import export
+
+    output = output or Path(f"records-since-{since:%Y-%m-%d}.{fmt}")
+    with _record_errors():
+        rows = export(_database(), since, fmt, str(output))
+    click.echo(f"wrote {rows:,} decision(s) to {output}")

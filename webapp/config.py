@@ -70,4 +70,8 @@ class Config:
                      or "Federal Trade Commission; Equal Credit Opportunity; Washington, DC 20580")
     NOTICE_STYLE = os.environ.get("NOTICE_STYLE") or "principal-reasons"  # or right-to-request (form C-5)
     NOTICE_RESPONSE_DAYS = _int("NOTICE_RESPONSE_DAYS", 30)  # days to supply missing information (1002.9(c)(2))
+
+    # The decision record (webapp.records).
+    RECORD_RETENTION_MONTHS = _int("RECORD_RETENTION_MONTHS", 25)  # Regulation B 1002.12(b)(1): 25 months after the notice
+    RECORDS_URL = os.environ.get("RECORDS_URL") or None  # the decision archives' folder; None: instance/records
     PREVIEW_ROWS = 50

@@ -46,7 +46,8 @@ def results_with_everything(page, base, tmp_path):
     assert page.locator(".row-failed").count() >= 1
 
 
-@pytest.mark.parametrize("path", ["/", "/model", "/docs", "/results/expired-or-never-existed"])
+@pytest.mark.parametrize("path", ["/", "/model", "/docs", "/results/expired-or-never-existed", "/batches", "/lookup",
+                                  "/lookup?loan_id=LP001015"])
 def test_pages_have_no_serious_violations(audit_page, live_server, path):
     audit_page.goto(live_server + path)
     if path == "/docs":

@@ -16,6 +16,7 @@ Each reason maps to a HMDA denial reason (Filing Instructions Guide, codes 1-9).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -186,6 +187,21 @@ def _most_damaging(contributions: np.ndarray, reasons: np.ndarray, stated: np.nd
     if principal.shape[1] < MAX_REASONS:  # a model with fewer features than reasons
         principal = np.pad(principal, ((0, 0), (0, MAX_REASONS - principal.shape[1])), constant_values=-1)
     return principal
+
+
+def reason_contributions(explanations: Explanations, principal: np.ndarray) -> np.ndarray:
+    """(n, MAX_REASONS): each stated reason's contribution to the log-odds (NaN where none), for the
+    decision record; rows are those of `explanations`."""
+    column = _feature_columns(explanations.features)[principal]  # -1 (none) indexes the last entry: -1
+    picked = np.take_along_axis(explanations.contributions, np.maximum(column, 0).astype(np.intp), axis=1)
+    return np.where(column >= 0, picked, np.nan)
+
+
+@functools.lru_cache(maxsize=8)
+def _feature_columns(features: tuple[str, ...]) -> np.ndarray:
+    """REASONS index -> the column of its feature in `features` (-1 when absent, and for index -1)."""
+    position = {name: i for i, name in enumerate(features)}
+    return np.array([position.get(r.feature, -1) for r in REASONS] + [-1], dtype=np.int16)
 
 
 _ACTIONS = pd.CategoricalDtype(list(ACTIONS))

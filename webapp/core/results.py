@@ -42,6 +42,7 @@ class ScoredChunk:
     explained: ExplainedRows | None = None  # JSON explanations (None unless asked for)
     principal: np.ndarray | None = None     # (n, MAX_REASONS) stated reasons when explained
     action: np.ndarray | None = None        # (n,) codes into reasons.ACTIONS (0: failed row)
+    reason_contribution: np.ndarray | None = None  # (n, MAX_REASONS) each stated reason's log-odds, NaN for none
     first_row: int = 1                 # the input row number of the chunk's first row
 
     def __len__(self) -> int:

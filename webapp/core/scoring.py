@@ -23,8 +23,10 @@ from webapp.core.reasons import (
     REASON_COLUMNS,
     REASONS,
     Explanations,
+    APPROVE_CODE,
     action_column,
     decide_actions,
+    reason_contributions,
     reason_columns,
 )
 from webapp.core.results import ExplainedRows, ScoredChunk
@@ -194,7 +196,7 @@ class Scoring:
             "Approval_Probability": np.round(probability, 4),
             "Error": pd.Series(checked.errors, dtype=object, copy=False),
         }
-        action, principal = self._decide(checked, valid, approved, explanations)
+        action, principal, contribution = self._decide(checked, valid, approved, explanations)
         explained = None
         if self.explain:
             reason_frame, explained = self._explanation_columns(explanations, valid, principal, action)
@@ -210,33 +212,34 @@ class Scoring:
                      if name in self.plan.positions and self.plan.positions[name] in chunk}
         return ScoredChunk(result, valid=valid, probability=probability, features=checked.features,
                            monitored=monitored, explained=explained, principal=principal, action=action,
+                           reason_contribution=contribution,
                            first_row=self.summary.rows + 1)
 
     def _decide(self, checked, valid: np.ndarray, approved: np.ndarray,
-                explanations: Explanations | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Each row's action code (approve, decline, incomplete; 0 for failed rows) and, when
-        explained, its stated reasons (indices into REASONS, -1 for none)."""
+                explanations: Explanations | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's action code (approve, decline, incomplete; 0 for failed rows), its stated
+        reasons (indices into REASONS, -1 for none) and their contributions (NaN for none).
+
+        Unexplained answers still need both: a decline resting on missing inputs is `incomplete`, and
+        the decision record keeps every decline's reasons — so the declined rows alone are explained."""
         action = np.zeros(len(valid), dtype=np.int8)
-        approved_valid = approved[valid]
-        if not self.explain:
-            decided = decide_actions(None, approved_valid, self.model.threshold)
-            # Only a decline resting on missing inputs can be incomplete: explain just those rows.
-            features = checked.features[valid]
-            candidates = np.flatnonzero(~approved_valid & features.isna().to_numpy().any(axis=1)) \
-                if len(features) else np.array([], dtype=np.intp)
-            if len(candidates):
-                some = self.model.explain(features.iloc[candidates])
-                if some is not None:
-                    decided.action[candidates] = decide_actions(some, approved_valid[candidates],
-                                                                self.model.threshold).action
-            action[valid] = decided.action
-            return action, None
         principal = np.full((len(valid), MAX_REASONS), -1, dtype=np.int16)
-        if explanations is not None:
-            decided = decide_actions(explanations, approved_valid, self.model.threshold,
-                                     reasons_for_approved=self.reasons_for == "all")
-            action[valid], principal[valid] = decided.action, decided.principal
-        return action, principal
+        contribution = np.full((len(valid), MAX_REASONS), np.nan)
+        rows = np.flatnonzero(valid)
+        approved_valid = approved[valid]
+        if explanations is None and not self.explain:
+            declined = np.flatnonzero(~approved_valid)
+            explanations = self.model.explain(checked.features[valid].iloc[declined]) if len(declined) else None
+            rows, approved_valid = rows[declined], approved_valid[declined]
+            action[valid] = np.where(approved[valid], APPROVE_CODE, DECLINE_CODE)
+        if explanations is None:
+            action[valid] = np.where(approved[valid], APPROVE_CODE, DECLINE_CODE)
+            return action, principal, contribution
+        decided = decide_actions(explanations, approved_valid, self.model.threshold,
+                                 reasons_for_approved=self.reasons_for == "all" and self.explain is not None)
+        action[rows], principal[rows] = decided.action, decided.principal
+        contribution[rows] = reason_contributions(explanations, decided.principal)
+        return action, principal, contribution
 
     def _explanation_columns(self, explanations: Explanations | None, valid: np.ndarray, principal: np.ndarray,
                              action: np.ndarray) -> tuple[dict, ExplainedRows | None]:

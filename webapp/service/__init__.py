@@ -9,7 +9,8 @@ web layer, the engines or the jobs (they call this, not the other way round).
 """
 from webapp.service.models import ModelProvider
 from webapp.service.options import FORMATS, ScoreQuery, ScoringOptions
+from webapp.service.recording import BatchRecording, Caller, InputFile
 from webapp.service.scoring import SPOOL_BYTES, Answer, Recorder, open_scoring, score_input, summary_headers
 
-__all__ = ["FORMATS", "SPOOL_BYTES", "Answer", "ModelProvider", "Recorder", "ScoreQuery", "ScoringOptions",
+__all__ = ["BatchRecording", "Caller", "InputFile", "FORMATS", "SPOOL_BYTES", "Answer", "ModelProvider", "Recorder", "ScoreQuery", "ScoringOptions",
            "open_scoring", "score_input", "summary_headers"]

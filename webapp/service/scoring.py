@@ -21,9 +21,12 @@ SPOOL_BYTES = 8 * 1024 * 1024  # answers larger than this go to an unnamed tempo
 
 
 class Recorder(Protocol):
-    """Where a batch's decisions go as they are scored (`webapp.records` gives the real one)."""
+    """Where a batch's decisions go as they are scored (`recording.BatchRecording` is the real one).
+    `open` is called once the input's format is known; `fail` may come before it."""
 
     batch_id: str
+
+    def open(self, input_format: str) -> "Recorder": ...
 
     def add(self, chunk: ScoredChunk) -> None: ...
 
@@ -62,6 +65,8 @@ def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringO
     else to `Answer.file`."""
     try:
         scoring = open_scoring(source, model, options, limits=limits, json_hint=json_hint)
+        if recorder is not None:
+            recorder.open(scoring.table.format)
         chunks = _recorded(scoring.chunks(), recorder)
         if options.format == "json":
             document = records_document(chunks, scoring.summary, model, explained=options.explain)

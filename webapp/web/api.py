@@ -39,7 +39,10 @@ def score():
     try:
         query = ScoreQuery.parse(request.args)
         options = query.options(_answer_format(query, json_input))
-        answer = score_input(source, context.model(), options, limits=context.limits(), json_hint=json_input)
+        model = context.model()
+        recorder = context.recording("api", options, model, source, name)
+        answer = score_input(source, model, options, limits=context.limits(), json_hint=json_input,
+                             recorder=recorder)
     finally:
         source.close()  # the raw upload never outlives the request
     record_summary(answer.summary)

@@ -2,6 +2,8 @@
 One accessor each, so every view has the same behaviour when one is missing."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import current_app
 
 from webapp.core.limits import Limits
@@ -27,3 +29,18 @@ def limits() -> Limits:
 
 def results() -> ResultStore:
     return current_app.extensions["results"]
+
+
+def records_store() -> str:
+    """Where the decision archives go: `RECORDS_URL`, else `instance/records`."""
+    return current_app.config.get("RECORDS_URL") or str(Path(current_app.instance_path) / "records")
+
+
+def recording(channel: str, options, model, source, name: str):
+    """The decision record of one batch scored now through `channel`, by whoever is asking."""
+    from webapp.service import BatchRecording, Caller, InputFile
+    from webapp.web import auth
+
+    caller = Caller(auth.current_actor() or "anonymous", channel)
+    return BatchRecording(current_app.extensions["database"], records_store(), caller, options, model,
+                          InputFile.of(source, name))

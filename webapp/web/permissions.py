@@ -43,6 +43,12 @@ ENDPOINTS: dict[str, str | dict[str, str]] = {
     "api.model_card": READ_MODEL,
     "api.template": READ_MODEL,
     "accounts_api.events": READ_EVENTS,
+    # The decision record: whose records a caller sees is the records views' business (404 for others').
+    "records.decisions": READ_RESULTS,
+    "records.batches": READ_RESULTS,
+    "records.batch": READ_RESULTS,
+    "records.batches_page": READ_RESULTS,
+    "records.lookup_page": READ_RESULTS,
     # Model versions: anyone who may read the model sees them; changes need a model admin, and the
     # registry itself holds four eyes (an approver other than who registered).
     "models.list_models": READ_MODEL,

@@ -17,7 +17,7 @@ from webapp.core.reasons import REASON_COLUMNS, REASONS
 from webapp.core.writing import write_xlsx
 from webapp.service import FORMATS, ScoringOptions, score_input
 from webapp.storage import ResultExpired, ResultNotFound, StorageFault
-from webapp.web import charts, context, problems
+from webapp.web import auth, charts, context, problems
 from webapp.web.forms import ALLOWED_EXTENSIONS, UploadForm
 from webapp.web.observability import record_summary
 
@@ -56,15 +56,18 @@ def _score_and_store(upload, model, form) -> str:
     options = ScoringOptions(format="csv", explain=form.explain.data, include_input=form.include_input.data,
                              sheet=form.sheet.data or None)
 
+    name = PurePath(upload.filename or "upload").name[:200]
+
     def write(out) -> dict:
-        answer = score_input(upload.stream, model, options, limits=context.limits(), out=out)
+        recorder = context.recording("page", options, model, upload.stream, name)
+        answer = score_input(upload.stream, model, options, limits=context.limits(), out=out, recorder=recorder)
         record_summary(answer.summary)
         return answer.report
 
-    name = PurePath(upload.filename or "upload").name[:200]
     try:
         return results.create(write, {"filename": name, "model_version": model.version,
-                                      "threshold": model.threshold, "model_cv": model.card.get("cv")})
+                                      "threshold": model.threshold, "model_cv": model.card.get("cv"),
+                                      "actor": auth.current_actor()})
     except StorageFault as fault:
         raise StorageUnavailable(f"The result could not be stored: {fault}. Nothing was kept; try again "
                                  "later or tell the service's operators.") from None
@@ -155,8 +158,13 @@ def _csv_to_xlsx(csv_file, out) -> None:
 
 
 def _result_or_abort(token: str):
+    """The stored result, if this person may see it: a link alone grants nothing — another
+    analyst's result answers 404, as if it did not exist."""
     try:
-        return context.results().get(token)
+        result = context.results().get(token)
+        if not auth.can_see_all() and result.meta.get("actor") != auth.current_actor():
+            raise ResultNotFound(token)
+        return result
     except ResultExpired:
         abort(410, description="These results have expired and were deleted. Upload the file again to score it.")
     except ResultNotFound:

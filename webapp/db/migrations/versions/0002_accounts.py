@@ -1,7 +1,7 @@
 """Accounts: users, API keys, sign-in sessions, the setup token and the append-only events table.
 
 Revision ID: 0002_accounts
-Revises: None for now (written beside 0001_records; the chain is relinked when both land)
+Revises: 0001_records
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_accounts"
-down_revision = None
+down_revision = "0001_records"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """The model registry: model_versions, aliases, alias_history and the generation counter.
 
 Revision ID: 0003_registry
-Revises: None for now (0001_records and 0002_accounts are written in parallel; relinked at merge)
+Revises: 0002_accounts
 """
 from alembic import op
 import sqlalchemy as sa

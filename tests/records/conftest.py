@@ -1,0 +1,98 @@
+"""Fixtures for the record: a migrated database on SQLite and PostgreSQL, a store, and decisions
+built by hand as the scoring service would hand them over."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from webapp.db import Database, ensure_schema
+from webapp.records import BatchStart, Recorder, archive
+from webapp.records.models import Batch
+
+REASONS = pa.list_(pa.string())
+CONTRIBUTIONS = pa.list_(pa.float64())
+
+
+def decisions(loan_ids: list[str], *, start: int = 1, probabilities: list[float | None] | None = None) -> pa.Table:
+    """One decision per ID; a None probability is a failed row with an error."""
+    n = len(loan_ids)
+    probabilities = probabilities if probabilities is not None else [0.25 + i / (3 * n + 7) for i in range(n)]
+    failed = [p is None for p in probabilities]
+    return pa.table({
+        "row": pa.array(range(start, start + n), pa.int64()),
+        "loan_id": pa.array(loan_ids, pa.string()),
+        "status": pa.array([None if f else ("Y" if p >= 0.5 else "N") for p, f in zip(probabilities, failed)]),
+        "probability": pa.array(probabilities, pa.float64()),
+        "error": pa.array(["Property_Area: 'Mars' is not one of Rural, Semiurban, Urban" if f else None
+                           for f in failed], pa.string()),
+        "reason_codes": pa.array([[] if f or p >= 0.5 else ["CREDIT_HISTORY"] for p, f in zip(probabilities, failed)],
+                                 REASONS),
+        "reason_contributions": pa.array([[] if f or p >= 0.5 else [-1.5 + p] for p, f in zip(probabilities, failed)],
+                                         CONTRIBUTIONS),
+        "input.ApplicantIncome": pa.array([4000.0 + i for i in range(n)]),
+        "input.Credit_History": pa.array([None if i % 5 == 0 else 1.0 for i in range(n)], pa.float64()),
+        "input.Property_Area": pa.array(["Mars" if f else "Urban" for f in failed]),
+        "input.Gender": pa.array([None if i % 3 == 0 else "Female" for i in range(n)], pa.string()),
+    })
+
+
+def start(**overrides) -> BatchStart:
+    fields = {"actor": "anonymous", "channel": "api", "purpose": "decision", "input_name": "applicants.csv",
+              "input_sha256": "ab" * 32, "input_size": 1234, "input_format": "csv", "options": {"explain": True},
+              "model_name": "loan_pipeline", "model_version": "2026-11-01-abc", "model_sha256": "cd" * 32,
+              "threshold": 0.5, "code_version": "test"}
+    return BatchStart(**{**fields, **overrides})
+
+
+@pytest.fixture
+def database(database_url):
+    database = Database(database_url)
+    ensure_schema(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(params=["inline", "file"])
+def archive_kind(request, monkeypatch):
+    """Small archives live in the database, larger ones in the store: tests taking this run on both."""
+    if request.param == "file":
+        monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    return request.param
+
+
+def stored(database, batch_id) -> pa.Table:
+    with database.session() as session:
+        batch = session.get(Batch, batch_id)
+        return archive.read(batch.archive, batch.archive_data)
+
+
+def rewrite(database, batch_id, change) -> None:
+    """Tamper with a batch's archive, wherever it lives."""
+    with database.session() as session:
+        batch = session.get(Batch, batch_id)
+        changed = change(archive.read(batch.archive, batch.archive_data))
+        if batch.archive_data is None:
+            pq.write_table(changed, batch.archive)
+        else:
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, changed.schema) as stream:
+                stream.write_table(changed)
+            batch.archive_data = sink.getvalue().to_pybytes()
+
+
+@pytest.fixture
+def store(tmp_path):
+    return tmp_path / "records"
+
+
+@pytest.fixture
+def record(database, store):
+    """record(table or [tables], **BatchStart fields) -> batch id of a complete batch."""
+    def record(tables, summary=None, **overrides):
+        recorder = Recorder(database, start(**overrides), store=store)
+        for table in tables if isinstance(tables, list) else [tables]:
+            recorder.add(table)
+        recorder.complete(summary or {"rows": sum(t.num_rows for t in (tables if isinstance(tables, list) else [tables]))})
+        return recorder.batch_id
+    return record

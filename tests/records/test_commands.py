@@ -1,0 +1,72 @@
+"""`flask records …`: thin commands over the record's operations, with exit codes scripts can use."""
+import pyarrow as pa
+import pytest
+
+from tests.records.conftest import decisions, rewrite, start
+from webapp.records import Recorder, get_batch
+from webapp.web.records import records_store
+
+
+@pytest.fixture
+def recorded(db_app):
+    def record(table):
+        recorder = Recorder(db_app.extensions["database"], start(), store=records_store(db_app))
+        recorder.add(table)
+        recorder.complete({})
+        return recorder.batch_id
+    return record
+
+
+def test_verify_passes_then_names_the_changed_batch(db_app, recorded):
+    runner = db_app.test_cli_runner()
+    ids = [recorded(decisions(["A", "B"])) for _ in range(2)]
+    result = runner.invoke(args=["records", "verify"])
+    assert result.exit_code == 0 and "verified 2 batch(es)" in result.output
+    rewrite(db_app.extensions["database"], ids[0], lambda t: t.take([1, 0]))
+    result = runner.invoke(args=["records", "verify"])
+    assert result.exit_code == 1 and ids[0] in result.output
+    assert runner.invoke(args=["records", "verify", "--batch", ids[1]]).exit_code == 0
+
+
+def test_hold_release_and_purge(db_app, recorded):
+    runner = db_app.test_cli_runner()
+    batch_id = recorded(decisions(["A"]))
+    assert runner.invoke(args=["records", "hold", batch_id, "--reason", "exam"]).exit_code == 0
+    result = runner.invoke(args=["records", "purge", "--as-of", "2999-01-01"])
+    assert result.exit_code == 0 and "purged 0" in result.output and "1 on hold" in result.output
+    assert runner.invoke(args=["records", "release", batch_id]).exit_code == 0
+    assert "purged 1" in runner.invoke(args=["records", "purge", "--as-of", "2999-01-01"]).output
+    assert runner.invoke(args=["records", "verify"]).exit_code == 0
+    unknown = runner.invoke(args=["records", "hold", "f" * 32, "--reason", "x"])
+    assert unknown.exit_code != 0 and "no batch" in unknown.output.lower()
+
+
+def test_replay_uses_the_wired_scorer_and_exits_1_on_a_difference(db_app, recorded):
+    runner = db_app.test_cli_runner()
+    table = decisions(["A", "B"])
+    batch_id = recorded(table)
+    assert "no scorer" in runner.invoke(args=["records", "replay", batch_id]).output
+    db_app.extensions["score_frame"] = lambda frame: table
+    result = runner.invoke(args=["records", "replay", batch_id])
+    assert result.exit_code == 0 and "every decision matches" in result.output
+    changed = table.set_column(3, "probability", pa.array([0.0, 0.99]))
+    db_app.extensions["score_frame"] = lambda frame: changed
+    result = runner.invoke(args=["records", "replay", batch_id])
+    assert result.exit_code == 1 and "row 1 A: probability" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_export_writes_every_decision_since_a_date(db_app, recorded, tmp_path, fmt):
+    batch_id = recorded(decisions(["A", "B"]))
+    out = tmp_path / f"export.{fmt}"
+    result = db_app.test_cli_runner().invoke(args=["records", "export", "--since", "2000-01-01", "--format", fmt,
+                                                   "--output", str(out)])
+    assert result.exit_code == 0 and "wrote 2 decision(s)" in result.output
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(out)["batch_id"].to_pylist() == [batch_id] * 2
+    else:
+        assert out.read_text().splitlines()[0].startswith('"batch_id","created_at","model_version","row"')
+    with db_app.extensions["database"].session() as session:
+        assert get_batch(session, batch_id)["status"] == "complete"

@@ -1,0 +1,165 @@
+"""Recording a batch: all of it or a failed mark, counts from the rows, a chain with no forks."""
+import threading
+from datetime import timedelta
+
+import pytest
+
+from tests.records.conftest import decisions, start, stored
+from webapp.records import Recorder, RecordingClosed, decisions_for, get_batch, index_pending, verify
+from webapp.records import recorder as recorder_module
+from webapp.records.models import Batch
+
+
+def test_the_batch_id_is_known_before_any_row(database, store):
+    recorder = Recorder(database, start(), store=store)
+    assert len(recorder.batch_id) == 32
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id) is None
+
+
+def test_a_complete_batch_counts_its_rows_and_keeps_them_in_input_order(database, record, archive_kind):
+    batch_id = record([decisions(["A", "B"]), decisions(["C"], start=3, probabilities=[None])])
+    with database.session() as session:
+        batch = get_batch(session, batch_id)
+    assert batch["status"] == "complete"
+    assert batch["counts"] == {"rows": 3, "scored": 2, "failed": 1}
+    table = stored(database, batch_id)
+    assert table["row"].to_pylist() == [1, 2, 3]
+    assert table["loan_id"].to_pylist() == ["A", "B", "C"]
+
+
+def test_small_archives_are_kept_in_the_database_and_larger_ones_in_the_store(database, store, record,
+                                                                              archive_kind):
+    batch_id = record(decisions(["A"]))
+    assert [p.name for p in store.glob("*")] == ([] if archive_kind == "inline" else [f"{batch_id}.parquet"])
+
+
+def test_large_chunks_are_written_on_a_thread_in_order(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder._Pipeline.THREAD_ROWS", 2)
+    recorder = Recorder(database, start(), store=store)
+    for offset in range(0, 9, 3):
+        recorder.add(decisions([f"L{offset + i}" for i in range(3)], start=offset + 1))
+    recorder.complete({})
+    assert stored(database, recorder.batch_id)["row"].to_pylist() == list(range(1, 10))
+    assert verify(database).ok
+
+
+def test_a_failure_on_the_writer_thread_fails_the_batch(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder._Pipeline.THREAD_ROWS", 1)
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A"]))
+    with pytest.raises(ValueError, match="columns differ"):
+        recorder.add(decisions(["B"]).drop_columns(["input.Gender"]))
+        recorder.complete({})
+    with database.session() as session:
+        assert get_batch(session, recorder.batch_id)["status"] == "failed"
+
+
+def test_probabilities_are_stored_at_full_precision(database, record):
+    p = 0.1 + 0.2  # 0.30000000000000004
+    batch_id = record(decisions(["A"], probabilities=[p]))
+    assert stored(database, batch_id)["probability"].to_pylist() == [p]
+
+
+def test_a_failed_batch_leaves_no_archive_and_no_complete_looking_rows(database, store, archive_kind):
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A", "B"]))
+    recorder.fail("disk full")
+    with database.session() as session:
+        batch = get_batch(session, recorder.batch_id)
+    assert (batch["status"], batch["failure_reason"], batch["digest"]) == ("failed", "disk full", None)
+    assert list(store.glob("*")) == []
+    with pytest.raises(RecordingClosed):
+        recorder.add(decisions(["C"]))
+
+
+def test_a_failure_while_completing_marks_the_batch_failed(database, store, monkeypatch, archive_kind):
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A"]))
+    monkeypatch.setattr("webapp.records.recorder.take_next_link", lambda *a: (_ for _ in ()).throw(OSError("full")))
+    with pytest.raises(OSError):
+        recorder.complete({})
+    with database.session() as session:
+        assert get_batch(session, recorder.batch_id)["status"] == "failed"
+    assert list(store.glob("*")) == []
+
+
+def test_an_empty_batch_is_recorded_too(database, record):
+    batch_id = record([], summary={"rows": 0})
+    with database.session() as session:
+        assert get_batch(session, batch_id)["counts"] == {"rows": 0, "scored": 0, "failed": 0}
+    assert verify(database).ok
+
+
+def test_eight_parallel_recordings_all_succeed_and_chain_without_forks(database, store):
+    ids, errors = [], []
+
+    def upload(i):
+        try:
+            recorder = Recorder(database, start(), store=store)
+            for chunk in range(3):
+                recorder.add(decisions([f"T{i}-{chunk}-{j}" for j in range(200)], start=1 + 200 * chunk))
+            recorder.complete({})
+            ids.append(recorder.batch_id)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with database.session() as session:
+        seqs = sorted(session.get(Batch, batch_id).seq for batch_id in ids)
+    assert seqs == list(range(1, 9))
+    assert verify(database).ok
+
+
+@pytest.mark.parametrize("channel", ["fax", ""])
+def test_an_unknown_channel_is_refused(channel):
+    with pytest.raises(ValueError, match="channel"):
+        start(channel=channel)
+
+
+def test_a_large_batch_is_indexed_right_after_and_found_meanwhile(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 0)
+    gate = threading.Event()
+    real = recorder_module.index_batch
+    monkeypatch.setattr("webapp.records.recorder.index_batch", lambda *a: (gate.wait(10), real(*a)))
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A", "B"]))
+    recorder.complete({})
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is False
+        assert [d["row"] for d in decisions_for(session, "B")] == [2]  # read from the archive
+    gate.set()
+    recorder.wait_indexed()
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is True
+        assert [d["row"] for d in decisions_for(session, "B")] == [2]  # through the index
+
+
+def test_an_interrupted_indexing_is_mended(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 0)
+    monkeypatch.setattr("webapp.records.recorder.index_batch", lambda *a: None)  # the worker died
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A", "B"]))
+    recorder.complete({})
+    recorder.wait_indexed()
+    monkeypatch.undo()
+    assert index_pending(database) == []  # too recent: its thread may still be running
+    assert index_pending(database, older_than=timedelta(0)) == [recorder.batch_id]
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is True
+        assert [d["loan_id"] for d in decisions_for(session, "A")] == ["A"]
+
+
+def test_a_failure_while_adding_fails_the_batch_and_a_second_fail_is_harmless(database, store, monkeypatch):
+    recorder = Recorder(database, start(), store=store)
+    monkeypatch.setattr(recorder._writer, "write", lambda table: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(OSError):
+        recorder.add(decisions(["A"]))
+    recorder.fail("disk full")  # the caller's own handler: nothing more happens
+    with database.session() as session:
+        assert get_batch(session, recorder.batch_id)["failure_reason"] == "recording failed: OSError (No space left on device)"

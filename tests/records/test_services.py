@@ -1,0 +1,210 @@
+"""Lookups, paging, verification, retention: what the record promises an examiner."""
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.csv
+import pyarrow.parquet as pq
+import pytest
+
+from tests.records.conftest import decisions, rewrite
+from webapp.records import (
+    BatchNotFound,
+    BatchPurged,
+    RecordError,
+    decisions_for,
+    export,
+    get_batch,
+    hold,
+    list_batches,
+    purge,
+    release,
+    verify,
+)
+from webapp.records.models import Batch
+from webapp.records.services import months_before
+
+
+def archive_of(store, batch_id):
+    return store / f"{batch_id}.parquet"
+
+
+# --- lookups
+
+def test_every_decision_for_an_id_newest_first_with_its_inputs_and_reasons(database, record, archive_kind):
+    first = record(decisions(["LP1", "LP2"], probabilities=[0.2, 0.9]))
+    second = record(decisions(["LP3", "LP1"], probabilities=[0.8, 0.3]), actor="alice", purpose="analysis")
+    with database.session() as session:
+        found = decisions_for(session, "LP1")
+    assert [(d["batch_id"], d["row"]) for d in found] == [(second, 2), (first, 1)]
+    newest = found[0]
+    assert (newest["actor"], newest["purpose"], newest["status"], newest["probability"]) == ("alice", "analysis", "N", 0.3)
+    assert newest["reasons"] == [{"code": "CREDIT_HISTORY", "contribution": -1.2}]
+    assert newest["inputs"] == {"ApplicantIncome": 4001.0, "Credit_History": 1.0, "Property_Area": "Urban",
+                                "Gender": "Female"}
+    assert (newest["threshold"], newest["model_version"], newest["error"]) == (0.5, "2026-11-01-abc", None)
+
+
+def test_a_lookup_by_actor_and_of_an_unknown_id(database, record):
+    record(decisions(["LP1"]), actor="alice")
+    record(decisions(["LP1"]), actor="bob")
+    with database.session() as session:
+        assert [d["actor"] for d in decisions_for(session, "LP1", actor="bob")] == ["bob"]
+        assert decisions_for(session, "nobody") == []
+
+
+def test_failed_rows_are_found_with_their_error(database, record):
+    record(decisions(["LP1"], probabilities=[None]))
+    with database.session() as session:
+        (found,) = decisions_for(session, "LP1")
+    assert (found["status"], found["probability"], found["reasons"]) == (None, None, [])
+    assert found["error"].startswith("Property_Area")
+
+
+def test_batches_are_paged_newest_first_and_filtered(database, record):
+    ids = [record(decisions([f"L{i}"]), actor="alice" if i % 2 else "bob") for i in range(5)]
+    with database.session() as session:
+        page1 = list_batches(session, per_page=2)
+        page3 = list_batches(session, page=3, per_page=2)
+        alice = list_batches(session, actor="alice")
+        analysis = list_batches(session, purpose="analysis")
+        future = list_batches(session, since=datetime.now(UTC) + timedelta(days=1))
+        past = list_batches(session, until=datetime.now(UTC) + timedelta(days=1))
+    assert [b["batch_id"] for b in page1["batches"]] == ids[::-1][:2]
+    assert page1["total"] == 5 and [b["batch_id"] for b in page3["batches"]] == [ids[0]]
+    assert {b["batch_id"] for b in alice["batches"]} == {ids[1], ids[3]}
+    assert analysis["total"] == 0 and future["total"] == 0 and past["total"] == 5
+
+
+def test_a_batch_has_its_fields_counts_and_summary(database, record):
+    batch_id = record(decisions(["A", "B"], probabilities=[0.9, None]), summary={"rows": 2, "drift": None})
+    with database.session() as session:
+        batch = get_batch(session, batch_id)
+    assert batch["counts"] == {"rows": 2, "scored": 1, "failed": 1}
+    assert batch["summary"] == {"rows": 2, "drift": None}
+    assert batch["options"] == {"explain": True}
+    assert batch["model"]["version"] == "2026-11-01-abc"
+    with database.session() as session, pytest.raises(BatchNotFound):
+        get_batch(session, "0" * 32)
+
+
+# --- verification
+
+def test_an_untouched_chain_verifies(database, record):
+    for i in range(3):
+        record(decisions([f"L{i}", f"M{i}"]))
+    report = verify(database)
+    assert report.ok and report.checked == 3
+
+
+def probability_changed(table):
+    changed = table["probability"].to_pylist()
+    changed[1] += 1e-15
+    return table.set_column(table.column_names.index("probability"), "probability", pa.array(changed))
+
+
+def row_deleted(table):
+    return pa.concat_tables([table.slice(0, 1), table.slice(2)])
+
+
+def rows_swapped(table):
+    return table.take([1, 0, 2])
+
+
+@pytest.mark.parametrize("tamper", [probability_changed, row_deleted, rows_swapped], ids=lambda f: f.__name__)
+def test_verify_names_the_first_batch_whose_decisions_were_changed(database, record, tamper, archive_kind):
+    ids = [record(decisions(["A", "B", "C"])) for _ in range(3)]
+    rewrite(database, ids[1], tamper)
+    report = verify(database)
+    assert (report.ok, report.first_bad) == (False, ids[1])
+    assert "differ" in report.problem
+    assert verify(database, ids[0]).ok and not verify(database, ids[1]).ok
+
+
+def test_verify_catches_a_changed_batch_field_and_a_removed_archive(database, store, record, monkeypatch):
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    ids = [record(decisions(["A"])) for _ in range(2)]
+    with database.session() as session:
+        session.get(Batch, ids[0]).model_version = "something else"
+    archive_of(store, ids[1]).unlink()
+    assert verify(database).first_bad == ids[0]
+    assert "missing" in verify(database, ids[1]).problem
+
+
+# --- retention
+
+def test_months_before_keeps_the_day_or_takes_the_months_last():
+    assert months_before(datetime(2026, 12, 1), 25) == datetime(2024, 11, 1)
+    assert months_before(datetime(2026, 3, 31), 1) == datetime(2026, 2, 28)
+
+
+def test_purge_deletes_only_what_is_past_retention_and_not_on_hold(database, store, record, monkeypatch):
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    old, held, recent = (record(decisions(["A", "B"])) for _ in range(3))
+    hold(database, held, "examination pending")
+    now = datetime.now(UTC)
+    as_of = months_before(now, -25) + timedelta(minutes=1)  # 25 months on, the first two are due
+    assert purge(database, as_of=now).purged == []  # nothing is 25 months old today
+    with database.session() as session:  # `recent` inside the retention at as_of (its digest breaks)
+        session.get(Batch, recent).created_at = as_of
+    report = purge(database, as_of=as_of)
+    assert report.purged == [old] and report.held == [held]
+    assert not archive_of(store, old).exists() and archive_of(store, held).exists()
+    with database.session() as session:
+        with pytest.raises(BatchPurged):
+            get_batch(session, old)
+        assert [d["batch_id"] for d in decisions_for(session, "A")] == [recent, held]
+    assert verify(database).first_bad == recent  # only the batch whose date the test changed
+
+
+def test_the_chain_verifies_after_a_purge(database, record):
+    ids = [record(decisions(["A"])) for _ in range(4)]
+    hold(database, ids[2], "lawsuit")
+    hold(database, ids[3], "lawsuit")
+    report = purge(database, as_of=months_before(datetime.now(UTC), -25) + timedelta(minutes=1))
+    assert report.purged == ids[:2]
+    assert verify(database).ok
+    release(database, ids[2])
+    assert purge(database, as_of=months_before(datetime.now(UTC), -26)).purged == [ids[2]]
+    assert verify(database).ok
+    with database.session() as session:
+        assert get_batch(session, ids[3])["hold"]["reason"] == "lawsuit"
+
+
+def test_a_hold_needs_a_reason_and_an_existing_batch(database, record):
+    batch_id = record(decisions(["A"]))
+    with pytest.raises(RecordError, match="reason"):
+        hold(database, batch_id, "  ")
+    with pytest.raises(BatchNotFound):
+        hold(database, "f" * 32, "x")
+
+
+# --- export
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_export_streams_every_decision_since_a_date_with_the_union_of_the_inputs(database, record, tmp_path, fmt,
+                                                                                 archive_kind):
+    first = record(decisions(["A", "B"]))
+    second = record(decisions(["C"]).drop_columns(["input.Gender"]).append_column("input.Married", pa.array(["No"])))
+    out = tmp_path / f"out.{fmt}"
+    assert export(database, datetime(2000, 1, 1), fmt, str(out)) == 3
+    nulls_unquoted = pa.csv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
+    table = pq.read_table(out) if fmt == "parquet" else pa.csv.read_csv(out, convert_options=nulls_unquoted)
+    assert table["batch_id"].to_pylist() == [first, first, second]
+    assert table["input.Married"].to_pylist() == [None, None, "No"]
+    assert table.column_names[:4] == ["batch_id", "created_at", "model_version", "row"]
+    assert export(database, datetime(2999, 1, 1), fmt, str(tmp_path / f"none.{fmt}")) == 0
+
+
+def test_a_lookup_in_a_large_archive_reads_only_the_row_groups_that_hold_the_row(database, record, monkeypatch):
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    chunks = [decisions([f"L{offset + i}" for i in range(50)], start=offset + 1) for offset in range(0, 150, 50)]
+    with_file = record(chunks)
+    read = []
+    real = pq.ParquetFile.read_row_groups
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", lambda self, groups, **kw: read.append(groups)
+                        or real(self, groups, **kw))
+    with database.session() as session:
+        (found,) = decisions_for(session, "L120")
+    assert (found["batch_id"], found["row"]) == (with_file, 121)
+    assert read == [[2]]
+

@@ -1,0 +1,108 @@
+"""The record over HTTP: the API routes and the two pages, on each database."""
+from datetime import UTC
+
+import pytest
+
+from tests.conftest import signed_in_client
+from tests.records.conftest import decisions, start
+from webapp.records import Recorder, hold, purge
+from webapp.records.services import months_before
+from webapp.web.records import records_store
+
+
+def auditor(app):
+    """An auditor reads every batch and decision."""
+    return signed_in_client(app, "auditor@bank.example", "auditor")
+
+
+@pytest.fixture
+def recorded(db_app):
+    """record(table, **start fields) -> batch id, through the app's database and store."""
+    def record(table, **overrides):
+        recorder = Recorder(db_app.extensions["database"], start(**overrides), store=records_store(db_app))
+        recorder.add(table)
+        recorder.complete({"rows": table.num_rows})
+        return recorder.batch_id
+    return record
+
+
+def test_decisions_for_an_id(db_app, recorded):
+    first = recorded(decisions(["LP001015", "LP2"], probabilities=[0.2, 0.9]))
+    second = recorded(decisions(["LP001015"], probabilities=[0.7]), actor="alice")
+    answer = auditor(db_app).get("/api/v1/decisions?loan_id=LP001015")
+    assert answer.status_code == 200
+    found = answer.json["decisions"]
+    assert [d["batch_id"] for d in found] == [second, first]
+    assert set(found[1]) >= {"batch_id", "row", "created_at", "actor", "purpose", "model_version", "status",
+                             "probability", "threshold", "reasons", "inputs", "error"}
+    assert found[1]["reasons"][0]["code"] == "CREDIT_HISTORY"
+
+
+def test_decisions_need_a_loan_id(db_app):
+    answer = auditor(db_app).get("/api/v1/decisions")
+    assert answer.status_code == 400 and answer.mimetype == "application/problem+json"
+
+
+def test_batches_paged_and_filtered(db_app, recorded):
+    ids = [recorded(decisions([f"L{i}"]), actor="alice" if i == 1 else "anonymous") for i in range(3)]
+    client = auditor(db_app)
+    page = client.get("/api/v1/batches?per_page=2&page=1").json
+    assert [b["batch_id"] for b in page["batches"]] == ids[::-1][:2] and page["total"] == 3
+    assert [b["batch_id"] for b in client.get("/api/v1/batches?actor=alice").json["batches"]] == [ids[1]]
+    assert client.get("/api/v1/batches?since=2999-01-01").json["total"] == 0
+    bad = client.get("/api/v1/batches?since=yesterday")
+    assert bad.status_code == 400 and bad.json["code"] == "bad-query"
+    assert client.get("/api/v1/batches?page=0").status_code == 400
+
+
+def test_a_batch_unknown_and_purged(db_app, recorded):
+    from datetime import datetime, timedelta
+
+    client = auditor(db_app)
+    batch_id = recorded(decisions(["A", "B"], probabilities=[0.9, None]))
+    answer = client.get(f"/api/v1/batches/{batch_id}")
+    assert answer.status_code == 200
+    assert answer.json["counts"] == {"rows": 2, "scored": 1, "failed": 1}
+    assert answer.json["summary"] == {"rows": 2}
+    unknown = client.get("/api/v1/batches/" + "0" * 32)
+    assert (unknown.status_code, unknown.mimetype, unknown.json["code"]) == (404, "application/problem+json",
+                                                                             "batch-not-found")
+    purge(db_app.extensions["database"], months_before(datetime.now(UTC), -25) + timedelta(minutes=1))
+    gone = client.get(f"/api/v1/batches/{batch_id}")
+    assert (gone.status_code, gone.json["code"]) == (410, "batch-purged")
+
+
+def test_the_record_needs_a_key_or_a_sign_in(db_app, recorded):
+    assert db_app.test_client().get("/api/v1/batches").status_code == 401
+    assert db_app.test_client().get("/batches").status_code in (302, 303)
+    assert auditor(db_app).get("/api/v1/batches").status_code == 200
+
+
+def test_the_batches_page_lists_batches_with_their_counts(db_app, recorded):
+    batch_id = recorded(decisions(["A", "B"]), input_name="march.csv")
+    hold(db_app.extensions["database"], batch_id, "exam")
+    page = auditor(db_app).get("/batches")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "march.csv" in html and batch_id in html and "on hold" in html and "<script" not in html
+
+
+def test_the_lookup_page_shows_each_decision_with_reasons_and_inputs(db_app, recorded):
+    recorded(decisions(["LP9", "LP8"], probabilities=[0.3, 0.9]))
+    client = auditor(db_app)
+    assert 'name="loan_id"' in client.get("/lookup").get_data(as_text=True)
+    html = client.get("/lookup?loan_id=LP9").get_data(as_text=True)
+    assert "1 decision(s) for LP9" in html and "CREDIT_HISTORY" in html and "ApplicantIncome" in html
+    assert "No decision for nobody" in client.get("/lookup?loan_id=nobody").get_data(as_text=True)
+
+
+def test_an_analyst_sees_only_their_own_records_and_anothers_answer_404(db_app, recorded):
+    mine = recorded(decisions(["LP9"]), actor="ann@bank.example")
+    theirs = recorded(decisions(["LP9"]), actor="bob@bank.example")
+    ann = signed_in_client(db_app, "ann@bank.example", "analyst")
+    assert ann.get(f"/api/v1/batches/{mine}").status_code == 200
+    assert ann.get(f"/api/v1/batches/{theirs}").status_code == 404
+    assert [b["batch_id"] for b in ann.get("/api/v1/batches").json["batches"]] == [mine]
+    assert [b["batch_id"] for b in ann.get("/api/v1/batches?actor=bob@bank.example").json["batches"]] == [mine]
+    assert [d["batch_id"] for d in ann.get("/api/v1/decisions?loan_id=LP9").json["decisions"]] == [mine]
+    assert theirs not in ann.get("/lookup?loan_id=LP9").get_data(as_text=True)

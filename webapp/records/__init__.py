@@ -1,0 +1,55 @@
+"""The decision record: every scoring run is a batch, every row a decision, kept for the retention
+period (Regulation B's 25 months) so each can be looked up, verified and re-scored exactly.
+
+- `recorder`: `BatchStart` and `Recorder`, which the scoring service drives (add, complete, fail);
+- `archive`: the records store, one immutable Parquet file per batch;
+- `digest`: the canonical serialisation, the SHA-256 chain, the `Loan_ID` key of the index;
+- `models`: the tables (batches, decision_index, deletions);
+- `services`: lookups, verify, purge, hold, release, export;
+- `replay`: re-score a batch and compare.
+
+May import: `webapp.db`, `webapp.core`, `webapp.stats`, `webapp.storage`, SQLAlchemy, pyarrow,
+pandas, numpy. Never Flask.
+"""
+from webapp.records.recorder import BatchStart, Recorder, RecordingClosed
+from webapp.records.replay import ReplayReport, replay
+from webapp.records.services import (
+    DEFAULT_RETENTION_MONTHS,
+    BatchNotFound,
+    BatchPurged,
+    PurgeReport,
+    RecordError,
+    VerifyReport,
+    decisions_for,
+    export,
+    get_batch,
+    hold,
+    index_pending,
+    list_batches,
+    purge,
+    release,
+    verify,
+)
+
+__all__ = [
+    "DEFAULT_RETENTION_MONTHS",
+    "BatchNotFound",
+    "BatchPurged",
+    "BatchStart",
+    "PurgeReport",
+    "RecordError",
+    "Recorder",
+    "RecordingClosed",
+    "ReplayReport",
+    "VerifyReport",
+    "decisions_for",
+    "export",
+    "get_batch",
+    "hold",
+    "index_pending",
+    "list_batches",
+    "purge",
+    "release",
+    "replay",
+    "verify",
+]

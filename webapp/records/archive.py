@@ -1,0 +1,164 @@
+"""The records store: one immutable Parquet archive per batch, written chunk by chunk under a
+temporary name and renamed when the batch completes, so no reader ever sees a partial archive.
+Batches under 1 MiB (single records, small files) are kept in the batch's row instead, as an Arrow
+IPC stream: a Parquet file and its fsync would cost a single-record request several milliseconds.
+
+The store is a folder (`RECORDS_URL`, by default `records/` in the instance folder); it must outlive
+the 24-hour result files and be shared by every worker and host that records."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyarrow import ipc
+
+FIXED = {"row": pa.int64(), "loan_id": pa.string(), "status": pa.string(), "probability": pa.float64(),
+         "error": pa.string(), "reason_codes": pa.list_(pa.string()),
+         "reason_contributions": pa.list_(pa.float64())}
+INPUT_PREFIX = "input."
+
+
+def store_folder(store, database_url: str | None = None) -> Path:
+    """The store's folder: `store` when given (a path or `file://` URL), else beside a SQLite file."""
+    if store is not None:
+        text = str(store)
+        return Path(text.removeprefix("file://"))
+    if database_url and database_url.startswith("sqlite:///") and ":memory:" not in database_url:
+        return Path(database_url[len("sqlite:///"):]).parent / "records"
+    raise ValueError("the records store is not set: pass store= (RECORDS_URL)")
+
+
+def normalise(table: pa.Table) -> pa.Table:
+    """The stored schema: the fixed columns with their types, then the inputs (numbers float64, the
+    rest text), so equal decisions always serialise, and hash, the same."""
+    missing = [name for name in FIXED if name not in table.column_names]
+    if missing:
+        raise ValueError(f"decisions lack the columns {missing}")
+    columns = {name: table[name].cast(kind) for name, kind in FIXED.items()}
+    for name in table.column_names:
+        if name.startswith(INPUT_PREFIX):
+            column = table[name]
+            numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+            columns[name] = column.cast(pa.float64() if numeric else pa.string())
+    return pa.table(columns)
+
+
+INLINE_BYTES = 1 << 20  # a smaller batch is kept in its database row: no file, no fsync (single records)
+
+
+class ArchiveWriter:
+    """Collects a batch's chunks. Up to `INLINE_BYTES` of Arrow data they stay in memory and `close()`
+    gives them back as an Arrow IPC stream (microseconds to write, kept in the database); past it
+    they go to `<batch>.parquet.partial`, which `close()` fsyncs and renames to `<batch>.parquet`."""
+
+    def __init__(self, folder: Path, batch_id: str):
+        self.folder = folder
+        self.path = folder / f"{batch_id}.parquet"
+        self.partial = folder / f"{batch_id}.parquet.partial"
+        self.schema: pa.Schema | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_bytes = 0
+        self._file = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.schema is None:
+            self.schema = table.schema
+        elif table.schema != self.schema:
+            raise ValueError("a chunk's columns differ from the batch's first chunk")
+        if self._writer is None:
+            self._pending.append(table)
+            self._pending_bytes += table.nbytes
+            if self._pending_bytes <= INLINE_BYTES:
+                return
+            self._open_file()
+            pending, self._pending = self._pending, []
+            for chunk in pending:
+                self._writer.write_table(chunk, row_group_size=1_000_000)
+            return
+        self._writer.write_table(table, row_group_size=1_000_000)
+
+    def _open_file(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.partial, "wb")  # noqa: SIM115 - kept open across chunks, closed in close()
+        # Dictionaries only where values repeat (categories, codes); zstd at its fastest level.
+        repeated = [f.name for f in self.schema if f.name not in ("row", "loan_id", "probability")
+                    and not pa.types.is_floating(f.type)]
+        self._writer = pq.ParquetWriter(self._file, self.schema, compression="zstd", compression_level=1,
+                                        use_dictionary=repeated)
+
+    def close(self) -> tuple[Path | None, bytes | None]:
+        """(the file, None) or (None, the IPC bytes). An empty batch gets an empty archive."""
+        if self._writer is None:
+            schema = self.schema or empty().schema
+            sink = pa.BufferOutputStream()
+            with ipc.new_stream(sink, schema) as stream:
+                for chunk in self._pending:
+                    stream.write_table(chunk)
+            return None, sink.getvalue().to_pybytes()
+        self._writer.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())  # the record must survive a crash once the database says complete
+        self._file.close()
+        os.replace(self.partial, self.path)
+        return self.path, None
+
+    def abandon(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except (OSError, ValueError):
+                pass
+        if self._file is not None:
+            self._file.close()
+        self.partial.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)  # published, but the transaction did not commit
+
+
+def empty() -> pa.Table:
+    return normalise(pa.table({name: pa.array([], kind) for name, kind in FIXED.items()}))
+
+
+def chunks(path: str | None, data: bytes | None, columns: list[str] | None = None):
+    """A batch's decisions chunk by chunk (Parquet row groups, IPC record batches)."""
+    if data is not None:
+        for batch in ipc.open_stream(data):
+            yield pa.Table.from_batches([batch]).select(columns) if columns else pa.Table.from_batches([batch])
+        return
+    with pq.ParquetFile(path) as parquet:
+        for group in range(parquet.num_row_groups):
+            yield parquet.read_row_group(group, columns=columns)
+
+
+def read(path: str | None, data: bytes | None, rows: list[int] | None = None,
+         columns: list[str] | None = None) -> pa.Table:
+    """A batch's decisions, or only the given row numbers (Parquet row groups skipped by their stats)."""
+    if data is not None:
+        table = ipc.open_stream(data).read_all()
+        table = table.select(columns) if columns else table
+    elif rows is None:
+        return pq.read_table(path, columns=columns)
+    else:
+        table = _row_groups(path, rows)
+    if rows is None:
+        return table
+    return table.filter(pc.is_in(table["row"], pa.array(sorted(rows), pa.int64())))
+
+
+def _row_groups(path: str, rows: list[int]) -> pa.Table:
+    low, high = min(rows), max(rows)
+    with pq.ParquetFile(path) as parquet:
+        column = parquet.schema_arrow.get_field_index("row")
+        groups = [g for g in range(parquet.num_row_groups)
+                  if _may_hold(parquet.metadata.row_group(g).column(column).statistics, low, high)]
+        return parquet.read_row_groups(groups) if groups else parquet.schema_arrow.empty_table()
+
+
+def _may_hold(statistics, low: int, high: int) -> bool:
+    """Row groups are in row order: skip those whose row numbers lie outside the wanted ones."""
+    if statistics is None or not statistics.has_min_max:
+        return True
+    return statistics.max >= low and statistics.min <= high

@@ -1,0 +1,300 @@
+"""Recording a batch: `Recorder` streams the decisions into the batch's archive as they are scored
+and, on `complete`, publishes the archive and writes the batch, its place in the digest chain and
+its `Loan_ID` index in one transaction: a batch is recorded entirely or marked failed."""
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from sqlalchemy import text, update
+from sqlalchemy.orm import Session
+
+from webapp.db import Database
+from webapp.records import archive
+from webapp.records.digest import GENESIS, DataDigest, batch_digest, canonical_json, loan_keys
+from webapp.records.models import Batch
+
+log = logging.getLogger(__name__)
+CHANNELS = ("api", "page", "cli", "job")
+INDEX_NOW_ROWS = 1_000  # up to this many rows, the index is written in the batch's own transaction
+PURPOSES = ("decision", "analysis")
+CHAIN_LOCK = 21_0001  # PostgreSQL advisory lock: one batch at a time takes the chain's next link
+
+
+@dataclass(frozen=True)
+class BatchStart:
+    """What is known of a batch before scoring starts."""
+
+    actor: str
+    channel: str
+    purpose: str
+    input_name: str
+    input_sha256: str
+    input_size: int
+    input_format: str
+    options: dict = field(default_factory=dict)
+    model_name: str = ""
+    model_version: str = ""
+    model_sha256: str = ""
+    threshold: float = 0.5
+    code_version: str = ""
+
+    def __post_init__(self):
+        if self.channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {', '.join(CHANNELS)}")
+        if self.purpose not in PURPOSES:
+            raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}")
+
+
+class RecordingClosed(RuntimeError):
+    """`add`, `complete` or `fail` after the batch was completed or failed."""
+
+
+class Recorder:
+    """One batch's recording. Use: `add` each scored chunk in input order, then `complete` or `fail`."""
+
+    def __init__(self, database: Database, start: BatchStart, *, store=None):
+        self.database = database
+        self.start = start
+        self.batch_id = uuid.uuid4().hex
+        self.created_at = utcnow()
+        self._writer = archive.ArchiveWriter(archive.store_folder(store, database.url), self.batch_id)
+        self._digest = DataDigest()
+        self._keys: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []
+        self._counts = {"rows": 0, "scored": 0, "failed": 0}
+        self._closed = self._failed = False
+        self._pipeline = _Pipeline(self._write)
+        self._indexer: threading.Thread | None = None
+
+    def add(self, decisions: pa.Table) -> None:
+        """Record one scored chunk. Large chunks are written by a thread of the batch's own, so the
+        next chunk is scored meanwhile; a failure there surfaces at the next `add` or `complete`.
+        Any failure (a full disk) marks the batch failed before it is raised."""
+        self._check_open()
+        try:
+            self._pipeline.submit(decisions)
+        except BaseException as exc:
+            self.fail(failure_reason(exc))
+            raise
+
+    def _write(self, decisions: pa.Table) -> None:
+        table = archive.normalise(decisions)
+        self._writer.write(table)
+        self._digest.update(table)
+        self._keys.append(loan_keys(table["loan_id"]))
+        self._rows.append(np.asarray(table["row"], dtype=np.int64))
+        failed = table.num_rows - pc.sum(pc.is_null(table["error"]).cast(pa.int64())).as_py() if table.num_rows else 0
+        self._counts["rows"] += table.num_rows
+        self._counts["failed"] += failed
+        self._counts["scored"] += table.num_rows - failed
+
+    def complete(self, summary: dict) -> None:
+        """Publish the archive, then write the batch and its chain link in one transaction. The
+        `Loan_ID` index of a small batch is written in that transaction too; a larger batch's on a
+        thread right after (it costs about 1 s per million rows, and it is derived data: lookups
+        read the archives of batches not yet indexed, and `index_pending` mends an interrupted one)."""
+        self._check_open()
+        try:
+            self._pipeline.drain()
+            path, data = self._writer.close()
+            data_digest = self._digest.hexdigest()
+            index_now = self._counts["rows"] <= INDEX_NOW_ROWS
+            with self.database.session() as session:
+                batch = self._batch("complete", summary, archive=path and str(path), archive_data=data,
+                                    data_digest=data_digest, indexed=index_now)
+                take_next_link(session, batch)
+                session.add(batch)
+                session.flush()
+                if index_now:
+                    write_index(session, self._sorted_keys(), batch.seq)
+        except BaseException as exc:
+            self.fail(failure_reason(exc))
+            raise
+        self._closed = True
+        if not index_now:
+            # Not a daemon: a command's process waits for it before exiting.
+            self._indexer = threading.Thread(target=self._index_later, args=(batch.seq,), name="record-index")
+            self._indexer.start()
+
+    def wait_indexed(self, timeout: float | None = None) -> None:
+        if self._indexer is not None:
+            self._indexer.join(timeout)
+
+    def _index_later(self, seq: int) -> None:
+        try:
+            index_batch(self.database, self.batch_id, seq, self._sorted_keys())
+        except Exception:
+            log.warning("indexing batch %s failed: lookups read its archive until index_pending mends it",
+                        self.batch_id, exc_info=True)
+
+    def _sorted_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.concatenate(self._keys) if self._keys else np.empty(0, np.int64)
+        rows = np.concatenate(self._rows) if self._rows else np.empty(0, np.int64)
+        self._keys, self._rows = [], []
+        order = np.lexsort((rows, keys))  # key order: the index's B-tree is filled left to right
+        return keys[order], rows[order]
+
+    def fail(self, reason: str) -> None:
+        """Mark the batch failed (its partial archive removed). `reason` is stored: no personal data.
+        A no-op once the batch has failed (`add` and `complete` fail it themselves on an error)."""
+        if self._failed:
+            return
+        self._check_open()
+        self._closed = self._failed = True
+        self._pipeline.drain(raise_error=False)
+        self._writer.abandon()
+        with self.database.session() as session:
+            if session.get(Batch, self.batch_id) is None:
+                session.add(self._batch("failed", {}, failure_reason=reason[:2000]))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RecordingClosed(f"batch {self.batch_id} is already closed")
+
+    def _batch(self, status: str, summary: dict, **fields) -> Batch:
+        start = asdict(self.start)
+        start["options"] = canonical_json(start["options"])
+        return Batch(id=self.batch_id, created_at=self.created_at, completed_at=utcnow(), status=status,
+                     summary=canonical_json(summary), **start, **self._counts, **fields)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What went wrong, without the exception's message (a database error may quote row values)."""
+    detail = f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
+    return f"recording failed: {type(exc).__name__}{detail}"
+
+
+class _Pipeline:
+    """Runs `work` on each chunk in order: inline for small chunks (a thread costs more than it
+    saves), on one worker thread from the first large chunk on, with at most two chunks queued."""
+
+    THREAD_ROWS = 20_000
+
+    def __init__(self, work):
+        self.work = work
+        self.queue: queue.Queue | None = None
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def submit(self, table: pa.Table) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.thread is None and table.num_rows < self.THREAD_ROWS:
+            self.work(table)
+            return
+        if self.thread is None:
+            self.queue = queue.Queue(maxsize=2)
+            self.thread = threading.Thread(target=self._run, name="record-writer", daemon=True)
+            self.thread.start()
+        self.queue.put(table)
+
+    def drain(self, raise_error: bool = True) -> None:
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+        if raise_error and self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while (table := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.work(table)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                    self.error = exc
+
+
+def write_index(session: Session, sorted_keys: tuple[np.ndarray, np.ndarray], seq: int) -> None:
+    keys, rows = sorted_keys
+    if not len(keys):
+        return
+    if session.bind.dialect.name == "postgresql" and len(keys) > INDEX_NOW_ROWS:
+        _copy_index(session, keys, rows, seq)  # COPY: fastest in bulk, but several round trips
+    else:
+        _executemany_index(session, keys, rows, seq)
+
+
+def index_batch(database: Database, batch_id: str, seq: int, sorted_keys) -> None:
+    """Write a complete batch's index and mark it indexed, in one transaction."""
+    with database.session() as session:
+        write_index(session, sorted_keys, seq)
+        session.execute(update(Batch).where(Batch.id == batch_id).values(indexed=True))
+
+
+def _executemany_index(session: Session, keys: np.ndarray, rows: np.ndarray, seq: int) -> None:
+    """The driver's executemany straight from tuples: several times faster than SQLAlchemy's insert
+    (sqlite3 takes `?`, psycopg `%s`; psycopg pipelines the statements)."""
+    cursor = session.connection().connection.dbapi_connection.cursor()
+    mark = "%s" if session.bind.dialect.name == "postgresql" else "?"
+    try:
+        cursor.executemany(f"INSERT INTO decision_index (loan_key, batch_seq, row) VALUES ({mark}, {mark}, {mark})",
+                           zip(keys.tolist(), [seq] * len(keys), rows.tolist()))
+    finally:
+        cursor.close()
+
+
+def _copy_index(session: Session, keys: np.ndarray, rows: np.ndarray, seq: int) -> None:
+    """PostgreSQL COPY of a CSV that pyarrow writes in C."""
+    buffer = io.BytesIO()
+    table = pa.table({"loan_key": keys, "batch_seq": np.full(len(keys), seq, dtype=np.int64), "row": rows})
+    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
+    cursor = session.connection().connection.dbapi_connection.cursor()
+    with cursor.copy("COPY decision_index (loan_key, batch_seq, row) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue())
+
+
+def take_next_link(session: Session, batch: Batch) -> None:
+    """Give `batch` the chain's next position and its predecessor's digest, under a lock so two
+    batches never claim the same predecessor (SQLite: the transaction began IMMEDIATE, one writer)."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+    last_seq, last_digest = last_link(session)
+    batch.seq = last_seq + 1
+    batch.prev_digest = last_digest
+    batch.digest = batch_digest(batch.prev_digest, header_of(batch), batch.data_digest)
+
+
+LAST_LINK = text(
+    "SELECT seq, digest FROM batches WHERE seq = (SELECT max(seq) FROM batches) "
+    "UNION ALL SELECT seq, digest FROM deletions WHERE seq = (SELECT max(seq) FROM deletions) "
+    "ORDER BY seq DESC LIMIT 1")  # plain SQL: both maxima come off unique indexes, no ORM compilation
+
+
+def last_link(session: Session) -> tuple[int, str]:
+    last = session.execute(LAST_LINK).first()
+    return (0, GENESIS) if last is None else (last[0], last[1])
+
+
+HEADER_FIELDS = ("id", "seq", "created_at", "actor", "channel", "purpose", "input_name", "input_sha256",
+                 "input_size", "input_format", "options", "model_name", "model_version", "model_sha256",
+                 "threshold", "code_version", "rows", "scored", "failed", "summary")
+
+
+def header_of(batch: Batch) -> str:
+    """The batch's fields that the digest covers, as canonical JSON (the time to the microsecond, UTC)."""
+    values = {name: getattr(batch, name) for name in HEADER_FIELDS}
+    values["created_at"] = iso(batch.created_at)
+    values["threshold"] = float(batch.threshold).hex()
+    return canonical_json(values)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """UTC, microseconds, `Z`: SQLite gives times back without their zone, PostgreSQL with it."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

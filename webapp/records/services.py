@@ -1,0 +1,337 @@
+"""The record's operations: lookups, the chain's verification, retention (purge, hold, release) and
+export. Each takes a session (or the database when it opens transactions of its own)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pyarrow import ipc
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from webapp.db import Database
+from webapp.records import archive
+from webapp.records.digest import GENESIS, DataDigest, batch_digest, loan_key, loan_keys
+from webapp.records.models import Batch, DecisionIndex, Deletion
+from webapp.records.recorder import header_of, index_batch, iso, utcnow
+
+DEFAULT_RETENTION_MONTHS = 25
+PENDING_AGE = timedelta(minutes=10)  # an indexing thread older than this has died
+
+
+class RecordError(Exception):
+    """A lookup or operation the record refuses; `status` is the HTTP status it maps to."""
+
+    status = 400
+    code = "record-error"
+
+
+class BatchNotFound(RecordError):
+    status = 404
+    code = "batch-not-found"
+
+
+class BatchPurged(RecordError):
+    status = 410
+    code = "batch-purged"
+
+
+# --- lookups -------------------------------------------------------------------------------------
+
+def batch_fields(batch: Batch) -> dict:
+    return {"batch_id": batch.id, "created_at": iso(batch.created_at), "status": batch.status,
+            "failure_reason": batch.failure_reason, "actor": batch.actor, "channel": batch.channel,
+            "purpose": batch.purpose,
+            "input": {"name": batch.input_name, "sha256": batch.input_sha256, "size": batch.input_size,
+                      "format": batch.input_format},
+            "options": json.loads(batch.options),
+            "model": {"name": batch.model_name, "version": batch.model_version, "sha256": batch.model_sha256},
+            "threshold": batch.threshold, "code_version": batch.code_version,
+            "counts": {"rows": batch.rows, "scored": batch.scored, "failed": batch.failed},
+            "digest": batch.digest, "hold": {"reason": batch.hold_reason, "since": iso(batch.held_at)}
+            if batch.hold_reason else None}
+
+
+def get_batch(session: Session, batch_id: str) -> dict:
+    """A batch's fields and its summary; `BatchNotFound` or `BatchPurged` otherwise."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        deletion = session.execute(select(Deletion).where(Deletion.batch_id == batch_id)).scalar_one_or_none()
+        if deletion is not None:
+            raise BatchPurged(f"Batch {batch_id} was purged on {iso(deletion.purged_at)[:10]} (retention).")
+        raise BatchNotFound(f"There is no batch {batch_id}.")
+    return {**batch_fields(batch), "summary": json.loads(batch.summary)}
+
+
+def list_batches(session: Session, *, since: datetime | date | None = None, until: datetime | date | None = None,
+                 actor: str | None = None, purpose: str | None = None, page: int = 1, per_page: int = 50) -> dict:
+    """Batches newest first, one page of them, with the total that match."""
+    page, per_page = max(page, 1), min(max(per_page, 1), 500)
+    query = select(Batch)
+    if since is not None:
+        query = query.where(Batch.created_at >= as_datetime(since))
+    if until is not None:
+        query = query.where(Batch.created_at < as_datetime(until))
+    if actor:
+        query = query.where(Batch.actor == actor)
+    if purpose:
+        query = query.where(Batch.purpose == purpose)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    batches = session.execute(query.order_by(Batch.created_at.desc(), Batch.id.desc())
+                              .offset((page - 1) * per_page).limit(per_page)).scalars()
+    return {"batches": [batch_fields(b) for b in batches], "page": page, "per_page": per_page, "total": total}
+
+
+def decisions_for(session: Session, loan_id: str, *, actor: str | None = None) -> list[dict]:
+    """Every complete decision for `loan_id`, newest first (by `actor` only, when given)."""
+    query = (select(Batch, DecisionIndex.row).join(DecisionIndex, DecisionIndex.batch_seq == Batch.seq)
+             .where(DecisionIndex.loan_key == loan_key(loan_id), Batch.status == "complete"))
+    if actor:
+        query = query.where(Batch.actor == actor)
+    rows_by_batch: dict[str, tuple[Batch, list[int] | None]] = {}
+    for batch, row in session.execute(query):
+        rows_by_batch.setdefault(batch.id, (batch, []))[1].append(row)
+    pending = select(Batch).where(Batch.status == "complete", Batch.indexed.is_(False))
+    for batch in session.execute(pending.where(Batch.actor == actor) if actor else pending).scalars():
+        rows_by_batch[batch.id] = (batch, None)  # not indexed yet: its archive is read whole
+    found = []
+    for batch, rows in rows_by_batch.values():
+        table = archive.read(batch.archive, batch.archive_data, rows)
+        table = table.filter(pc.equal(table["loan_id"], loan_id))  # the key may collide; the ID may not
+        found += [_decision(batch, record) for record in table.to_pylist()]
+    found.sort(key=lambda d: (d["created_at"], d["batch_id"], -d["row"]), reverse=True)
+    return found
+
+
+def index_pending(database: Database, older_than: timedelta = PENDING_AGE) -> list[str]:
+    """Write the index of complete batches whose indexing thread never finished (a killed worker)."""
+    cutoff = utcnow() - older_than
+    with database.session() as session:
+        pending = session.execute(select(Batch.id, Batch.seq, Batch.archive, Batch.archive_data).where(
+            Batch.status == "complete", Batch.indexed.is_(False), Batch.completed_at < cutoff)).all()
+    for batch_id, seq, path, data in pending:
+        table = archive.read(path, data, columns=["loan_id", "row"])
+        keys, rows = loan_keys(table["loan_id"]), np.asarray(table["row"], dtype=np.int64)
+        order = np.lexsort((rows, keys))
+        with database.session() as session:
+            session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))  # a partial attempt
+        index_batch(database, batch_id, seq, (keys[order], rows[order]))
+    return [batch_id for batch_id, *_ in pending]
+
+
+def _decision(batch: Batch, record: dict) -> dict:
+    reasons = [{"code": code, "contribution": contribution}
+               for code, contribution in zip(record["reason_codes"] or [], record["reason_contributions"] or [])]
+    inputs = {name[len(archive.INPUT_PREFIX):]: value for name, value in record.items()
+              if name.startswith(archive.INPUT_PREFIX)}
+    return {"batch_id": batch.id, "row": record["row"], "loan_id": record["loan_id"],
+            "created_at": iso(batch.created_at), "actor": batch.actor, "purpose": batch.purpose,
+            "model_version": batch.model_version, "status": record["status"], "probability": record["probability"],
+            "threshold": batch.threshold, "reasons": reasons, "inputs": inputs, "error": record["error"]}
+
+
+def as_datetime(moment: datetime | date) -> datetime:
+    if not isinstance(moment, datetime):
+        moment = datetime(moment.year, moment.month, moment.day)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- verification --------------------------------------------------------------------------------
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    first_bad: str | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad is None
+
+
+def verify(database: Database, batch_id: str | None = None) -> VerifyReport:
+    """Recompute each complete batch's digest from its archive and its link to the one before it
+    (a purged batch's deletion entry stands in for it); stop at the first that differs."""
+    report = VerifyReport()
+    with database.session() as session:
+        previous = GENESIS
+        for kind, entry_id, entry in _chain(session):
+            if batch_id is None or entry_id == batch_id:
+                problem = _check(kind, entry, previous)
+                report.checked += 1
+                if problem:
+                    report.first_bad, report.problem = entry_id, problem
+                    return report
+            if kind == "batch":
+                session.expire(entry, ["archive_data"])  # one small archive in memory at a time
+            previous = entry.digest
+    if batch_id is not None and report.checked == 0:
+        report.first_bad, report.problem = batch_id, "no complete batch has this id"
+    return report
+
+
+def _chain(session: Session) -> list[tuple[str, str, Batch | Deletion]]:
+    """(kind, batch id, entry) in chain order: the complete batches and the deletion entries."""
+    batches = session.execute(select(Batch)
+                              .where(Batch.seq.is_not(None))).scalars().all()
+    deletions = session.execute(select(Deletion).where(Deletion.seq.is_not(None))).scalars().all()
+    links = [("batch", b.id, b) for b in batches] + [("deletion", d.batch_id, d) for d in deletions]
+    return sorted(links, key=lambda link: link[2].seq)
+
+
+def _check(kind: str, entry, previous: str) -> str | None:
+    if entry.prev_digest != previous:
+        return "its link to the previous batch does not match (a batch was removed or reordered)"
+    if kind == "deletion":
+        return None
+    try:
+        data_digest = data_digest_of(entry.archive, entry.archive_data)
+    except OSError:
+        return "its archive is missing or unreadable"
+    if data_digest != entry.data_digest:
+        return "its decisions differ from those recorded (the archive was changed)"
+    if batch_digest(entry.prev_digest, header_of(entry), data_digest) != entry.digest:
+        return "its recorded fields differ from those recorded"
+    return None
+
+
+def data_digest_of(path: str | None, data: bytes | None) -> str:
+    digest = DataDigest()
+    for chunk in archive.chunks(path, data):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day `months` earlier (the month's last day when it has no such day)."""
+    import calendar
+
+    month_index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(month_index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+@dataclass
+class PurgeReport:
+    purged: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    cutoff: datetime | None = None
+
+
+def purge(database: Database, as_of: datetime | date | None = None,
+          retention_months: int = DEFAULT_RETENTION_MONTHS) -> PurgeReport:
+    """Delete the batches created before `as_of` minus the retention, never one on hold, leaving a
+    deletion entry for each (its dates, counts and digest, so the chain still verifies)."""
+    cutoff = months_before(as_datetime(as_of or utcnow()), retention_months)
+    report = PurgeReport(cutoff=cutoff)
+    files, seqs = [], []
+    with database.session() as session:
+        due = session.execute(select(Batch)
+                              .where(Batch.created_at < cutoff).order_by(Batch.created_at)).scalars()
+        for batch in due.all():
+            if batch.hold_reason:
+                report.held.append(batch.id)
+                continue
+            session.add(_deletion_entry(batch))
+            files += [batch.archive] if batch.archive else []
+            seqs += [batch.seq] if batch.seq is not None else []
+            session.delete(batch)
+            report.purged.append(batch.id)
+        if seqs:  # one pass over the index, whatever the number of batches
+            session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq.in_(seqs)))
+    for path in files:  # only once the deletion is committed: a failed purge leaves every archive
+        Path(path).unlink(missing_ok=True)
+    return report
+
+
+def _deletion_entry(batch: Batch) -> Deletion:
+    return Deletion(batch_id=batch.id, seq=batch.seq, created_at=batch.created_at, purged_at=utcnow(),
+                    status=batch.status, rows=batch.rows, scored=batch.scored, failed=batch.failed,
+                    data_digest=batch.data_digest, prev_digest=batch.prev_digest, digest=batch.digest)
+
+
+def hold(database: Database, batch_id: str, reason: str) -> None:
+    """Keep a batch past its retention (an examination or a lawsuit pending, §1002.12(b)(4))."""
+    if not reason.strip():
+        raise RecordError("A hold needs a reason.")
+    with database.session() as session:
+        batch = _existing(session, batch_id)
+        batch.hold_reason, batch.held_at = reason.strip(), utcnow()
+
+
+def release(database: Database, batch_id: str) -> None:
+    with database.session() as session:
+        batch = _existing(session, batch_id)
+        batch.hold_reason, batch.held_at = None, None
+
+
+def _existing(session: Session, batch_id: str) -> Batch:
+    get_batch(session, batch_id)  # raises the right error
+    return session.get(Batch, batch_id)
+
+
+# --- export --------------------------------------------------------------------------------------
+
+BATCH_COLUMNS = (("batch_id", pa.string()), ("created_at", pa.string()), ("model_version", pa.string()))
+LIST_COLUMNS = ("reason_codes", "reason_contributions")
+
+
+def export(database: Database, since: datetime | date, fmt: str, out) -> int:
+    """Every decision of the complete batches created since `since`, oldest first, with its batch's
+    id, time and model version, as Parquet or CSV (reasons joined with `;`). Streams batch by batch
+    and chunk by chunk, so memory stays that of one chunk. Returns the rows written."""
+    if fmt not in ("parquet", "csv"):
+        raise RecordError("The export format is parquet or csv.")
+    with database.session() as session:
+        batches = session.execute(select(Batch.id, Batch.created_at, Batch.model_version, Batch.archive)
+                                  .where(Batch.status == "complete", Batch.created_at >= as_datetime(since))
+                                  .order_by(Batch.seq)).all()
+    schema = _export_schema(database, batches, csv=fmt == "csv")
+    writer = pq.ParquetWriter(out, schema, compression="zstd") if fmt == "parquet" else pacsv.CSVWriter(out, schema)
+    written = 0
+    with writer:
+        for batch_id, created_at, model_version, path in batches:
+            for chunk in archive.chunks(path, _archive_data(database, batch_id) if path is None else None):
+                columns = {name: pa.array([value] * chunk.num_rows, pa.string()) for name, value in
+                           zip(("batch_id", "created_at", "model_version"), (batch_id, iso(created_at), model_version))}
+                columns |= {f.name: _export_column(chunk, f) for f in schema if f.name not in columns}
+                writer.write_table(pa.table(columns, schema=schema))
+                written += chunk.num_rows
+    return written
+
+
+def _archive_data(database: Database, batch_id: str) -> bytes | None:
+    with database.session() as session:
+        return session.execute(select(Batch.archive_data).where(Batch.id == batch_id)).scalar_one()
+
+
+def _export_schema(database: Database, batches, *, csv: bool) -> pa.Schema:
+    """The archives' columns united (inputs differ between files), after the batch's own."""
+    schemas = [archive.empty().schema]
+    for batch_id, _, _, path in batches:
+        schemas.append(pq.read_schema(path) if path else
+                       ipc.open_stream(_archive_data(database, batch_id)).schema)
+    united = pa.unify_schemas(schemas, promote_options="permissive")
+    fields = [pa.field(name, kind) for name, kind in BATCH_COLUMNS]
+    fields += [pa.field(f.name, pa.string()) if csv and f.name in LIST_COLUMNS else pa.field(f.name, f.type)
+               for f in united]
+    return pa.schema(fields)
+
+
+def _export_column(chunk: pa.Table, field: pa.Field) -> pa.Array:
+    if field.name not in chunk.column_names:
+        return pa.nulls(chunk.num_rows, field.type)
+    column = chunk[field.name]
+    if field.name in LIST_COLUMNS and pa.types.is_string(field.type):
+        column = pc.binary_join(column.cast(pa.list_(pa.string())), ";")
+    return column.cast(field.type)

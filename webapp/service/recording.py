@@ -1,0 +1,183 @@
+"""The service's side of the decision record: what a batch says of itself before scoring
+(`start_batch`), and each scored chunk as the record's rows (`decision_rows`)."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import getpass
+import logging
+import hashlib
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy.exc import SQLAlchemyError
+
+from webapp.core.contract import ID_COLUMN
+from webapp.core.errors import DatabaseUnavailable
+from webapp.core.reasons import REASONS
+from webapp.core.results import ScoredChunk
+from webapp.records import BatchStart, Recorder
+from webapp.service.options import ScoringOptions
+
+log = logging.getLogger(__name__)
+_CODES = np.array([r.code for r in REASONS] + [""], dtype=object)  # index -1: none
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, and through which door: the signed-in user or key's owner (`anonymous` before
+    accounts, the OS user for the CLI) and the channel (`api`, `page`, `cli`, `job`)."""
+
+    actor: str
+    channel: str
+
+    @classmethod
+    def command_line(cls) -> "Caller":
+        try:
+            return cls(getpass.getuser(), "cli")
+        except (KeyError, OSError):
+            return cls("unknown", "cli")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    name: str
+    sha256: str
+    size: int
+
+    @classmethod
+    def of(cls, source: BinaryIO | bytes, name: str) -> "InputFile":
+        """Hash the input where it lies (a seekable upload or bytes), leaving it at its start."""
+        if isinstance(source, bytes | bytearray | memoryview):
+            return cls(name, hashlib.sha256(source).hexdigest(), len(source))
+        digest, size = hashlib.sha256(), 0
+        source.seek(0)
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+        source.seek(0)
+        return cls(name, digest.hexdigest(), size)
+
+
+@contextlib.contextmanager
+def _faults_as_answers():
+    """The record is written or nothing is answered: a database or disk fault is a 503, not a 500."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailable("The decision record cannot be written right now "
+                                  f"({type(exc.orig or exc).__name__}); nothing was scored. Try again later.") from None
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise DatabaseUnavailable(f"The decision record cannot be written right now ({reason}); the batch was "
+                                  "marked failed and nothing was answered. Try again later.") from None
+
+
+class BatchRecording:
+    """A Recorder fed scored chunks: the service's `Recorder` protocol over `webapp.records`."""
+
+    def __init__(self, database, store, caller: Caller, options: ScoringOptions, model, source: InputFile):
+        self.database, self.store = database, store
+        self.caller, self.options, self.model, self.source = caller, options, model, source
+        self._recorder: Recorder | None = None
+
+    def open(self, input_format: str) -> "BatchRecording":
+        start = BatchStart(actor=self.caller.actor, channel=self.caller.channel, purpose=self.options.purpose,
+                           input_name=self.source.name, input_sha256=self.source.sha256,
+                           input_size=self.source.size, input_format=input_format,
+                           options=self.options.to_dict(), model_name=self.model.name,
+                           model_version=self.model.version, model_sha256=artifact_sha256(self.model),
+                           threshold=float(self.model.threshold), code_version=code_version())
+        with _faults_as_answers():
+            self._recorder = Recorder(self.database, start, store=self.store)
+        return self
+
+    @property
+    def batch_id(self) -> str:
+        return self._recorder.batch_id
+
+    def add(self, chunk: ScoredChunk) -> None:
+        with _faults_as_answers():
+            self._recorder.add(decision_rows(chunk))
+
+    def complete(self, report: dict) -> None:
+        with _faults_as_answers():
+            self._recorder.complete(report)
+
+    def fail(self, reason: str) -> None:
+        """Best effort: a batch that cannot even be marked failed leaves no record that looks complete."""
+        try:
+            if self._recorder is None:
+                self.open("unreadable")
+            self._recorder.fail(reason)
+        except Exception:  # noqa: BLE001 - the original error is what the caller must see
+            log.warning("batch could not be marked failed (%s)", reason)
+
+
+def decision_rows(chunk: ScoredChunk) -> pa.Table:
+    """The record's columns for one chunk (see `webapp.records`): row, Loan_ID, status, the unrounded
+    probability, the error, each stated reason with its contribution, and the inputs as the model
+    used them (`input.<feature>`) beside the monitored attributes as given."""
+    frame, n = chunk.frame, len(chunk)
+    status = frame["Loan_Status"].astype(object).to_numpy()
+    error = frame["Error"].to_numpy(dtype=object)
+    columns = {
+        "row": pa.array(np.arange(chunk.first_row, chunk.first_row + n, dtype=np.int64)),
+        "loan_id": pa.array(frame[ID_COLUMN].astype(object).to_numpy(), type=pa.string()),
+        "status": pa.array(np.where(chunk.valid, status, None), type=pa.string()),
+        "probability": pa.array(chunk.probability, mask=~chunk.valid, type=pa.float64()),
+        "error": pa.array(np.where(chunk.valid, None, error), type=pa.string()),
+        **_reasons(chunk, n),
+    }
+    for name, values in (chunk.features.items() if chunk.features is not None else ()):
+        columns[f"input.{name}"] = _input_column(values)
+    for name, values in (chunk.monitored or {}).items():
+        columns[f"input.{name}"] = pa.array([None if v is None or v != v or v == "" else str(v) for v in values],
+                                            type=pa.string())
+    return pa.table(columns)
+
+
+def _reasons(chunk: ScoredChunk, n: int) -> dict:
+    if chunk.principal is None:
+        empty = pa.array([[]] * n, type=pa.list_(pa.string()))
+        return {"reason_codes": empty, "reason_contributions": pa.array([[]] * n, type=pa.list_(pa.float64()))}
+    stated = chunk.principal >= 0
+    counts = stated.sum(axis=1)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    codes = pa.array(_CODES[chunk.principal[stated]], type=pa.string())
+    contributions = pa.array(chunk.reason_contribution[stated], type=pa.float64())
+    return {"reason_codes": pa.ListArray.from_arrays(offsets, codes),
+            "reason_contributions": pa.ListArray.from_arrays(offsets, contributions)}
+
+
+def _input_column(values: pd.Series) -> pa.Array:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return pa.array(values.astype(object).where(values.notna(), None).to_numpy(), type=pa.string())
+    return pa.array(values.to_numpy(dtype=np.float64, na_value=np.nan), from_pandas=True, type=pa.float64())
+
+
+def artifact_sha256(model) -> str:
+    card = getattr(model, "card", None) or {}
+    return str((card.get("artifact") or {}).get("sha256") or "")
+
+
+@functools.cache
+def code_version() -> str:
+    """The package version and, in a git checkout, the commit: which code decided."""
+    try:
+        version = metadata.version("loan-batch-scoring")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version}+{commit}" if commit else version

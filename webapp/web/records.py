@@ -1,0 +1,159 @@
+"""The decision record over HTTP: `GET /api/v1/decisions?loan_id=`, `GET /api/v1/batches` (paged,
+filtered), `GET /api/v1/batches/{id}`, and the pages "Batches" (`/batches`) and "Look up an
+application" (`/lookup`). Thin views: the queries live in `webapp.records`, one session per request.
+
+The record holds incomes and monitored attributes: analysts see only their own batches and
+decisions (another's answer 404, as if they did not exist); auditors and admins see all."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from flask import Blueprint, Flask, current_app, render_template, request
+
+from webapp.records import BatchNotFound, RecordError, decisions_for, get_batch, list_batches
+from webapp.web import auth
+from webapp.web.problems import problem
+
+bp = Blueprint("records", __name__)
+PER_PAGE = 50
+
+
+def records_store(app: Flask) -> Path:
+    """Where the scoring service's `Recorder` puts archives: `RECORDS_URL`, else `instance/records`."""
+    return Path(app.config.get("RECORDS_URL") or Path(app.instance_path) / "records")
+
+
+class BadQuery(ValueError):
+    """A query parameter the record cannot read (answered 400)."""
+
+
+def _owner() -> str | None:
+    """Whose records this request may see: None for everyone's (auditors, admins), else the caller's."""
+    return None if auth.can_see_all() else (auth.current_actor() or "")
+
+
+def _session():
+    return current_app.extensions["database"].session()
+
+
+def _moment(name: str) -> datetime | date | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    except ValueError:
+        raise BadQuery(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time") from None
+
+
+def _number(value: str | None, default: int, name: str) -> int:
+    if value in (None, ""):
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise BadQuery(f"{name} must be a whole number of at least 1")
+    return int(value)
+
+
+def _batches_query() -> dict:
+    owner = _owner()
+    return {"since": _moment("since"), "until": _moment("until"),
+            "actor": owner if owner is not None else (request.args.get("actor") or None),
+            "purpose": request.args.get("purpose") or None,
+            "page": _number(request.args.get("page"), 1, "page"),
+            "per_page": _number(request.args.get("per_page"), PER_PAGE, "per_page")}
+
+
+def _bad_query(exc: BadQuery):
+    return problem(400, "Bad Request", str(exc), "bad-query")
+
+
+@bp.get("/api/v1/decisions")
+def decisions():
+    loan_id = request.args.get("loan_id")
+    if not loan_id:
+        return problem(400, "Bad Request", "Give the application's ID: ?loan_id=…", "bad-query")
+    with _session() as session:
+        return {"decisions": decisions_for(session, loan_id, actor=_owner())}
+
+
+@bp.get("/api/v1/batches")
+def batches():
+    try:
+        query = _batches_query()
+    except BadQuery as exc:
+        return _bad_query(exc)
+    with _session() as session:
+        return list_batches(session, **query)
+
+
+@bp.get("/api/v1/batches/<batch_id>")
+def batch(batch_id: str):
+    try:
+        with _session() as session:
+            found = get_batch(session, batch_id)
+        owner = _owner()
+        if owner is not None and found.get("actor") != owner:
+            raise BatchNotFound(f"There is no batch {batch_id}.")
+        return found
+    except RecordError as exc:
+        title = "Gone" if exc.status == 410 else "Not Found"
+        return problem(exc.status, title, str(exc), exc.code)
+
+
+@bp.get("/batches")
+def batches_page():
+    try:
+        query = _batches_query()
+    except BadQuery as exc:
+        return render_template("error.html", status=400, title="Bad Request", detail=str(exc)), 400
+    with _session() as session:
+        listing = list_batches(session, **query)
+    pages = max(1, -(-listing["total"] // listing["per_page"]))
+    return render_template("batches.html", listing=listing, pages=pages, query=query)
+
+
+@bp.get("/lookup")
+def lookup_page():
+    loan_id = (request.args.get("loan_id") or "").strip()
+    found = None
+    if loan_id:
+        with _session() as session:
+            found = decisions_for(session, loan_id, actor=_owner())
+    return render_template("lookup.html", loan_id=loan_id, found=found)
+
+
+def openapi_paths() -> dict:
+    """These routes in the OpenAPI document (merged by `webapp.web.openapi`)."""
+    text = {"schema": {"type": "string"}}
+    query = [{"name": n, "in": "query", "required": False, "schema": {"type": t}, "description": d}
+             for n, t, d in (("since", "string", "Created on or after (YYYY-MM-DD or ISO 8601)"),
+                             ("until", "string", "Created before (YYYY-MM-DD or ISO 8601)"),
+                             ("actor", "string", "Who ran the batch"),
+                             ("purpose", "string", "decision or analysis"),
+                             ("page", "integer", "From 1"), ("per_page", "integer", "At most 500; default 50"))]
+    loan_id = {"name": "loan_id", "in": "query", "required": True, "schema": {"type": "string"},
+               "description": "The application's Loan_ID"}
+    problem_json = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+    def operation(op, summary, tags, parameters, ok, extra=None):
+        responses = {"200": {"description": ok, "content": {"application/json": {"schema": {"type": "object"}}}
+                             if tags != ["pages"] else {"text/html": text}}}
+        responses.update({str(code): {"description": d, "content": problem_json if tags != ["pages"] else
+                                      {"text/html": text}} for code, d in (extra or {}).items()})
+        return {"get": {"operationId": op, "summary": summary, "tags": tags, "parameters": parameters,
+                        "responses": responses}}
+
+    return {
+        "/api/v1/decisions": operation("decisions", "Every recorded decision for a Loan_ID, newest first",
+                                       ["records"], [loan_id], "{decisions: [...]}", {400: "No loan_id"}),
+        "/api/v1/batches": operation("batches", "Recorded batches, newest first, paged", ["records"], query,
+                                     "{batches, page, per_page, total}", {400: "A filter is unreadable"}),
+        "/api/v1/batches/{batch_id}": operation(
+            "batch", "One batch: its fields, counts and summary", ["records"],
+            [{"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}], "The batch",
+            {404: "Unknown batch", 410: "Purged (retention)"}),
+        "/batches": operation("batches_page", "Recent batches", ["pages"], query, "Batches", {400: "Bad filter"}),
+        "/lookup": operation("lookup_page", "Look up an application", ["pages"],
+                             [{**loan_id, "required": False}], "Its decisions"),
+    }
