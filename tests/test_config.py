@@ -26,6 +26,9 @@ BAD_VALUES = [
     ("TRUST_PROXY", "maybe", "error: TRUST_PROXY must be a flag: 1/true/yes/on or 0/false/no/off (got 'maybe')"),
     ("NOTICE_STYLE", "friendly", "error: NOTICE_STYLE must be one of principal-reasons, right-to-request "
                                  "(got 'friendly')"),
+    ("OIDC_ROLE_MAPPING", "loan-admins=boss", "error: OIDC_ROLE_MAPPING must be comma-separated `group=role` "
+                                              "pairs, each role one of admin, model_admin, auditor, analyst "
+                                              "(got 'loan-admins=boss')"),
     ("LOG_LEVEL", "loud", "error: LOG_LEVEL must be one of debug, info, warning, error, critical (got 'loud')"),
 ]
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from webapp.accounts.roles import ROLES
 from webapp.core.limits import DEFAULT_LIMITS, Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +42,12 @@ class Setting:
     unit: str = ""  # "bytes" or "s": how the README shows the default
     shown: str | None = None  # the default as the README says it, where the value depends on the machine
     limit: str | None = None  # the `Limits` field this setting fills
+    check: Callable[[str], object] | None = None  # for structured text: raises ValueError on a bad value
+    described: str | None = None  # what `check` accepts, for the README and the error
 
     def accepts(self) -> str:
+        if self.described:
+            return self.described
         if self.choices:
             return "one of " + ", ".join(self.choices)
         if self.type is int:
@@ -73,6 +78,11 @@ class Setting:
             return [item.strip() for item in value.split(",") if item.strip()] or None
         if self.choices and value not in self.choices:
             raise self._error(raw)
+        if self.check:
+            try:
+                self.check(value)
+            except ValueError:
+                raise self._error(raw) from None
         return raw
 
     def _error(self, raw: str) -> SettingError:
@@ -98,6 +108,14 @@ def _size(n: int) -> str:
         if n >= factor and n % factor == 0:
             return f"{n // factor:,} {unit}"
     return f"{n:,} bytes"
+
+
+def _role_mapping(text: str) -> None:
+    from webapp.web.oidc import parse_role_mapping  # here: only a set value needs the web layer's parser
+
+    if any("=" not in pair for pair in filter(None, (p.strip() for p in text.split(",")))):
+        raise ValueError(text)
+    parse_role_mapping(text)
 
 
 def _limit(name: str, field: str, meaning: str, **kw) -> Setting:
@@ -155,7 +173,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OIDC_CLIENT_ID", str, None, "this service's client id at the provider", group="accounts"),
     Setting("OIDC_CLIENT_SECRET", str, None, "its client secret", group="accounts", secret=True),
     Setting("OIDC_ROLES_CLAIM", str, "roles", "the ID token claim with the person's groups", group="accounts"),
-    Setting("OIDC_ROLE_MAPPING", str, "", "`group=role,…` maps the provider's groups to roles", group="accounts"),
+    Setting("OIDC_ROLE_MAPPING", str, "", "`group=role,…` maps the provider's groups to roles", group="accounts",
+            check=_role_mapping, described="comma-separated `group=role` pairs, each role one of "
+            + ", ".join(reversed(ROLES))),
     Setting("AUTH_PROXY_HEADER", str, None, "a header (e.g. `X-Forwarded-Email`) naming the signed-in person, "
             "set by an authenticating proxy; honoured only with `TRUST_PROXY`", group="accounts"),
     # limits: refused with a clear 4xx, never a 500 (see "Security and data handling")
