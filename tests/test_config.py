@@ -113,3 +113,10 @@ def test_python_m_webapp_config_prints_the_readme_table():
     done = subprocess.run([sys.executable, "-m", "webapp.config", "--markdown"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, cwd=PROJECT_ROOT, timeout=60)
     assert (done.returncode, done.stderr, done.stdout) == (0, "", config.markdown())
+
+
+def test_a_flask_command_stops_the_same_way():
+    done = start({"MAX_ROWS": "abc"}, code="import sys; from flask.cli import main; sys.argv = ['flask', '--app', "
+                                         "'webapp', 'purge-results']; main()")
+    assert (done.returncode, "Traceback" in done.stderr) == (1, False)
+    assert done.stderr.strip() == "error: MAX_ROWS must be a whole number ≥ 1 (got 'abc')"
