@@ -1,17 +1,40 @@
-"""gunicorn settings for `make run`; every value can be overridden from the environment."""
+"""gunicorn settings for `make run`; the environment variables are declared in the settings table
+(`webapp/config.py`), which checks them all before anything starts."""
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-bind = os.environ.get("BIND", "127.0.0.1:8000")
+# Metrics: every worker writes its counts to files in this directory, and a scrape adds them up
+# (prometheus-client's multiprocess mode). It must be set before the app, and prometheus-client
+# with it, is imported; it is emptied at start (stale counts from an earlier run would add up) and
+# removed at exit when it was made here.
+_made_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="loan-metrics-"))
+_metrics_dir.mkdir(parents=True, exist_ok=True)
+for _stale in _metrics_dir.glob("*.db"):
+    _stale.unlink()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+
+# Imported after the metrics directory is set (see above).
+from webapp.config import load_or_exit as _load_settings  # noqa: E402  (a name gunicorn ignores)
+
+try:
+    _settings = _load_settings()  # every setting, the app's too: one line on a bad value
+except SystemExit:
+    if _made_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
+    raise
+
+bind = _settings["BIND"]
 # Scoring is CPU-bound (pandas + scikit-learn): one worker per core, a few threads each so that a
 # large upload being received does not block quick requests.
-workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 2))
+workers = _settings["WEB_CONCURRENCY"] or os.cpu_count() or 2
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", 4))
+threads = _settings["GUNICORN_THREADS"]
 # A 100 MB file takes tens of seconds end to end; the per-request time budget is enforced by the app.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", 300))
+timeout = _settings["GUNICORN_TIMEOUT"]
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then, staggered, to bound memory growth from fragmentation.
@@ -25,19 +48,7 @@ accesslog = "-"
 access_log_format = ('%(h)s %(t)s "%(m)s %({webapp.route}e)s %(H)s" %(s)s %(b)s %(M)sms '
                      'request_id=%({x-request-id}o)s')
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info")
-
-
-# Metrics: every worker writes its counts to files in this directory, and a scrape adds them up
-# (prometheus-client's multiprocess mode). It must be set before the app, and prometheus-client
-# with it, is imported; it is emptied at start (stale counts from an earlier run would add up) and
-# removed at exit when it was made here.
-_made_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-_metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="loan-metrics-"))
-_metrics_dir.mkdir(parents=True, exist_ok=True)
-for _stale in _metrics_dir.glob("*.db"):
-    _stale.unlink()
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+loglevel = _settings["LOG_LEVEL"]
 
 
 def child_exit(server, worker):

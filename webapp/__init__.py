@@ -10,8 +10,6 @@ from pathlib import Path
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from webapp.config import Config
-from webapp.core.limits import Limits
 from webapp.service import ModelProvider
 from webapp.storage import ResultStore
 
@@ -20,8 +18,11 @@ csrf = CSRFProtect()
 
 
 def create_app(test_config: dict | None = None) -> Flask:
+    from webapp import config  # here, so that `python -m webapp.config` runs a module not yet imported
+
     app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=True)
-    app.config.from_object(Config)
+    app.config.from_object(config.Config)
+    app.config.update(config.load_or_exit())  # a bad value stops the start with one line
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False  # keep predictions in the contract's column order
@@ -75,7 +76,9 @@ def _attach_model(app: Flask) -> None:
 
 
 def _attach_storage(app: Flask) -> None:
-    app.extensions["limits"] = Limits.from_config(app.config)
+    from webapp import config
+
+    app.extensions["limits"] = config.limits(app.config)
     app.extensions["results"] = ResultStore(app.config.get("RESULTS_URL") or app.config["UPLOAD_FOLDER"],
                                             app.config["RESULT_TTL_SECONDS"])
 

@@ -1,4 +1,10 @@
-"""Size limits for one input; the app builds them from its configuration."""
+"""Size limits for one input.
+
+The defaults below are the service's too: the settings table (`webapp/config.py`) takes each
+configurable limit's default from here and builds the app's `Limits` from the environment
+(`MAX_ROWS` fills `max_rows`, …), so the two cannot disagree. The core itself has no time budget;
+the service's (`REQUEST_TIME_BUDGET`) is the table's.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,24 +19,12 @@ class Limits:
     max_json_depth: int = 20
     # Excel: refuse before parsing (see SECURITY notes): ZIP inflation and the sheet's used area,
     # which calamine allocates densely (a 5 KB file with one far cell asks for 6.7 GB).
-    max_xlsx_uncompressed: int = 512 * 1024 * 1024
+    max_xlsx_uncompressed: int = 1 << 30  # 1 GiB: the service's value before the settings table
     max_xlsx_ratio: int = 200
     max_xlsx_cells: int = 20_000_000
     chunk_rows: int = 100_000
-    max_json_bytes: int = 20 * 1024 * 1024
+    max_json_bytes: int = 20 * 1024 * 1024  # parsing costs ~10x the body in memory
     time_budget: float | None = None  # seconds; checked between chunks
-
-    @classmethod
-    def from_config(cls, config) -> "Limits":
-        return cls(
-            max_rows=config["MAX_ROWS"],
-            max_columns=config["MAX_COLUMNS"],
-            max_cell_length=config["MAX_CELL_LENGTH"],
-            max_json_depth=config["MAX_JSON_DEPTH"],
-            max_xlsx_uncompressed=config["MAX_XLSX_UNCOMPRESSED"],
-            max_json_bytes=config["MAX_JSON_BYTES"],
-            time_budget=config["REQUEST_TIME_BUDGET"],
-        )
 
 
 DEFAULT_LIMITS = Limits()
