@@ -86,6 +86,8 @@ def _attach_storage(app: Flask) -> None:
 def _attach_database(app: Flask) -> None:
     """One engine per process; the schema is created in an empty database and checked otherwise
     (a database at another revision stops the start with what to run)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from webapp.db import Database, SchemaMismatch, ensure_schema
 
     url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'loan-scoring.db'}"
@@ -97,7 +99,22 @@ def _attach_database(app: Flask) -> None:
         if not _running_db_command():
             raise SystemExit(f"error: {exc}") from None  # one clear line, not a traceback
     app.extensions["database"] = database
+    app.register_error_handler(SQLAlchemyError, _database_fault)
     app.extensions["role_of"] = functools.partial(_role_of, database)
+
+
+def _database_fault(error):
+    """Any query that fails on a database fault (down, dropped, full) answers 503, never a 500 —
+    and never with the statement, which may quote applicants' values."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from webapp.core.errors import DatabaseUnavailable
+    from webapp.web import problems
+
+    if not isinstance(error, OperationalError | InterfaceError):
+        return problems.handle_unexpected(error)  # a bad query is a bug, not the database's fault
+    return problems.handle_service_unavailable(DatabaseUnavailable(
+        f"The database cannot be reached right now ({type(error.orig or error).__name__}); try again later."))
 
 
 def _role_of(database, email: str) -> str | None:

@@ -63,7 +63,8 @@ def score_command(location, output, fmt, sheet, include_input, explain, engine, 
     from webapp.core.errors import InputError, ServiceUnavailable
     from webapp.engines.dataset import check_output, default_output, format_of, score_dataset
     from webapp.engines.parts import Options, discover
-    from webapp.service import ScoringOptions
+    from webapp.service import BatchRecording, Caller, ScoringOptions
+    from webapp.service.recording import dataset_input, records_store
 
     try:
         model = current_app.extensions["models"].current()
@@ -78,12 +79,16 @@ def score_command(location, output, fmt, sheet, include_input, explain, engine, 
     try:
         check_output(output, fmt, overwrite)
         parts = discover(location)
+        recorder = BatchRecording(current_app.extensions["database"],
+                                  records_store(current_app.config, current_app.instance_path),
+                                  Caller.command_line(), options.scoring, model, dataset_input(parts, location))
         with _progress(len(parts)) as advance:
             summary = score_dataset(location, output, model, options, engine=engine, scheduler=scheduler,
-                                    progress=advance, parts=parts)
-    except InputError as exc:
+                                    progress=advance, parts=parts, recorder=recorder)
+    except (InputError, ServiceUnavailable) as exc:
         raise click.ClickException(f"{location}: {exc.message}") from None
     _print_summary(summary)
+    click.echo(f"recorded as batch {recorder.batch_id}", err=True)
     if output != "-":
         click.echo(f"wrote {output}", err=True)
 

@@ -2,6 +2,7 @@
 local or the Dask engine; the plain function behind `flask score`."""
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from pathlib import PurePosixPath
@@ -15,25 +16,60 @@ ENGINES = ("local", "dask")
 
 def score_dataset(location: str, output: str, model, options: Options, *, engine: str = "local",
                   scheduler: str | None = None, progress: Callable[[int], None] = lambda done: None,
-                  parts: list[str] | None = None) -> Summary:
-    """Score every part of `location` and write the answer to `output` ('-': standard output)."""
+                  parts: list[str] | None = None, recorder=None) -> Summary:
+    """Score every part of `location` and write the answer to `output` ('-': standard output). With a
+    `recorder` (the service's `Recorder`), the run is one batch of the decision record: every part's
+    rows in part order, renumbered as one input, completed with the merged summary — or failed."""
     import fsspec
 
     urls = parts or discover(location)
     scratch = _scratch_for(output)
     fs = fsspec.core.url_to_fs(scratch)[0]
     fs.makedirs(scratch, exist_ok=True)
+    if recorder is not None:
+        options = dataclasses.replace(options, record=True)
     try:
         if engine == "dask":
             results = cluster.run(urls, model, options, scratch, progress, scheduler=scheduler)
         else:
             results = local.run(urls, model, options, scratch, progress)
+        if recorder is not None:  # before the merge, which adds every part's counts into the first's
+            _record(results, recorder, "parquet" if any(u.lower().endswith((".parquet", ".pq")) for u in urls)
+                    else "csv")
         summary = merge_summaries(results)
         assemble(results, output, options, summary, model)
+        if recorder is not None:
+            report = summary.to_dict()
+            report["batch_id"] = recorder.batch_id
+            recorder.complete(report)
         return summary
+    except BaseException as exc:
+        if recorder is not None:
+            recorder.fail(getattr(exc, "code", None) if isinstance(getattr(exc, "code", None), str)
+                          else type(exc).__name__)
+        raise
     finally:
         if fs.exists(scratch):
             fs.rm(scratch, recursive=True)
+
+
+def _record(results, recorder, input_format: str) -> None:
+    """Feed the record the parts' rows in part order, row numbers continuing across parts."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    recorder.open(input_format)
+    offset = 0
+    for result in sorted(results, key=lambda r: r.index):
+        with fsspec.open(result.decisions, "rb") as part:
+            file = pq.ParquetFile(part)
+            for group in range(file.num_row_groups):
+                table = file.read_row_group(group)
+                rows = pc.add(table["row"], pa.scalar(offset, pa.int64()))
+                recorder.add_rows(table.set_column(table.schema.get_field_index("row"), "row", rows))
+        offset += result.summary.rows
 
 
 def check_output(output: str, fmt: str, overwrite: bool) -> None:

@@ -9,6 +9,7 @@ that looks finished.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ from webapp.core.results import ScoredChunk
 from webapp.core.scoring import Summary
 from webapp.core.writing import write_csv, write_parquet, write_records, write_xlsx
 from webapp.service import ScoringOptions, open_scoring
+from webapp.service.recording import decision_rows
 
 PART_SUFFIXES = (".csv", ".parquet", ".pq", ".txt", ".tsv")
 STREAMED_FORMATS = ("csv", "parquet")  # written part by part; Excel and JSON are assembled in memory
@@ -40,6 +42,7 @@ class Options:
 
     scoring: ScoringOptions = field(default_factory=ScoringOptions)
     limits: Limits = field(default_factory=Limits)
+    record: bool = False  # each part also writes its decision-record rows (recorded by `dataset`)
 
     @property
     def fmt(self) -> str:
@@ -51,6 +54,7 @@ class PartResult:
     index: int
     summary: Summary
     path: str | None = None       # the part's output file (CSV, Parquet)
+    decisions: str | None = None  # the part's decision-record rows (Parquet), when recording
     frames: list[ScoredChunk] | None = None  # the part's rows (Excel, JSON)
 
 
@@ -86,14 +90,48 @@ def score_part(index: int, url: str, model, options: Options, scratch: str | Non
     """Score one part; write its rows to `scratch/part-NNNNN.<fmt>` for streamed formats."""
     import fsspec
 
-    with (open(url, "rb") if os.path.isfile(url) else fsspec.open(url, "rb")) as source:
+    with (open(url, "rb") if os.path.isfile(url) else fsspec.open(url, "rb")) as source, \
+            _decision_writer(options, scratch, index) as record:
         scoring = open_scoring(source, model, options.scoring, limits=options.limits)
+        chunks = _recorded(scoring.chunks(), record)
+        decisions = f"{scratch}/part-{index:05d}.decisions.parquet" if options.record else None
         if options.fmt in STREAMED_FORMATS:
             path = f"{scratch}/part-{index:05d}.{options.fmt}"
             with fsspec.open(path, "wb") as out:
-                (write_csv if options.fmt == "csv" else write_parquet)(scoring.chunks(), out)
-            return PartResult(index, scoring.summary, path=path)
-        return PartResult(index, scoring.summary, frames=list(scoring.chunks()))
+                (write_csv if options.fmt == "csv" else write_parquet)(chunks, out)
+            return PartResult(index, scoring.summary, path=path, decisions=decisions)
+        return PartResult(index, scoring.summary, frames=list(chunks), decisions=decisions)
+
+
+def _recorded(chunks, record):
+    for chunk in chunks:
+        if record is not None:
+            record(chunk)
+        yield chunk
+
+
+@contextlib.contextmanager
+def _decision_writer(options: Options, scratch: str | None, index: int):
+    """When recording: a function that appends each chunk's record rows to the part's Parquet file."""
+    if not options.record:
+        yield None
+        return
+    import fsspec
+    import pyarrow.parquet as pq
+
+    writer = None
+    with fsspec.open(f"{scratch}/part-{index:05d}.decisions.parquet", "wb") as out:
+        def record(chunk) -> None:
+            nonlocal writer
+            table = decision_rows(chunk)
+            writer = writer or pq.ParquetWriter(out, table.schema)
+            writer.write_table(table.cast(writer.schema))
+
+        try:
+            yield record
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def merge_summaries(results: list[PartResult]) -> Summary:

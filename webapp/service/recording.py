@@ -6,6 +6,7 @@ import contextlib
 import functools
 import getpass
 import logging
+import os
 import hashlib
 import subprocess
 from dataclasses import dataclass
@@ -80,6 +81,26 @@ def _faults_as_answers():
                                   "marked failed and nothing was answered. Try again later.") from None
 
 
+def dataset_input(urls: list[str], location: str) -> InputFile:
+    """A dataset's identity: its parts' SHA-256s (in part order) hashed together, and their total size."""
+    import fsspec
+
+    digest, size = hashlib.sha256(), 0
+    for url in urls:
+        # A plain existing path is read literally ("[1]" is no glob), as the engines read it.
+        with (open(url, "rb") if os.path.isfile(url) else fsspec.open(url, "rb")) as part:
+            one = InputFile.of(part, url)
+        digest.update(bytes.fromhex(one.sha256))
+        size += one.size
+    return InputFile(location if len(urls) > 1 else Path(location).name, digest.hexdigest() if len(urls) > 1
+                     else one.sha256, size)
+
+
+def records_store(config, instance_path: str) -> str:
+    """Where the decision archives go: `RECORDS_URL`, else `instance/records`."""
+    return config.get("RECORDS_URL") or str(Path(instance_path) / "records")
+
+
 class BatchRecording:
     """A Recorder fed scored chunks: the service's `Recorder` protocol over `webapp.records`."""
 
@@ -104,8 +125,12 @@ class BatchRecording:
         return self._recorder.batch_id
 
     def add(self, chunk: ScoredChunk) -> None:
+        self.add_rows(decision_rows(chunk))
+
+    def add_rows(self, rows: pa.Table) -> None:
+        """Rows already in the record's columns (a dataset's parts, written by the engines)."""
         with _faults_as_answers():
-            self._recorder.add(decision_rows(chunk))
+            self._recorder.add(rows)
 
     def complete(self, report: dict) -> None:
         with _faults_as_answers():

@@ -2,8 +2,6 @@
 One accessor each, so every view has the same behaviour when one is missing."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import current_app
 
 from webapp.core.limits import Limits
@@ -33,7 +31,9 @@ def results() -> ResultStore:
 
 def records_store() -> str:
     """Where the decision archives go: `RECORDS_URL`, else `instance/records`."""
-    return current_app.config.get("RECORDS_URL") or str(Path(current_app.instance_path) / "records")
+    from webapp.service.recording import records_store as store_for
+
+    return store_for(current_app.config, current_app.instance_path)
 
 
 def recording(channel: str, options, model, source, name: str):

@@ -1,0 +1,124 @@
+"""Every batch scored through the one door is in the decision record: the API, the page and the CLI;
+whole-file failures as failed batches; a database that cannot be written stops the answer (503)."""
+import io
+import threading
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests import factories
+from tests.conftest import POSTGRES_ADMIN_URL, BufferedClient, signed_in_client
+from webapp import create_app
+
+
+def csv_body(rows=20, seed=5, bad_row=None):
+    frame = factories.applications(rows, seed=seed).astype(object)
+    if bad_row is not None:
+        frame.loc[bad_row, "Property_Area"] = "Mars"
+    return frame, frame.to_csv(index=False).encode()
+
+
+def test_an_api_answer_names_its_batch_and_the_record_holds_every_row(db_app):
+    client = signed_in_client(db_app)
+    frame, body = csv_body(bad_row=3)
+    answer = client.post("/api/v1/score?explain=true", data=body, content_type="text/csv")
+    batch_id = answer.headers["X-Batch-Id"]
+    batch = client.get(f"/api/v1/batches/{batch_id}").json
+    assert batch["status"] == "complete" and batch["channel"] == "api" and batch["actor"] == "analyst@bank.example"
+    assert batch["counts"] == {"rows": 20, "scored": 19, "failed": 1}
+    assert batch["summary"]["batch_id"] == batch_id
+    failed = client.get(f"/api/v1/decisions?loan_id={frame.loc[3, 'Loan_ID']}").json["decisions"]
+    assert failed[0]["status"] is None and "Property_Area" in failed[0]["error"]
+    scored = client.get(f"/api/v1/decisions?loan_id={frame.loc[0, 'Loan_ID']}").json["decisions"][0]
+    assert scored["batch_id"] == batch_id and 0 <= scored["probability"] <= 1
+    assert set(scored["inputs"]) >= {"Credit_History", "ApplicantIncome", "Gender"}
+
+
+def test_json_answers_carry_the_batch_id_in_the_summary(db_app):
+    client = signed_in_client(db_app)
+    frame, _ = csv_body(3)
+    body = client.post("/api/v1/score", json=frame.to_dict(orient="records")).json
+    assert client.get(f"/api/v1/batches/{body['summary']['batch_id']}").status_code == 200
+
+
+def test_a_whole_file_problem_is_a_failed_batch(db_app):
+    client = signed_in_client(db_app, "auditor@example.test", "auditor")
+    scorer = signed_in_client(db_app, "ann@example.test", "analyst")
+    refused = scorer.post("/api/v1/score", data=b"Loan_ID,Colour\nA,red\n", content_type="text/csv")
+    assert refused.status_code == 422
+    batches = client.get("/api/v1/batches?actor=ann@example.test").json["batches"]
+    assert [b["status"] for b in batches] == ["failed"] and batches[0]["failure_reason"]
+
+
+def test_the_upload_page_records_its_batch(db_app):
+    client = signed_in_client(db_app)
+    _, body = csv_body(5)
+    client.post("/", data={"file": (io.BytesIO(body), "march.csv")}, content_type="multipart/form-data")
+    batches = client.get("/api/v1/batches").json["batches"]
+    assert [(b["channel"], b["input"]["name"], b["status"]) for b in batches] == [("page", "march.csv", "complete")]
+
+
+def test_flask_score_records_its_batch_as_the_os_user(db_app, tmp_path):
+    frame, body = csv_body(12)
+    source = tmp_path / "batch.csv"
+    source.write_bytes(body)
+    result = db_app.test_cli_runner().invoke(args=["score", str(source)])
+    assert result.exit_code == 0, result.output
+    batch_id = result.output.split("recorded as batch ")[1].split()[0]
+    batch = signed_in_client(db_app, "auditor@example.test", "auditor").get(f"/api/v1/batches/{batch_id}").json
+    assert batch["channel"] == "cli" and batch["counts"]["rows"] == 12 and batch["status"] == "complete"
+
+
+def test_eight_parallel_uploads_on_sqlite_all_succeed(app):
+    _, body = csv_body(200)
+    clients = [signed_in_client(app, f"user{i}@example.test", "analyst") for i in range(8)]
+    codes = []
+
+    def upload(client):
+        codes.append(client.post("/api/v1/score", data=body, content_type="text/csv").status_code)
+
+    threads = [threading.Thread(target=upload, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert codes == [200] * 8
+
+
+@pytest.fixture
+def doomed_database(postgres_database):
+    """A PostgreSQL database of its own, dropped while the app still uses it."""
+    import secrets
+
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"loan_doomed_{secrets.token_hex(3)}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False), drop
+    drop()
+    admin.dispose()
+
+
+def test_an_unreachable_database_is_a_503_never_scoring_without_recording(model_path, tmp_path, doomed_database):
+    url, drop = doomed_database
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "MODEL_PATH": str(model_path), "DATABASE_URL": url,
+                      "UPLOAD_FOLDER": str(tmp_path), "MODEL_STORE": str(tmp_path / "models")})
+    app.test_client_class = BufferedClient
+    client = signed_in_client(app)
+    _, body = csv_body(3)
+    assert client.post("/api/v1/score", data=body, content_type="text/csv").status_code == 200
+    drop()
+    app.extensions["database"].engine.dispose()
+    answer = client.post("/api/v1/score", data=body, content_type="text/csv")
+    assert answer.status_code == 503  # the key cannot even be checked without the database
+    assert answer.mimetype == "application/problem+json" and answer.json["code"] == "database-unavailable"
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "database" in ready.get_json()
+    app.extensions["database"].dispose()
