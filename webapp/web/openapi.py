@@ -7,6 +7,8 @@ from webapp.core.contract import ID_COLUMN
 from webapp.core.errors import InputError
 from webapp.core.reasons import reason_table
 from webapp.core.writing import FORMATS
+from webapp.service import ScoreQuery
+from webapp.service.schemas import openapi_schemas, query_parameters
 from webapp.web import context
 from webapp.web import auth_openapi, models
 from webapp.web import records as records_web
@@ -105,36 +107,6 @@ def page_paths() -> dict:
 
 def build_spec(card: dict | None) -> dict:
     version = (card or {}).get("version", "unavailable")
-    summary_schema = {
-        "type": "object",
-        "properties": {k: {"type": "integer"} for k in ("rows", "scored", "failed", "approved")}
-        | {"approval_rate": {"type": ["number", "null"]},
-           "failures_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}},
-           "extra_columns": {"type": "array", "items": {"type": "string"}},
-           "decline_reasons": {"type": "object", "additionalProperties": {"type": "integer"},
-                               "description": "With explain: reason code -> declined applications citing it"},
-           "drift": {"$ref": "#/components/schemas/Drift"},
-           "evaluation": {"$ref": "#/components/schemas/Evaluation"},
-           "fairness": {"type": "object", "description": "Approval parity per monitored attribute present in the "
-                        "input (four-fifths screen over groups of at least 30 scored rows)",
-                        "additionalProperties": {"$ref": "#/components/schemas/Parity"}}},
-    }
-    prediction = {
-        "type": "object",
-        "required": ["Loan_ID", "Loan_Status", "Approval_Probability", "Error"],
-        "properties": {
-            "Loan_ID": {"type": "string"},
-            "Loan_Status": {"type": ["string", "null"], "enum": ["Y", "N", None]},
-            "Approval_Probability": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-            "Error": {"type": ["string", "null"], "description": "Why the row has no prediction"},
-            "contributions": {"type": ["object", "null"], "additionalProperties": {"type": "number"},
-                              "description": "With explain: each decision feature's contribution to the log-odds "
-                                             "of approval; base + their sum = log(p / (1 - p)). Null for failed rows."},
-            "reasons": {"type": "array", "items": {"$ref": "#/components/schemas/Reason"},
-                        "description": "With explain: the principal reasons, most damaging first, at most 4; only "
-                                       "features that lowered the score"},
-        },
-    }
     records = {"type": "array", "items": {"$ref": "#/components/schemas/Application"}}
     json_body = {"oneOf": [
         records,
@@ -161,24 +133,9 @@ def build_spec(card: dict | None) -> dict:
             "/api/v1/score": {"post": {
                 "operationId": "score",
                 "summary": "Score a CSV or spreadsheet file, or JSON records",
-                "parameters": [
-                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(FORMATS)},
-                     "description": "Answer format; default CSV for files, JSON for JSON input (or by Accept)."},
-                    {"name": "on_error", "in": "query", "schema": {"type": "string", "enum": ["continue", "fail"]},
-                     "description": "`fail`: any invalid row turns the whole answer into a 422."},
-                    {"name": "include_input", "in": "query", "schema": {"type": "boolean"},
-                     "description": "Append the input's other columns to each output row."},
-                    {"name": "sheet", "in": "query", "schema": {"type": "string"},
-                     "description": "Excel: the sheet to read (default: the first visible one)."},
-                    {"name": "explain", "in": "query", "schema": {"type": "boolean"},
-                     "description": "Principal reasons for every declined application (CSV/Excel: Reason_1 … "
-                                    "Reason_4 and Reason_Codes after the four fixed columns; JSON: `reasons` and "
-                                    "each feature's `contributions` in log-odds, relative to `model."
-                                    "explanation_base`, the training population's average)."},
-                    {"name": "reasons_for", "in": "query", "schema": {"type": "string", "enum": ["declined", "all"]},
-                     "description": "With explain: give reasons for declined applications only (default) or for "
-                                    "every scored one."},
-                ],
+                "description": "Every input row comes back, in input order, with a prediction or an error; "
+                               "the batch is recorded in the decision record (X-Batch-Id).",
+                "parameters": query_parameters(ScoreQuery),
                 "requestBody": {"required": True, "content": {
                     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
                         "file": {"type": "string", "format": "binary",
@@ -197,7 +154,9 @@ def build_spec(card: dict | None) -> dict:
                                                              "Monitored attributes below four-fifths, or none"},
                                         "X-Drift-Flags": {"schema": {"type": "string"}, "description":
                                                           "Features with a major shift from the training data "
-                                                          "(PSI above 0.25), or none"}},
+                                                          "(PSI above 0.25), or none"},
+                                        "X-Batch-Id": {"schema": {"type": "string"}, "description":
+                                                       "The batch in the decision record"}},
                             "content": {"text/csv": file_answer, FORMATS["xlsx"]: file_answer,
                                         FORMATS["parquet"]: file_answer,
                                         "application/json": {"schema": {"$ref": "#/components/schemas/ScoreResult"}}}},
@@ -233,48 +192,7 @@ def build_spec(card: dict | None) -> dict:
         "components": {
             "schemas": {
                 "Application": application_schema(card),
-                "Prediction": prediction,
-                "ScoreResult": {"type": "object", "required": ["predictions", "summary", "model"], "properties": {
-                    "predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}},
-                    "summary": summary_schema,
-                    "model": {"type": "object", "properties": {
-                        "name": {"type": "string"}, "version": {"type": "string"},
-                        "explanation_base": {"type": ["number", "null"],
-                                             "description": "With explain: the base log-odds contributions start from"},
-                        "explanation_method": {"type": ["string", "null"]}}},
-                }},
-                "Reason": {"type": "object", "required": ["code", "feature", "text", "contribution"], "properties": {
-                    "code": {"type": "string", "enum": [r["code"] for r in reason_table()]},
-                    "feature": {"type": "string"}, "text": {"type": "string"},
-                    "contribution": {"type": ["number", "null"]}}},
-                "Drift": {"type": "object", "description": "Population Stability Index of each feature against "
-                          "the training data; not judged under 100 scored rows", "properties": {
-                    "rows": {"type": "integer"}, "judged": {"type": "boolean"}, "note": {"type": "string"},
-                    "flagged": {"type": "array", "items": {"type": "string"}},
-                    "features": {"type": "object", "additionalProperties": {"type": "object", "properties": {
-                        "psi": {"type": "number"}, "level": {"type": "string", "enum": ["none", "moderate", "major"]},
-                        "bins": {"type": "array", "items": {"type": "string"}},
-                        "expected": {"type": "array", "items": {"type": "number"}},
-                        "actual": {"type": "array", "items": {"type": "number"}}}}}}},
-                "Evaluation": {"type": "object", "description": "Only when the input carries the known outcome "
-                               "(Loan_Status: Y/N, Yes/No, 1/0); approval is the positive class", "properties": {
-                    "rows": {"type": "integer"}, "unlabelled": {"type": "integer"}, "note": {"type": "string"},
-                    "accuracy": {"type": "number"}, "roc_auc": {"type": ["number", "null"]}, "brier": {"type": "number"},
-                    "confusion": {"type": "object", "properties": {k: {"type": "integer"} for k in ("tp", "fp", "tn", "fn")}},
-                    "predicted_approval_rate": {"type": "number"}, "actual_approval_rate": {"type": "number"},
-                    "calibration": {"type": "array", "items": {"type": "object", "properties": {
-                        "lower": {"type": "number"}, "upper": {"type": "number"}, "rows": {"type": "integer"},
-                        "mean_predicted": {"type": ["number", "null"]},
-                        "observed_rate": {"type": ["number", "null"]}}}}}},
-                "Parity": {"type": "object", "required": ["groups", "adverse_impact_ratio", "flagged"], "properties": {
-                    "groups": {"type": "object", "additionalProperties": {"type": "object", "properties": {
-                        "rows": {"type": "integer"}, "approved": {"type": "integer"},
-                        "approval_rate": {"type": ["number", "null"]}}}},
-                    "adverse_impact_ratio": {"type": ["number", "null"],
-                                             "description": "Lowest approval rate over the highest among judged "
-                                                            "groups; null when fewer than two are judged"},
-                    "flagged": {"type": "boolean", "description": "The ratio is below 0.8"},
-                    "judged_groups": {"type": "integer"}}},
+                **openapi_schemas(),
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
                     "type": {"type": "string", "format": "uri-reference"}, "title": {"type": "string"},
                     "status": {"type": "integer"}, "detail": {"type": "string"}, "code": {"type": "string"},
