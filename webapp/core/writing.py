@@ -138,8 +138,12 @@ def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:
     """Plain dicts, with None where a row has no prediction or no error. Explained answers add
     `contributions` ({feature: log-odds}; None for failed rows) and `reasons` ([{code, feature,
     text, contribution}], most damaging first)."""
-    records = []
-    for scored in chunks:
+    return [record for scored in chunks for record in chunk_records(scored)]
+
+
+def chunk_records(scored) -> list[dict]:
+    """One chunk's rows as the JSON answer's records (see `to_records`)."""
+    if True:  # one chunk (kept indented as the loop it was)
         chunk = frame_of(scored)
         columns = list(chunk.columns)
         values = [chunk[name].to_numpy(dtype=object) for name in columns]
@@ -158,8 +162,7 @@ def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:
         if explained is not None:
             columns[FIXED_WIDTH:FIXED_WIDTH] = ["contributions", "reasons"]
             values[FIXED_WIDTH:FIXED_WIDTH] = _explanation_values(explained)
-        records.extend(dict(zip(columns, row)) for row in zip(*values))
-    return records
+        return [dict(zip(columns, row)) for row in zip(*values)]
 
 
 def _explanation_values(explained: ExplainedRows) -> list[list]:
@@ -206,18 +209,45 @@ def write_result(chunks: Iterable[pd.DataFrame], out: BinaryIO, fmt: str) -> Non
     {"csv": write_csv, "xlsx": write_xlsx, "parquet": write_parquet}[fmt](chunks, out)
 
 
-def records_document(chunks: Iterable[pd.DataFrame], summary, model, *, explained: bool = False) -> dict:
-    """The JSON answer: predictions (always a list), the summary and the model that made them.
-    `summary` is complete only after `chunks` is consumed, so the records are built first."""
-    predictions = to_records(chunks)
+def model_about(model, *, explained: bool = False) -> dict:
     about = {"name": model.name, "version": model.version}
     if explained:
         about.update(explanation_base=model.explanation_base, explanation_method=model.explanation_method)
-    return {"predictions": predictions, "summary": summary.to_dict(), "model": about}
+    return about
+
+
+def write_json_answer(chunks: Iterable, out: BinaryIO, finish, model, *, explained: bool = False) -> None:
+    """The JSON answer — predictions (always a list), the summary and the model — written chunk by
+    chunk, so memory holds one chunk's records, never the whole answer. `finish()` gives the summary
+    report once the last row is written (it is complete only then)."""
+    out.write(b'{"predictions":[')
+    first = True
+    for chunk in chunks:
+        records = chunk_records(chunk)
+        if records:
+            text = _JSON.encode(records)[1:-1]  # the C encoder over the chunk's list, brackets dropped
+            out.write(text.encode("utf-8") if first else b"," + text.encode("utf-8"))
+            first = False
+    report = finish()
+    out.write(b'],"summary":' + _JSON.encode(report).encode("utf-8"))
+    out.write(b',"model":' + _JSON.encode(model_about(model, explained=explained)).encode("utf-8") + b"}")
+
+
+def _plain(value):
+    """numpy scalars the encoder meets in joined input columns or statistics."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_JSON = __import__("json").JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=_plain)
+
+
+def records_document(chunks: Iterable[pd.DataFrame], summary, model, *, explained: bool = False) -> dict:
+    """The JSON answer as one dict (small answers; big ones go through `write_json_answer`)."""
+    predictions = to_records(chunks)
+    return {"predictions": predictions, "summary": summary.to_dict(), "model": model_about(model, explained=explained)}
 
 
 def write_records(chunks: Iterable[pd.DataFrame], out: BinaryIO, summary, model, *, explained: bool = False) -> None:
-    import json
-
-    document = records_document(chunks, summary, model, explained=explained)
-    out.write(json.dumps(document, ensure_ascii=False).encode("utf-8"))
+    write_json_answer(chunks, out, summary.to_dict, model, explained=explained)

@@ -14,7 +14,7 @@ from typing import IO, BinaryIO, Protocol
 from webapp.core.limits import DEFAULT_LIMITS, Limits
 from webapp.core.results import ScoredChunk
 from webapp.core.scoring import Scoring, ScoringModel, Summary, score
-from webapp.core.writing import records_document, write_result
+from webapp.core.writing import write_json_answer, write_result
 from webapp.service.options import ScoringOptions
 
 SPOOL_BYTES = 8 * 1024 * 1024  # answers larger than this go to an unnamed temporary file
@@ -40,8 +40,7 @@ class Answer:
     format: str
     summary: Summary
     report: dict                    # the summary report, built once: JSON body, headers, pages, CLI
-    document: dict | None = None    # JSON answers
-    file: IO[bytes] | None = None   # CSV, Excel and Parquet answers, positioned at the start
+    file: IO[bytes] | None = None   # the answer (unless written to `out`), positioned at the start
     batch_id: str | None = None
 
     @property
@@ -69,8 +68,24 @@ def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringO
             recorder.open(scoring.table.format)
         chunks = _recorded(scoring.chunks(), recorder)
         if options.format == "json":
-            document = records_document(chunks, scoring.summary, model, explained=options.explain)
-            answer = Answer("json", scoring.summary, document["summary"], document=document)
+            answer = Answer("json", scoring.summary, {})
+
+            def finish() -> dict:
+                answer.report = scoring.summary.to_dict()
+                if recorder is not None:
+                    answer.report["batch_id"] = recorder.batch_id
+                return answer.report
+
+            target = out if out is not None else tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+            try:
+                write_json_answer(chunks, target, finish, model, explained=options.explain)
+            except BaseException:
+                if out is None:
+                    target.close()
+                raise
+            if out is None:
+                target.seek(0)
+                answer.file = target
         else:
             if out is not None:
                 write_result(chunks, out, options.format)

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import PurePath
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, request, send_file
 from werkzeug.utils import secure_filename
 
 from webapp.core.contract import FEATURES, ID_COLUMN
@@ -17,7 +17,6 @@ from webapp.core.reasons import reason_policy, reason_table
 from webapp.service import FORMATS, SPOOL_BYTES, ScoreQuery, score_input
 from webapp.web import context
 from webapp.web.observability import record_summary
-from webapp.web.problems import problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -46,8 +45,8 @@ def score():
     finally:
         source.close()  # the raw upload never outlives the request
     record_summary(answer.summary)
-    if answer.document is not None:
-        response = jsonify(answer.document)
+    if options.format == "json":  # streamed to a spooled file as it was scored: memory holds one chunk
+        response = send_file(answer.file, mimetype="application/json", max_age=0)
         response.headers.update(answer.headers)
         return response
     response = send_file(answer.file, mimetype=FORMATS[options.format], max_age=0)
