@@ -75,3 +75,10 @@ class Config:
     RECORD_RETENTION_MONTHS = _int("RECORD_RETENTION_MONTHS", 25)  # Regulation B 1002.12(b)(1): 25 months after the notice
     RECORDS_URL = os.environ.get("RECORDS_URL") or None  # the decision archives' folder; None: instance/records
     PREVIEW_ROWS = 50
+
+    # Batch jobs (webapp.jobs): the queue is Huey on SQLite in the instance folder, or on Redis.
+    JOBS_REDIS_URL = os.environ.get("JOBS_REDIS_URL") or None  # the jobs' Redis; None: REDIS_URL, else SQLite
+    JOBS_QUEUE_PATH = os.environ.get("JOBS_QUEUE_PATH") or None  # the SQLite queue file; None: instance/jobs-queue.db
+    JOB_SOURCES = os.environ.get("JOB_SOURCES") or ""  # comma-separated prefixes dataset jobs may read; "": none
+    JOB_THRESHOLD_BYTES = _int("JOB_THRESHOLD_BYTES", 20 * 1024 * 1024)  # page uploads larger than this run as jobs
+    JOBS_STALE_SECONDS = _int("JOBS_STALE_SECONDS", 60)  # a running job's heartbeat this old: re-queued
