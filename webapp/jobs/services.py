@@ -241,6 +241,11 @@ def finish(database, job_id: str, worker: str, state: str, **values) -> bool:
             state=state, finished_at=utcnow(), heartbeat_at=None, input_location=None, **values)).rowcount)
 
 
+def has_ended(database, job_id: str) -> bool:
+    with database.session() as session:
+        return session.scalar(select(Job.state).where(Job.id == job_id)) in ENDED
+
+
 def release(database, job_id: str, worker: str) -> None:
     """Back to queued, for the queue's retry (a transient fault: the database, the model)."""
     with database.session() as session:

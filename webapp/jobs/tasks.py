@@ -142,8 +142,10 @@ def run_job(runtime: Runtime, job_id: str) -> str | None:
 
 
 def _end(runtime: Runtime, job, worker: str, state: str, **values) -> None:
-    services.finish(runtime.database, job.id, worker, state, **values)
-    inputs.delete(runtime.results, job.input_location)
+    # The input goes once the job has ended — not if it was meanwhile re-queued to another worker.
+    if services.finish(runtime.database, job.id, worker, state, **values) or services.has_ended(runtime.database,
+                                                                                               job.id):
+        inputs.delete(runtime.results, job.input_location)
 
 
 def _heartbeat(runtime: Runtime, job_id: str, worker: str, stop: threading.Event) -> None:
