@@ -12,9 +12,11 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# Production server (gunicorn, settings in gunicorn.conf.py) on http://127.0.0.1:8000
+# Production server (gunicorn, settings in gunicorn.conf.py) on http://127.0.0.1:8000, and one job
+# worker (the Procfile's lines, run by scripts/supervise.py; Ctrl-C stops both). The schema first, once.
 run: $(BIN)/.installed
-	$(BIN)/gunicorn --config gunicorn.conf.py 'webapp:create_app()'
+	$(BIN)/flask --app webapp db upgrade >/dev/null
+	$(BIN)/python scripts/supervise.py Procfile
 
 # Flask's reloading development server on http://127.0.0.1:5000
 dev: $(BIN)/.installed

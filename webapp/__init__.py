@@ -42,7 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _attach_database(app)
 
     from webapp import cli
-    from webapp.web import (api, auth, health, metrics, models, observability, openapi, permissions, problems,
+    from webapp.web import (api, auth, health, jobs, metrics, models, observability, openapi, permissions, problems,
                             records, security, ui)
 
     csrf.init_app(app)
@@ -54,6 +54,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(ui.bp)
     models.init_app(app)  # the model registry's API, and the registry itself
     app.register_blueprint(records.bp)
+    jobs.init_app(app)  # the queue and its blueprints
+    csrf.exempt(jobs.api_bp)
     security.init_app(app)
     auth.init_app(app)
     permissions.init_app(app)

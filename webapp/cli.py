@@ -178,6 +178,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(purge_results_command)
     app.cli.add_command(models_group)
     app.cli.add_command(records_group)
+    app.cli.add_command(jobs_group)
 
 
 # --- accounts: users and API keys -------------------------------------------------------------
@@ -457,3 +458,20 @@ def records_export_command(since, fmt, output):
     with _record_errors():
         rows = export(_database(), since, fmt, str(output))
     click.echo(f"wrote {rows:,} decision(s) to {output}")
+
+
+# --- jobs: the worker -----------------------------------------------------------------------------
+
+jobs_group = click.Group("jobs", help="Batch jobs: run the workers.")
+
+
+@jobs_group.command("worker")
+@click.option("--workers", default=1, show_default=True, help="Worker threads (each runs one job at a time).")
+@with_appcontext
+def jobs_worker_command(workers):
+    """Run the job workers (a Huey consumer) until interrupted; re-queue lost jobs first."""
+    queue = current_app.extensions["jobs"]
+    if queue.huey.immediate:
+        raise click.ClickException("JOBS_IMMEDIATE is set: jobs run as they are submitted, no worker is needed.")
+    click.echo(f"re-queued {queue.recover()} queued job(s)", err=True)
+    queue.consumer(workers).run()

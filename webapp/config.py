@@ -22,7 +22,7 @@ from webapp.core.limits import DEFAULT_LIMITS, Limits
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-GROUPS = ("server", "service", "accounts", "limits", "records", "notices", "engines")  # the README table's order
+GROUPS = ("server", "service", "accounts", "limits", "records", "jobs", "notices", "engines")  # the README table's order
 
 
 class SettingError(ValueError):
@@ -216,6 +216,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RECORDS_URL", str, None, "folder of the decision archives (one Parquet file per batch over 1 MiB), "
             "shared by every worker and host and kept as long as the record; unset: `instance/records`",
             group="records"),
+    # batch jobs (webapp.jobs): Huey on SQLite in the instance folder, or on Redis
+    Setting("JOBS_REDIS_URL", str, None, "the jobs queue's Redis (`redis://127.0.0.1:6379/0`); unset: `REDIS_URL`, "
+            "else a SQLite queue in the instance folder", group="jobs"),
+    Setting("JOBS_QUEUE_PATH", str, None, "the SQLite queue file; unset: `instance/jobs-queue.db`", group="jobs"),
+    Setting("JOB_SOURCES", str, "", "comma-separated URL prefixes that dataset jobs may read "
+            "(e.g. `s3://bank-data/loans/`); empty: none", group="jobs"),
+    Setting("JOB_THRESHOLD_BYTES", int, 20 * 1024 * 1024, "uploads on the page larger than this run as jobs, "
+            "with a progress bar", group="jobs", minimum=0, unit="bytes"),
+    Setting("JOBS_STALE_SECONDS", int, 60, "a running job whose heartbeat is this old is re-queued",
+            group="jobs", minimum=5, unit="s"),
     # engines (read by webapp.engines.cluster, which may not import this module; Dask's own name)
     Setting("DASK_SCHEDULER_ADDRESS", str, None, "the Dask scheduler `flask score --engine dask` uses when "
             "`--scheduler` is not given; unset: a `LocalCluster` on 127.0.0.1", group="engines"),

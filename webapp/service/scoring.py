@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import IO, BinaryIO, Protocol
 
 from webapp.core.limits import DEFAULT_LIMITS, Limits
@@ -57,16 +58,18 @@ def open_scoring(source: BinaryIO | bytes, model: ScoringModel, options: Scoring
 
 def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringOptions, *,
                 limits: Limits = DEFAULT_LIMITS, json_hint: bool = False,
-                recorder: Recorder | None = None, out: BinaryIO | None = None) -> Answer:
+                recorder: Recorder | None = None, out: BinaryIO | None = None,
+                progress: Callable[[int], None] | None = None) -> Answer:
     """The answer to `source` in `options.format`, and its summary report. With a `recorder`, every
     row is recorded and the batch completed before the answer is returned — or marked failed, never
     left looking complete. CSV, Excel and Parquet answers go to `out` when given (a stored result),
-    else to `Answer.file`."""
+    else to `Answer.file`. `progress(rows_done)` is called after each chunk is recorded (the jobs
+    worker's progress and cancellation point: an exception it raises fails the batch)."""
     try:
         scoring = open_scoring(source, model, options, limits=limits, json_hint=json_hint)
         if recorder is not None:
             recorder.open(scoring.table.format)
-        chunks = _recorded(scoring.chunks(), recorder)
+        chunks = _recorded(scoring.chunks(), recorder, progress)
         if options.format == "json":
             answer = Answer("json", scoring.summary, {})
 
@@ -103,10 +106,15 @@ def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringO
     return answer
 
 
-def _recorded(chunks: Iterator[ScoredChunk], recorder: Recorder | None) -> Iterator[ScoredChunk]:
+def _recorded(chunks: Iterator[ScoredChunk], recorder: Recorder | None,
+              progress: Callable[[int], None] | None = None) -> Iterator[ScoredChunk]:
+    done = 0
     for chunk in chunks:
         if recorder is not None:
             recorder.add(chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress(done)
         yield chunk
 
 

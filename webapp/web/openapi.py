@@ -11,6 +11,7 @@ from webapp.service import ScoreQuery
 from webapp.service.schemas import openapi_schemas, query_parameters
 from webapp.web import context
 from webapp.web import auth_openapi, models
+from webapp.web import jobs as jobs_web
 from webapp.web import records as records_web
 from webapp.web.api import FILE_TYPES
 
@@ -185,6 +186,7 @@ def build_spec(card: dict | None) -> dict:
             **models.openapi_paths(),
             **auth_openapi.paths(),
             **records_web.openapi_paths(),
+            **jobs_web.openapi_paths(),
             "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI 3.1",
                                                             "content": {"application/json": {"schema": {"type": "object"}}}}}}},

@@ -56,6 +56,14 @@ ENDPOINTS: dict[str, str | dict[str, str]] = {
     "models.promote": MANAGE_MODELS,
     "models.rollback": MANAGE_MODELS,
     "models.challenger": MANAGE_MODELS,
+    # Jobs: whose jobs a caller sees is the jobs views' business (404 for others').
+    "jobs_api.submit": SCORE,
+    "jobs_api.jobs": READ_RESULTS,
+    "jobs_api.job": READ_RESULTS,
+    "jobs_api.result": READ_RESULTS,
+    "jobs_api.cancel_job": SCORE,
+    "jobs.job_page": READ_RESULTS,
+    "jobs.job_status": READ_RESULTS,
 }
 KNOWN_PERMISSIONS = {PUBLIC, SCORE, READ_RESULTS, READ_MODEL, READ_EVENTS, MANAGE_USERS, MANAGE_MODELS, OWN_ACCOUNT}
 

@@ -17,7 +17,7 @@ from webapp.core.reasons import REASON_COLUMNS, REASONS
 from webapp.core.writing import write_xlsx
 from webapp.service import FORMATS, ScoringOptions, score_input
 from webapp.storage import ResultExpired, ResultNotFound, StorageFault
-from webapp.web import auth, charts, context, problems
+from webapp.web import auth, charts, context, jobs, problems
 from webapp.web.forms import ALLOWED_EXTENSIONS, UploadForm
 from webapp.web.observability import record_summary
 
@@ -35,12 +35,14 @@ def index():
                                extensions=ALLOWED_EXTENSIONS)
     upload = form.file.data
     try:
-        token = _score_and_store(upload, context.model(), form)
+        if jobs.is_large(upload):  # a large file is a job: its progress page, then the results
+            target = jobs.submit_upload(upload, _options(form))
+        else:
+            target = url_for("ui.results", token=_score_and_store(upload, context.model(), form))
     except (InputError, ServiceUnavailable) as error:
         return _form_error(form, error.message, status=error.status)
     finally:
-        upload.stream.close()  # the raw upload is gone as soon as it is scored
-    target = url_for("ui.results", token=token)
+        upload.stream.close()  # the raw upload is gone as soon as it is scored (or kept by its job)
     if _wants_json():
         return jsonify({"redirect": target})
     return redirect(target, code=303)
@@ -53,8 +55,7 @@ def _score_and_store(upload, model, form) -> str:
     upload.stream.seek(0)
     results = context.results()
     results.purge_if_due()
-    options = ScoringOptions(format="csv", explain=form.explain.data, include_input=form.include_input.data,
-                             sheet=form.sheet.data or None)
+    options = _options(form)
 
     name = PurePath(upload.filename or "upload").name[:200]
 
@@ -71,6 +72,11 @@ def _score_and_store(upload, model, form) -> str:
     except StorageFault as fault:
         raise StorageUnavailable(f"The result could not be stored: {fault}. Nothing was kept; try again "
                                  "later or tell the service's operators.") from None
+
+
+def _options(form) -> ScoringOptions:
+    return ScoringOptions(format="csv", explain=form.explain.data, include_input=form.include_input.data,
+                          sheet=form.sheet.data or None)
 
 
 def _form_error(form, message: str, status: int = 400):

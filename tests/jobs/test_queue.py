@@ -1,0 +1,125 @@
+"""The queue: jobs wait queued until a worker claims them; a task delivered twice runs once; a
+queued job cancelled never runs; an unreachable Redis answers 503; lost jobs are re-queued and a
+retry never records its rows twice."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from tests.conftest import signed_in_client
+from tests.jobs.conftest import csv_bytes, make_app, upload
+from webapp.jobs import Job, services, tasks
+from webapp.records.models import Batch
+
+
+def complete_batches(app) -> int:
+    with app.extensions["database"].session() as session:
+        return session.scalar(select(func.count()).select_from(Batch).where(Batch.status == "complete"))
+
+
+def test_a_job_waits_queued_until_a_worker_runs_it_and_runs_once(queued_app):
+    client = signed_in_client(queued_app)
+    job = client.post("/api/v1/jobs", data=upload(csv_bytes(20))).json
+    assert job["state"] == "queued" and job["progress"]["percent"] is None
+    assert len(queued_app.extensions["jobs"].huey) == 1
+    runtime = queued_app.extensions["jobs"].runtime
+    assert tasks.run_job(runtime, job["id"]) == "succeeded"
+    assert tasks.run_job(runtime, job["id"]) is None  # delivered again: already ended, nothing done
+    assert complete_batches(queued_app) == 1
+
+
+def test_a_queued_job_cancelled_never_runs_and_its_input_is_gone(queued_app):
+    client = signed_in_client(queued_app)
+    job = client.post("/api/v1/jobs", data=upload(csv_bytes(20))).json
+    inputs = queued_app.extensions["results"].folder / "job-inputs"
+    assert len(list(inputs.iterdir())) == 1
+    assert oct(next(inputs.iterdir()).stat().st_mode & 0o777) == "0o600"  # owner-only
+    cancelled = client.delete(f"/api/v1/jobs/{job['id']}")
+    assert cancelled.status_code == 200 and cancelled.json["state"] == "cancelled"
+    assert list(inputs.iterdir()) == []
+    assert tasks.run_job(queued_app.extensions["jobs"].runtime, job["id"]) is None
+    assert complete_batches(queued_app) == 0
+
+
+def test_an_unreachable_redis_answers_503_and_keeps_nothing(model_path, tmp_path):
+    app = make_app(model_path, tmp_path, f"sqlite:///{tmp_path / 'r.db'}", JOBS_REDIS_URL="redis://127.0.0.1:9/0")
+    client = signed_in_client(app)
+    response = client.post("/api/v1/jobs", data=upload(csv_bytes(5)))
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    assert response.json["code"] == "queue-unavailable"
+    assert client.get("/api/v1/jobs").json["jobs"] == []
+    assert list((app.extensions["results"].folder / "job-inputs").iterdir()) == []
+
+
+def test_jobs_go_through_a_real_redis(model_path, tmp_path, redis_url):
+    app = make_app(model_path, tmp_path, f"sqlite:///{tmp_path / 'r.db'}", JOBS_REDIS_URL=redis_url)
+    client = signed_in_client(app)
+    job = client.post("/api/v1/jobs", data=upload(csv_bytes(20))).json
+    queue = app.extensions["jobs"]
+    assert len(queue.huey) == 1
+    task = queue.huey.dequeue()
+    queue.huey.execute(task)  # what a consumer does
+    assert client.get(f"/api/v1/jobs/{job['id']}").json["state"] == "succeeded"
+
+
+def _lose(app, job_id: str, worker: str = "elsewhere:1:w") -> None:
+    """As if its worker died: running, with an old heartbeat."""
+    with app.extensions["database"].session() as session:
+        job = session.get(Job, job_id)
+        job.state, job.worker_id = "running", worker
+        job.heartbeat_at = services.utcnow() - timedelta(minutes=10)
+
+
+def test_a_job_lost_after_its_batch_completed_is_rerun_without_recording_twice(queued_app):
+    client = signed_in_client(queued_app)
+    job = client.post("/api/v1/jobs", data=upload(csv_bytes(30))).json
+    runtime = queued_app.extensions["jobs"].runtime
+    # The first attempt records its batch, then its worker dies before the job is marked done.
+    original = services.finish
+    services.finish = lambda *a, **k: False
+    try:
+        tasks.run_job(runtime, job["id"])
+    finally:
+        services.finish = original
+    first_batch = client.get(f"/api/v1/jobs/{job['id']}").json["batch_id"]
+    _lose(queued_app, job["id"])
+    assert services.requeue_lost(runtime.database, runtime.stale_seconds) == [job["id"]]
+    assert tasks.run_job(runtime, job["id"]) == "succeeded"
+    done = client.get(f"/api/v1/jobs/{job['id']}").json
+    assert done["batch_id"] == first_batch and done["attempts"] == 2
+    assert complete_batches(queued_app) == 1
+    assert client.get(done["result"]).status_code == 200
+
+
+def test_a_worker_of_this_host_that_is_gone_has_its_job_requeued_at_once(queued_app):
+    import socket
+    import subprocess
+
+    job = signed_in_client(queued_app).post("/api/v1/jobs", data=upload(csv_bytes(5))).json
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    _lose(queued_app, job["id"], f"{socket.gethostname()}:{dead.pid}:w")
+    with queued_app.extensions["database"].session() as session:  # a fresh heartbeat: only the pid tells
+        session.get(Job, job["id"]).heartbeat_at = services.utcnow()
+    assert services.requeue_lost(queued_app.extensions["database"], 60) == [job["id"]]
+
+
+def test_a_job_interrupted_too_often_fails(queued_app):
+    job = signed_in_client(queued_app).post("/api/v1/jobs", data=upload(csv_bytes(5))).json
+    with queued_app.extensions["database"].session() as session:
+        session.get(Job, job["id"]).attempts = tasks.MAX_ATTEMPTS
+    assert tasks.run_job(queued_app.extensions["jobs"].runtime, job["id"]) == "failed"
+
+
+def test_housekeeping_purges_inputs_of_ended_jobs(queued_app):
+    import os
+
+    runtime = queued_app.extensions["jobs"].runtime
+    folder = queued_app.extensions["results"].folder / "job-inputs"
+    folder.mkdir(exist_ok=True)
+    stray = folder / "gone.input"
+    stray.write_bytes(b"x")
+    os.utime(stray, (1, 1))
+    report = tasks.housekeeping(runtime, lambda job_id: None)
+    assert report["inputs_removed"] == 1 and not stray.exists()

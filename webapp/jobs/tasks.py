@@ -1,0 +1,275 @@
+"""What a worker does with one job, safe to run twice (the queue may deliver a task again, and jobs
+found running on no live worker are re-queued):
+
+- the job is claimed queued → running in one conditional UPDATE; a second delivery finds it taken
+  or ended and does nothing;
+- its batch is recorded through the scoring service with channel "job" and the job's owner as actor,
+  the batch id written to the job as soon as it exists. A retry whose predecessor's batch is already
+  complete in the record scores again without recording (the record holds those rows once) and keeps
+  that batch id; one whose predecessor died mid-batch starts a new batch — a batch is only written
+  to the database when it completes, so the dead one left none;
+- progress, the heartbeat and cancellation are one UPDATE per chunk, at most `progress_interval`
+  apart; a cancelled job stops at the next chunk, its batch failed with reason "cancelled" and no
+  result kept;
+- the answer goes into the results store; the job's uploaded input is deleted when it ends.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from webapp.core.errors import InputError, ServiceUnavailable
+from webapp.core.limits import Limits
+from webapp.jobs import inputs, services
+from webapp.jobs.services import JobStopped
+from webapp.jobs.sources import check_source
+from webapp.records.models import Batch
+from webapp.service import BatchRecording, Caller, InputFile, ScoringOptions, score_input
+from webapp.storage import ResultStore
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+HEARTBEAT_SECONDS = 5.0
+
+
+class ErrorThresholdExceeded(InputError):
+    status = 422
+    code = "error-threshold"
+    title = "Too many rows failed"
+
+
+@dataclass
+class Runtime:
+    """The parts of the app a worker needs, without the app: built by the web layer or the CLI."""
+
+    database: object
+    results: ResultStore
+    records_store: str
+    models: object                 # a ModelProvider
+    limits: Limits
+    job_sources: list[str] = field(default_factory=list)
+    progress_interval: float = 0.5  # seconds between progress writes (and cancellation checks)
+    stale_seconds: float = 60.0     # a running job's heartbeat older than this: its worker is gone
+
+
+class _Progress:
+    """The service's `progress` callback: throttled writes, which also notice cancellation."""
+
+    def __init__(self, runtime: Runtime, job_id: str, worker: str, total: int | None):
+        self.runtime, self.job_id, self.worker, self.total = runtime, job_id, worker, total
+        self.last = float("-inf")
+
+    def __call__(self, rows_done: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.runtime.progress_interval:
+            return
+        self.last = now
+        services.progress(self.runtime.database, self.job_id, self.worker, rows_done, self.total)
+
+
+class JobRecording(BatchRecording):
+    """The batch record of a job: the batch id written to the job when the batch opens, and the
+    error threshold checked before the batch completes (above it, the batch is failed instead)."""
+
+    def __init__(self, *args, on_open: Callable[[str], None], error_threshold: float | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.on_open, self.error_threshold = on_open, error_threshold
+
+    def open(self, input_format: str) -> "JobRecording":
+        super().open(input_format)
+        self.on_open(self.batch_id)
+        return self
+
+    def complete(self, report: dict) -> None:
+        check_threshold(report, self.error_threshold)
+        super().complete(report)
+
+
+def check_threshold(report: dict, threshold: float | None) -> None:
+    rows, failed = report.get("rows") or 0, report.get("failed") or 0
+    if threshold is not None and rows and failed / rows > threshold:
+        raise ErrorThresholdExceeded(f"{failed:,} of {rows:,} rows failed, more than the job's error threshold "
+                                     f"({threshold:.0%}).", failed=failed, rows=rows, error_threshold=threshold)
+
+
+def run_job(runtime: Runtime, job_id: str) -> str | None:
+    """Run one job to its end; the state it ended in, or None when it was not this worker's to run."""
+    worker = services.worker_id()
+    job = services.claim(runtime.database, job_id, worker)
+    if job is None:
+        return None
+    if job.attempts > MAX_ATTEMPTS:
+        _end(runtime, job, worker, "failed", error=services.problem_of(ServiceUnavailable(
+            f"The job was interrupted {MAX_ATTEMPTS} times (its worker stopped); it was not run again.",
+            code="worker-lost")))
+        return "failed"
+    beating = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(runtime, job_id, worker, beating), daemon=True,
+                            name=f"job-heartbeat-{job_id[:8]}")
+    beat.start()
+    try:
+        fields = _dataset(runtime, job, worker) if job.source_url else _upload(runtime, job, worker)
+    except JobStopped as stop:
+        if stop.code == "cancelled":
+            inputs.delete(runtime.results, job.input_location)
+        log.info("job %s stopped between chunks (%s)", job_id, stop.code)
+        return stop.code
+    except ServiceUnavailable as exc:
+        if isinstance(exc, InputError):  # pragma: no cover - the two families are apart
+            raise
+        services.release(runtime.database, job_id, worker)  # a transient fault: the queue retries it
+        log.warning("job %s released for a retry (%s)", job_id, exc.code)
+        raise
+    except InputError as exc:
+        _end(runtime, job, worker, "failed", error=services.problem_of(exc))
+        return "failed"
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        _end(runtime, job, worker, "failed", error=services.problem_of(exc))
+        return "failed"
+    finally:
+        beating.set()
+    _end(runtime, job, worker, "succeeded", **fields)
+    return "succeeded"
+
+
+def _end(runtime: Runtime, job, worker: str, state: str, **values) -> None:
+    # The input goes once the job has ended — not if it was meanwhile re-queued to another worker.
+    if services.finish(runtime.database, job.id, worker, state, **values) or services.has_ended(runtime.database,
+                                                                                               job.id):
+        inputs.delete(runtime.results, job.input_location)
+
+
+def _heartbeat(runtime: Runtime, job_id: str, worker: str, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        try:
+            if not services.heartbeat(runtime.database, job_id, worker):
+                return
+        except Exception:  # noqa: BLE001 - the next progress write reports a lasting fault
+            log.warning("job %s: heartbeat not written", job_id)
+
+
+def _scoring_options(job) -> ScoringOptions:
+    names = {f.name for f in dataclasses.fields(ScoringOptions)}
+    return ScoringOptions(**{k: v for k, v in job.options.items() if k in names})
+
+
+def _limits(runtime: Runtime) -> Limits:
+    # A job is not a request: no request time budget (the row limit still holds).
+    return dataclasses.replace(runtime.limits, time_budget=None)
+
+
+def _meta(job, model) -> dict:
+    return {"filename": job.input_name, "model_version": model.version, "threshold": model.threshold,
+            "model_cv": model.card.get("cv"), "actor": job.owner, "format": job.format, "job_id": job.id}
+
+
+def _recorded_before(runtime: Runtime, batch_id: str | None) -> bool:
+    if not batch_id:
+        return False
+    with runtime.database.session() as session:
+        batch = session.get(Batch, batch_id)
+        return batch is not None and batch.status == "complete"
+
+
+def _upload(runtime: Runtime, job, worker: str) -> dict:
+    model = runtime.models.current()
+    options = _scoring_options(job)
+    with inputs.open_input(runtime.results, job.input_location) as source:
+        total = inputs.count_rows(source)
+        tracker = _Progress(runtime, job.id, worker, total)
+        tracker(0, force=True)
+        reuse = _recorded_before(runtime, job.batch_id)
+        recorder = None if reuse else JobRecording(
+            runtime.database, runtime.records_store, Caller(job.owner, "job"), options, model,
+            InputFile.of(source, job.input_name), error_threshold=job.error_threshold,
+            on_open=lambda batch_id: services.set_batch(runtime.database, job.id, worker, batch_id))
+        outcome = {}
+
+        def write(out) -> dict:
+            answer = score_input(source, model, options, limits=_limits(runtime), json_hint=job.json_input,
+                                 recorder=recorder, out=out, progress=tracker)
+            if reuse:
+                check_threshold(answer.report, job.error_threshold)
+                answer.report["batch_id"] = job.batch_id
+            outcome["batch_id"] = job.batch_id if reuse else answer.batch_id
+            return answer.report
+
+        token = runtime.results.create(write, _meta(job, model))
+    report = runtime.results.get(token).meta["summary"]
+    return {"result_token": token, "summary": report, "batch_id": outcome["batch_id"],
+            "rows_done": report["rows"], "rows_total": report["rows"]}
+
+
+def _dataset(runtime: Runtime, job, worker: str) -> dict:
+    """A dataset job, through the engines (local or Dask), the same per-part code as `flask score`.
+    Datasets are not recorded as decision batches (as `flask score`): analysis runs."""
+    from webapp.engines.dataset import score_dataset
+    from webapp.engines.parts import Options, discover
+
+    model = runtime.models.current()
+    location = check_source(job.source_url, runtime.job_sources)  # the fence again: settings may have changed
+    parts = discover(location)
+    counts = [_part_rows(url) for url in parts]
+    total = sum(counts) if all(c is not None for c in counts) else None
+    tracker = _Progress(runtime, job.id, worker, total)
+    tracker(0, force=True)
+    done = {"parts": 0, "rows": 0}
+
+    def part_done(_n: int) -> None:
+        count = counts[done["parts"]] if done["parts"] < len(counts) else 0
+        done["parts"] += 1
+        done["rows"] += count or 0
+        tracker(done["rows"], force=True)  # one write per part
+
+    options = _scoring_options(job)
+    scratch = tempfile.mkdtemp(prefix="loan-job-")
+    try:
+        output = str(Path(scratch) / f"answer.{options.format}")
+        summary = score_dataset(location, output, model, Options(options, limits=dataclasses.replace(
+            _limits(runtime), max_rows=10**12)), engine=job.options.get("engine") or "local", parts=parts,
+            progress=part_done)
+        report = summary.to_dict()
+        check_threshold(report, job.error_threshold)
+
+        def write(out) -> dict:
+            with open(output, "rb") as answer:
+                shutil.copyfileobj(answer, out, 1 << 20)
+            return report
+
+        token = runtime.results.create(write, _meta(job, model))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"result_token": token, "summary": report, "rows_done": report["rows"], "rows_total": report["rows"]}
+
+
+def _part_rows(url: str) -> int | None:
+    import fsspec
+
+    try:
+        with fsspec.open(url, "rb") as source:
+            return inputs.count_rows(source)
+    except OSError:
+        return None
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def housekeeping(runtime: Runtime, enqueue: Callable[[str], None]) -> dict:
+    """The periodic task: re-queue jobs running on no live worker, purge expired results and the
+    inputs of jobs that ended without cleaning up (a crash)."""
+    lost = services.requeue_lost(runtime.database, runtime.stale_seconds)
+    for job_id in lost:
+        enqueue(job_id)
+    expired = runtime.results.purge()
+    removed = inputs.purge(runtime.results, services.live_inputs(runtime.database))
+    return {"requeued": len(lost), "results_expired": expired, "inputs_removed": removed}
