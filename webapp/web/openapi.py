@@ -9,6 +9,7 @@ from webapp.core.reasons import reason_table
 from webapp.core.writing import FORMATS
 from webapp.web import context
 from webapp.web import auth_openapi, models
+from webapp.web import notices as notices_web
 from webapp.web import records as records_web
 from webapp.web.api import FILE_TYPES
 
@@ -226,6 +227,7 @@ def build_spec(card: dict | None) -> dict:
             **models.openapi_paths(),
             **auth_openapi.paths(),
             **records_web.openapi_paths(),
+            **notices_web.openapi_paths(),
             "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI 3.1",
                                                             "content": {"application/json": {"schema": {"type": "object"}}}}}}},
