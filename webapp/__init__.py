@@ -42,8 +42,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     _attach_database(app)
 
     from webapp import cli
-    from webapp.web import (api, auth, health, jobs, metrics, models, observability, openapi, permissions, problems,
-                            records, security, ui)
+    from webapp.web import (api, auth, health, jobs, metrics, models, notices, observability, openapi, permissions,
+                            problems, records, security, ui)
 
     csrf.init_app(app)
     csrf.exempt(api.bp)  # the API authenticates by header (an API key), never by cookie
@@ -56,6 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(records.bp)
     jobs.init_app(app)  # the queue and its blueprints
     csrf.exempt(jobs.api_bp)
+    app.register_blueprint(notices.bp)
     security.init_app(app)
     auth.init_app(app)
     permissions.init_app(app)

@@ -350,7 +350,7 @@ def models_challenger_command(version, clear, by, note):
     click.echo("challenger cleared" if result is None else f"challenger {result['version']}")
 
 
-records_group = click.Group("records", help="The decision record: verify, retention, replay, export.")
+records_group = click.Group("records", help="The decision record: verify, retention, replay, export, notices.")
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
@@ -458,6 +458,31 @@ def records_export_command(since, fmt, output):
     with _record_errors():
         rows = export(_database(), since, fmt, str(output))
     click.echo(f"wrote {rows:,} decision(s) to {output}")
+
+
+@records_group.command("notices")
+@click.argument("batch_id")
+@click.option("--output", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to write notices.pdf, notices.zip and notices.csv into (made if need be).")
+@with_appcontext
+def records_notices_command(batch_id, output):
+    """Write BATCH's adverse-action notices (blank address blocks: the record holds no names)."""
+    from webapp.accounts import services as accounts
+    from webapp.notices.batch import EVENT, RENDERERS, generate
+    from webapp.notices.content import Lender
+    from webapp.service import Caller
+
+    config, actor = current_app.config, Caller.command_line().actor
+    output.mkdir(parents=True, exist_ok=True)
+    with _record_errors():
+        for fmt in RENDERERS:
+            with _database().session() as session:
+                generated = generate(session, batch_id, fmt, Lender.from_config(config), config["NOTICE_STYLE"],
+                                     response_days=config["NOTICE_RESPONSE_DAYS"])
+                accounts.record(session, actor, EVENT, generated.event_detail(), "cli")
+            (output / f"notices.{fmt}").write_bytes(generated.data)
+    click.echo(f"wrote {generated.notices} notice(s) of batch {batch_id} to {output}/notices.{{pdf,zip,csv}} "
+               f"(template {generated.template_version})")
 
 
 # --- jobs: the worker -----------------------------------------------------------------------------

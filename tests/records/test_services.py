@@ -11,6 +11,7 @@ from webapp.records import (
     BatchNotFound,
     BatchPurged,
     RecordError,
+    batch_decisions,
     decisions_for,
     export,
     get_batch,
@@ -208,3 +209,29 @@ def test_a_lookup_in_a_large_archive_reads_only_the_row_groups_that_hold_the_row
     assert (found["batch_id"], found["row"]) == (with_file, 121)
     assert read == [[2]]
 
+
+
+# --- actions (what the notices are made from)
+
+def test_a_batch_keeps_each_rows_action_and_reads_back_those_asked_for(database, record, archive_kind):
+    table = decisions(["LP1", "LP2", "LP3", "LP4"], probabilities=[0.2, 0.9, 0.3, None])
+    table = table.append_column("action", pa.array(["incomplete", "approve", "decline", None], pa.string()))
+    batch_id = record(table)
+    with database.session() as session:
+        fields, found = batch_decisions(session, batch_id, ("decline", "incomplete"))
+        assert fields["batch_id"] == batch_id
+        assert [(d["loan_id"], d["action"]) for d in found] == [("LP1", "incomplete"), ("LP3", "decline")]
+        assert [d["action"] for d in decisions_for(session, "LP2")] == ["approve"]
+
+
+def test_an_archive_older_than_the_action_column_gives_it_from_the_status(database, record, archive_kind):
+    batch_id = record(decisions(["LP1", "LP2", "LP3"], probabilities=[0.2, 0.9, None]))
+    with database.session() as session:
+        _, every = batch_decisions(session, batch_id)
+        assert [d["action"] for d in every] == ["decline", "approve", None]
+        assert [d["loan_id"] for d in batch_decisions(session, batch_id, ("decline",))[1]] == ["LP1"]
+
+
+def test_only_a_complete_batch_has_decisions(database, record):
+    with database.session() as session, pytest.raises(BatchNotFound):
+        batch_decisions(session, "no-such-batch")

@@ -196,3 +196,34 @@ def test_readable_on_a_phone(browser, live_server, tmp_path):
     page.screenshot(path=str(tmp_path / "phone.png"))
     context.close()
     assert overflow <= 0
+
+
+def test_the_notices_button_downloads_the_ecoa_notices(page, live_server, tmp_path):
+    import subprocess
+
+    frame = factories.applications(80, seed=3)
+    frame["Applicant_Name"] = [f"Applicant Number {i}" for i in range(len(frame))]
+    path = tmp_path / "named.csv"
+    frame.to_csv(path, index=False)
+    upload_and_wait(page, live_server, path)
+    with page.expect_download() as download:
+        page.click("text=Notices (PDF)")
+    assert download.value.suggested_filename.endswith(".pdf")
+    text = subprocess.run(["pdftotext", "-layout", download.value.path(), "-"], check=True,
+                          capture_output=True).stdout.decode()
+    assert "Federal Equal Credit Opportunity Act prohibits creditors" in " ".join(text.split())
+    assert "Applicant Number" in text  # addressed from the file, while the result lives
+
+
+def test_the_preview_fits_its_card_or_scrolls_visibly(page, live_server, tmp_path):
+    path = tmp_path / "wide.csv"
+    factories.applications(30, seed=4).to_csv(path, index=False)
+    upload_and_wait(page, live_server, path)
+    wrap = page.locator(".table-wrap:has(table.preview)")
+    assert wrap.get_attribute("tabindex") == "0" and wrap.get_attribute("aria-label")
+    sizes = wrap.evaluate("e => ({scroll: e.scrollWidth, client: e.clientWidth, overflow: getComputedStyle(e).overflowX,"
+                          " card: e.closest('.card').getBoundingClientRect().right, right: e.getBoundingClientRect().right})")
+    assert sizes["right"] <= sizes["card"]  # the container stays inside its card
+    assert sizes["scroll"] <= sizes["client"] or sizes["overflow"] in ("auto", "scroll")
+    assert page.locator("table.preview th:text-is('Action')").count() == 1
+    assert page.locator("table.preview tbody [class*='pill-action-']").count() == 30

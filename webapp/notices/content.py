@@ -21,6 +21,7 @@ PRINCIPAL_REASONS, RIGHT_TO_REQUEST = "principal-reasons", "right-to-request"  #
 STYLES = (PRINCIPAL_REASONS, RIGHT_TO_REQUEST)
 REQUEST_DAYS = 60  # 1002.9(a)(2)(ii): the applicant may ask for the reasons within 60 days
 DEFAULT_RESPONSE_DAYS = 30  # the period given to supply missing information (1002.9(c)(2))
+TEMPLATE_VERSION = "regb-2026.1"  # change it whenever the wording or layout changes: events name it
 
 # 12 CFR 1002.9(b)(1), word for word; the bracket is the agency's name and address from Appendix A.
 ECOA_NOTICE = (

@@ -5,7 +5,7 @@ period (Regulation B's 25 months) so each can be looked up, verified and re-scor
 - `archive`: the records store, one immutable Parquet file per batch;
 - `digest`: the canonical serialisation, the SHA-256 chain, the `Loan_ID` key of the index;
 - `models`: the tables (batches, decision_index, deletions);
-- `services`: lookups, verify, purge, hold, release, export;
+- `services`: lookups (a Loan_ID's decisions, a batch's), verify, purge, hold, release, export;
 - `replay`: re-score a batch and compare.
 
 May import: `webapp.db`, `webapp.core`, `webapp.stats`, `webapp.storage`, SQLAlchemy, pyarrow,
@@ -20,6 +20,7 @@ from webapp.records.services import (
     PurgeReport,
     RecordError,
     VerifyReport,
+    batch_decisions,
     decisions_for,
     export,
     get_batch,
@@ -42,6 +43,7 @@ __all__ = [
     "RecordingClosed",
     "ReplayReport",
     "VerifyReport",
+    "batch_decisions",
     "decisions_for",
     "export",
     "get_batch",

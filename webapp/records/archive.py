@@ -18,7 +18,9 @@ from pyarrow import ipc
 FIXED = {"row": pa.int64(), "loan_id": pa.string(), "status": pa.string(), "probability": pa.float64(),
          "error": pa.string(), "reason_codes": pa.list_(pa.string()),
          "reason_contributions": pa.list_(pa.float64())}
+OPTIONAL = {"action": pa.string()}  # absent from archives written before it (see `action_of`)
 INPUT_PREFIX = "input."
+APPROVED, DECLINED = "Y", "N"
 
 
 def store_folder(store, database_url: str | None = None) -> Path:
@@ -38,12 +40,21 @@ def normalise(table: pa.Table) -> pa.Table:
     if missing:
         raise ValueError(f"decisions lack the columns {missing}")
     columns = {name: table[name].cast(kind) for name, kind in FIXED.items()}
+    columns |= {name: table[name].cast(kind) for name, kind in OPTIONAL.items() if name in table.column_names}
     for name in table.column_names:
         if name.startswith(INPUT_PREFIX):
             column = table[name]
             numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
             columns[name] = column.cast(pa.float64() if numeric else pa.string())
     return pa.table(columns)
+
+
+def action_of(record: dict) -> str | None:
+    """A decision's action; an archive older than the column gives it from the status (a decline
+    then, never `incomplete`, which those batches did not tell apart)."""
+    if record.get("action"):
+        return record["action"]
+    return {APPROVED: "approve", DECLINED: "decline"}.get(record.get("status"))
 
 
 INLINE_BYTES = 1 << 20  # a smaller batch is kept in its database row: no file, no fsync (single records)

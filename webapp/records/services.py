@@ -110,6 +110,27 @@ def decisions_for(session: Session, loan_id: str, *, actor: str | None = None) -
     return found
 
 
+def batch_decisions(session: Session, batch_id: str, actions: tuple[str, ...] | None = None) -> tuple[dict, list[dict]]:
+    """A complete batch's fields and its decisions in row order (those whose action is in `actions`,
+    when given); `BatchNotFound` (or `BatchPurged`) for a batch that is not complete."""
+    fields = get_batch(session, batch_id)
+    if fields["status"] != "complete":
+        raise BatchNotFound(f"Batch {batch_id} is not complete ({fields['status']}); it has no decisions.")
+    batch = session.get(Batch, batch_id)
+    table = archive.read(batch.archive, batch.archive_data)
+    if actions is not None and table.num_rows:
+        table = table.filter(_action_in(table, actions))
+    return fields, [_decision(batch, record) for record in table.to_pylist()]
+
+
+def _action_in(table: pa.Table, actions: tuple[str, ...]):
+    if "action" in table.column_names:
+        return pc.fill_null(pc.is_in(table["action"], pa.array(actions, pa.string())), False)
+    derived = [status for status, action in ((archive.APPROVED, "approve"), (archive.DECLINED, "decline"))
+               if action in actions]  # an archive older than the column: from the status
+    return pc.fill_null(pc.is_in(table["status"], pa.array(derived, pa.string())), False)
+
+
 def index_pending(database: Database, older_than: timedelta = PENDING_AGE) -> list[str]:
     """Write the index of complete batches whose indexing thread never finished (a killed worker)."""
     cutoff = utcnow() - older_than
@@ -134,7 +155,8 @@ def _decision(batch: Batch, record: dict) -> dict:
     return {"batch_id": batch.id, "row": record["row"], "loan_id": record["loan_id"],
             "created_at": iso(batch.created_at), "actor": batch.actor, "purpose": batch.purpose,
             "model_version": batch.model_version, "status": record["status"], "probability": record["probability"],
-            "threshold": batch.threshold, "reasons": reasons, "inputs": inputs, "error": record["error"]}
+            "threshold": batch.threshold, "action": archive.action_of(record), "reasons": reasons, "inputs": inputs,
+            "error": record["error"]}
 
 
 def as_datetime(moment: datetime | date) -> datetime:

@@ -21,13 +21,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.core.contract import ID_COLUMN
 from webapp.core.errors import DatabaseUnavailable
-from webapp.core.reasons import REASONS
+from webapp.core.reasons import ACTIONS, REASONS
 from webapp.core.results import ScoredChunk
 from webapp.records import BatchStart, Recorder
 from webapp.service.options import ScoringOptions
 
 log = logging.getLogger(__name__)
 _CODES = np.array([r.code for r in REASONS] + [""], dtype=object)  # index -1: none
+_ACTION_TEXT = np.array([a or None for a in ACTIONS], dtype=object)  # code 0 (a failed row): null
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -148,8 +149,10 @@ class BatchRecording:
 
 def decision_rows(chunk: ScoredChunk) -> pa.Table:
     """The record's columns for one chunk (see `webapp.records`): row, Loan_ID, status, the unrounded
-    probability, the error, each stated reason with its contribution, and the inputs as the model
-    used them (`input.<feature>`) beside the monitored attributes as given."""
+    probability, the error, each stated reason with its contribution, the action (approve, decline,
+    incomplete: what the notices are made from), and the inputs as the model used them
+    (`input.<feature>`) beside the monitored attributes as given. Nothing else of the input (no
+    name, no address) is ever recorded."""
     frame, n = chunk.frame, len(chunk)
     status = frame["Loan_Status"].astype(object).to_numpy()
     error = frame["Error"].to_numpy(dtype=object)
@@ -161,6 +164,8 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
         "error": pa.array(np.where(chunk.valid, None, error), type=pa.string()),
         **_reasons(chunk, n),
     }
+    if chunk.action is not None:
+        columns["action"] = pa.array(_ACTION_TEXT[np.asarray(chunk.action, dtype=np.int64)], type=pa.string())
     for name, values in (chunk.features.items() if chunk.features is not None else ()):
         columns[f"input.{name}"] = _input_column(values)
     for name, values in (chunk.monitored or {}).items():

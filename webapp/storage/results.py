@@ -26,6 +26,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 TOMBSTONE_SECONDS = 30 * 24 * 3600
 PURGE_INTERVAL_SECONDS = 600
 ORPHAN_SECONDS = 3600  # a data file with no metadata this long after its last write was left by a killed writer
+SIDE_FILES = ("applicants.json",)  # kept beside a result, deleted with it (see `attach`)
 
 
 class ResultNotFound(LookupError):
@@ -78,10 +79,10 @@ class ResultStore:
             with self._atomic(token, "json") as out:
                 out.write(json.dumps(record).encode("utf-8"))
         except OSError as exc:
-            self._remove(token, ("csv", "json"))
+            self._remove(token, ("csv", "json", *SIDE_FILES))
             raise StorageFault(f"the results store at {self.describe()} cannot be written ({_reason(exc)})") from exc
         except BaseException:
-            self._remove(token, ("csv", "json"))
+            self._remove(token, ("csv", "json", *SIDE_FILES))
             raise
         return token
 
@@ -102,6 +103,26 @@ class ResultStore:
 
     def size(self, result: StoredResult, fmt: str = "csv") -> int:
         return self.fs.size(self._path(result.token, fmt))
+
+    def attach(self, result_token: str, name: str, data: bytes) -> None:
+        """A small side file kept beside a result, as private as it and deleted with it (the
+        applicants' names and addresses for the page's notices: `<token>.<name>`)."""
+        if name not in SIDE_FILES:
+            raise ValueError(f"unknown side file {name!r}")
+        try:
+            with self._atomic(result_token, name) as out:
+                out.write(data)
+        except OSError as exc:
+            raise StorageFault(f"the results store at {self.describe()} cannot be written ({_reason(exc)})") from exc
+
+    def attached(self, result: StoredResult, name: str) -> bytes | None:
+        """A side file of a live result, or None when there is none."""
+        if name not in SIDE_FILES:
+            raise ValueError(f"unknown side file {name!r}")
+        try:
+            return self.fs.cat_file(self._path(result.token, name))
+        except FileNotFoundError:
+            return None
 
     def derived(self, result: StoredResult, fmt: str, convert: Callable[[BinaryIO, BinaryIO], None]) -> str:
         """Another format of a result (Excel), made from the CSV once: concurrent requests for it wait
@@ -130,7 +151,7 @@ class ResultStore:
             stem, _, suffix = name.partition(".")
             if suffix == "json":
                 expired += self._purge_meta(stem, now)
-            elif (name.endswith(".partial") or (suffix in ("csv", "xlsx") and f"{stem}.json" not in names)) \
+            elif (name.endswith(".partial") or (suffix in ("csv", "xlsx", *SIDE_FILES) and f"{stem}.json" not in names)) \
                     and _modified(entry, now) + ORPHAN_SECONDS <= now:  # younger: perhaps still being written
                 self._unlink(entry["name"])
         return expired
@@ -185,7 +206,7 @@ class ResultStore:
             raise ResultNotFound(token) from None
 
     def _expire(self, token: str, meta: dict) -> None:
-        self._remove(token, ("csv", "xlsx"))
+        self._remove(token, ("csv", "xlsx", *SIDE_FILES))
         tombstone = {"expired": True, "created_at": meta["created_at"], "expires_at": meta["expires_at"]}
         with contextlib.suppress(OSError):
             self.fs.pipe_file(self._path(token, "json"), json.dumps(tombstone).encode("utf-8"))

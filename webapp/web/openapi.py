@@ -12,6 +12,7 @@ from webapp.service.schemas import openapi_schemas, query_parameters
 from webapp.web import context
 from webapp.web import auth_openapi, models
 from webapp.web import jobs as jobs_web
+from webapp.web import notices as notices_web
 from webapp.web import records as records_web
 from webapp.web.api import FILE_TYPES
 
@@ -187,6 +188,7 @@ def build_spec(card: dict | None) -> dict:
             **auth_openapi.paths(),
             **records_web.openapi_paths(),
             **jobs_web.openapi_paths(),
+            **notices_web.openapi_paths(),
             "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI 3.1",
                                                             "content": {"application/json": {"schema": {"type": "object"}}}}}}},

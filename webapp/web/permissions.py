@@ -49,6 +49,10 @@ ENDPOINTS: dict[str, str | dict[str, str]] = {
     "records.batch": READ_RESULTS,
     "records.batches_page": READ_RESULTS,
     "records.lookup_page": READ_RESULTS,
+    # Notices: made from the record, so scoped like it (404 for another analyst's batch or result).
+    "notices.batch_notices": READ_RESULTS,
+    "notices.batch_notices_page": READ_RESULTS,
+    "notices.result_notices": READ_RESULTS,
     # Model versions: anyone who may read the model sees them; changes need a model admin, and the
     # registry itself holds four eyes (an approver other than who registered).
     "models.list_models": READ_MODEL,

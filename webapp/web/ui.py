@@ -17,7 +17,7 @@ from webapp.core.reasons import REASON_COLUMNS, REASONS
 from webapp.core.writing import write_xlsx
 from webapp.service import FORMATS, ScoringOptions, score_input
 from webapp.storage import ResultExpired, ResultNotFound, StorageFault
-from webapp.web import auth, charts, context, jobs, problems
+from webapp.web import auth, charts, context, jobs, notices, problems
 from webapp.web.forms import ALLOWED_EXTENSIONS, UploadForm
 from webapp.web.observability import record_summary
 
@@ -66,9 +66,11 @@ def _score_and_store(upload, model, form) -> str:
         return answer.report
 
     try:
-        return results.create(write, {"filename": name, "model_version": model.version,
-                                      "threshold": model.threshold, "model_cv": model.card.get("cv"),
-                                      "actor": auth.current_actor()})
+        token = results.create(write, {"filename": name, "model_version": model.version,
+                                       "threshold": model.threshold, "model_cv": model.card.get("cv"),
+                                       "actor": auth.current_actor()})
+        notices.keep_applicants(token, upload.stream, options.sheet)  # names for the notices, 24 h, owner only
+        return token
     except StorageFault as fault:
         raise StorageUnavailable(f"The result could not be stored: {fault}. Nothing was kept; try again "
                                  "later or tell the service's operators.") from None
