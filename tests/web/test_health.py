@@ -6,7 +6,8 @@ from webapp import create_app
 def test_healthz_reports_the_loaded_model(client, loaded_model):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "model": {"name": "loan-approval", "version": loaded_model.version}}
+    assert response.json == {"status": "ok", "model": {"name": "loan-approval", "version": loaded_model.version},
+                             "serving": {"source": "registry"}}
 
 
 def test_healthz_is_503_without_a_model(tmp_path):

@@ -16,6 +16,7 @@ from webapp.core.results import ScoredChunk
 from webapp.core.scoring import Scoring, ScoringModel, Summary, score
 from webapp.core.writing import records_document, write_result
 from webapp.service.options import ScoringOptions
+from webapp.service.shadow import shadowed
 
 SPOOL_BYTES = 8 * 1024 * 1024  # answers larger than this go to an unnamed temporary file
 
@@ -43,10 +44,14 @@ class Answer:
     document: dict | None = None    # JSON answers
     file: IO[bytes] | None = None   # CSV, Excel and Parquet answers, positioned at the start
     batch_id: str | None = None
+    model_version: str | None = None  # the champion that answered: X-Model-Version
 
     @property
     def headers(self) -> dict:
-        return summary_headers(self.report, self.batch_id)
+        headers = summary_headers(self.report, self.batch_id)
+        if self.model_version:
+            headers["X-Model-Version"] = self.model_version
+        return headers
 
 
 def open_scoring(source: BinaryIO | bytes, model: ScoringModel, options: ScoringOptions, *,
@@ -58,16 +63,21 @@ def open_scoring(source: BinaryIO | bytes, model: ScoringModel, options: Scoring
 
 def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringOptions, *,
                 limits: Limits = DEFAULT_LIMITS, json_hint: bool = False,
-                recorder: Recorder | None = None, out: BinaryIO | None = None) -> Answer:
+                recorder: Recorder | None = None, out: BinaryIO | None = None,
+                challenger: ScoringModel | None = None) -> Answer:
     """The answer to `source` in `options.format`, and its summary report. With a `recorder`, every
     row is recorded and the batch completed before the answer is returned — or marked failed, never
     left looking complete. CSV, Excel and Parquet answers go to `out` when given (a stored result),
-    else to `Answer.file`."""
+    else to `Answer.file`. With a `challenger`, every chunk is also scored by it in shadow and the
+    report gains `challenger`; the answer's rows are the champion's alone."""
     try:
         scoring = open_scoring(source, model, options, limits=limits, json_hint=json_hint)
         if recorder is not None:
             recorder.open(scoring.table.format)
         chunks = _recorded(scoring.chunks(), recorder)
+        shadow = None
+        if challenger is not None:
+            chunks, shadow = shadowed(chunks, model, challenger)
         if options.format == "json":
             document = records_document(chunks, scoring.summary, model, explained=options.explain)
             answer = Answer("json", scoring.summary, document["summary"], document=document)
@@ -77,6 +87,9 @@ def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringO
             answer = Answer(options.format, scoring.summary, {}, file=None if out is not None else
                             _written(chunks, options.format))
             answer.report = scoring.summary.to_dict()
+        answer.model_version = getattr(model, "version", None)
+        if shadow is not None:
+            answer.report["challenger"] = shadow.report()
         if recorder is not None:
             answer.batch_id = recorder.batch_id
             answer.report["batch_id"] = recorder.batch_id

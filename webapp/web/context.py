@@ -15,6 +15,11 @@ def model():
     return current_app.extensions["models"].current()
 
 
+def challenger(champion):
+    """The shadow challenger to score beside `champion` in this request, or None."""
+    return current_app.extensions["models"].challenger(champion)
+
+
 def model_or_none():
     return current_app.extensions["models"].current_or_none()
 

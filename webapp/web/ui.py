@@ -60,7 +60,8 @@ def _score_and_store(upload, model, form) -> str:
 
     def write(out) -> dict:
         recorder = context.recording("page", options, model, upload.stream, name)
-        answer = score_input(upload.stream, model, options, limits=context.limits(), out=out, recorder=recorder)
+        answer = score_input(upload.stream, model, options, limits=context.limits(), out=out, recorder=recorder,
+                             challenger=context.challenger(model))
         record_summary(answer.summary)
         return answer.report
 
