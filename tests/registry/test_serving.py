@@ -22,6 +22,7 @@ ADA, BO = "ada@bank.example", "bo@bank.example"
 @pytest.fixture
 def app(model_path, tmp_path, database_url):
     app = registry_app(model_path, tmp_path, database_url)
+    app.config["WTF_CSRF_ENABLED"] = False  # the upload page, posted without its form token
     yield app
     app.extensions["database"].dispose()
 
@@ -155,3 +156,18 @@ def test_a_request_and_a_second_app_load_each_version_once(app, approved, no_ttl
     for _ in range(3):
         assert scored(client)[0] == approved
     assert loads == [approved]
+
+
+def test_a_challenger_leaves_the_api_answer_byte_identical_and_the_page_shows_it(app, approved, no_ttl):
+    client = signed_in_client(app)
+    before = client.post("/api/v1/score", data=CSV, content_type="text/csv")
+    app.extensions["model_registry"].set_challenger(approved, by=ADA, note="shadow")
+    after = client.post("/api/v1/score", data=CSV, content_type="text/csv")
+    assert after.data == before.data
+    assert after.headers["X-Model-Version"] == before.headers["X-Model-Version"] != approved
+    body = client.post("/api/v1/score", data=CSV, content_type="text/csv", headers={"Accept": "application/json"})
+    assert body.json["summary"]["challenger"]["version"] == approved
+    upload = client.post("/", data={"file": (io.BytesIO(CSV), "applicants.csv")}, content_type="multipart/form-data")
+    assert upload.status_code == 303, upload.data[:300]
+    page = client.get(upload.headers["Location"])
+    assert b"The challenger, in shadow" in page.data and approved.encode() in page.data
