@@ -428,6 +428,8 @@ def records_replay_command(batch_id):
     if score_frame is None:
         raise click.ClickException("no scorer is wired for replay (app.extensions['score_frame'])")
     with _record_errors():
+        if hasattr(score_frame, "for_batch"):  # service.replay.RecordedScorer: the batch's own model version
+            score_frame = score_frame.for_batch(batch_id)
         report = replay(_database(), batch_id, score_frame)
     for difference in report.differences[:50]:
         click.echo(f"row {difference['row']} {difference['loan_id']}: {difference['field']} recorded "
