@@ -171,3 +171,12 @@ def test_a_challenger_leaves_the_api_answer_byte_identical_and_the_page_shows_it
     assert upload.status_code == 303, upload.data[:300]
     page = client.get(upload.headers["Location"])
     assert b"The challenger, in shadow" in page.data and approved.encode() in page.data
+
+
+def test_the_model_page_shows_versions_their_reports_and_the_alias_history(app, approved):
+    app.extensions["model_registry"].promote(approved, by=ADA, note="better calibrated")
+    page = signed_in_client(app).get("/model")
+    assert page.status_code == 200
+    text = page.data.decode()
+    assert "Versions" in text and approved in text and "Validation report of" in text
+    assert "Alias history" in text and "better calibrated" in text and "champion" in text

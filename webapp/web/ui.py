@@ -174,4 +174,6 @@ def _result_or_abort(token: str):
 
 @bp.get("/model")
 def model_page():
-    return render_template("model.html", card=context.model().card)
+    model = context.model()
+    versions, history = context.model_versions()
+    return render_template("model.html", card=model.card, versions=versions, history=history)
