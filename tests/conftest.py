@@ -14,6 +14,13 @@ from webapp.model import training
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def own_model_store(tmp_path, monkeypatch):
+    """Every app a test builds keeps its model versions in the test's own store (not the instance
+    folder, which tests would share)."""
+    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "model-store"))
+
+
 @pytest.fixture(scope="session")
 def training_csv(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "train.csv"

@@ -120,3 +120,24 @@ def test_a_plain_existing_path_is_taken_literally(runner, tmp_path, name):
     result = runner.invoke(args=["score", str(folder), "--output", str(output)])
     assert result.exit_code == 0, result.output
     assert len(output.read_text().splitlines()) == 4
+
+
+def test_train_by_an_admin_adds_a_candidate_and_leaves_the_shipped_artifact(app, training_csv, tmp_path, model_path):
+    from tests.registry.apps import ROLES
+
+    app.extensions["role_of"] = ROLES.get
+    shipped = model_path.read_bytes()
+    out = tmp_path / "copy.joblib"
+    result = app.test_cli_runner().invoke(args=["train", "--data", str(training_csv), "--by", "ada@bank.example",
+                                                "--output", str(out), "--folds", "3", "--repeats", "1", "--quick",
+                                                "--jobs", "1", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    [candidate] = [v for v in app.extensions["model_registry"].versions() if v["status"] == "candidate"]
+    assert f"added candidate {candidate['version']}" in result.output and out.exists()
+    assert candidate["sha256"] == json.loads(out.with_suffix(".json").read_text())["artifact"]["sha256"]
+    assert model_path.read_bytes() == shipped
+
+
+def test_train_without_by_or_output_says_what_to_give(runner, training_csv):
+    result = runner.invoke(args=["train", "--data", str(training_csv), "--quick"])
+    assert result.exit_code == 2 and "--by EMAIL" in result.output

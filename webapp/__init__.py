@@ -37,7 +37,6 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
-    _attach_model(app)
     _attach_storage(app)
     _attach_database(app)
 
@@ -53,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(ui.bp)
     models.init_app(app)  # the model registry's API, and the registry itself
+    _attach_model(app)  # after the registry: the champion is served from it
     app.register_blueprint(records.bp)
     jobs.init_app(app)  # the queue and its blueprints
     csrf.exempt(jobs.api_bp)
@@ -68,14 +68,20 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _attach_model(app: Flask) -> None:
-    """Load the model once per process. A failure leaves the app up (so `flask train` can mend it)
-    with /healthz answering 503 and the reason."""
-    models = ModelProvider.load(app.config["MODEL_PATH"])
+    """Serve the registry's champion (each version loaded once per process), the shipped artifact
+    when the registry cannot answer. A failure leaves the app up (so `flask train` can mend it) with
+    /healthz answering 503 and the reason."""
+    models = ModelProvider.load(app.config["MODEL_PATH"], registry=app.extensions.get("model_registry"))
     if models.error:
         log.error("model not loaded: %s", models.error)
         # /healthz answers anyone: file names, not where the files live.
         models.error = models.error.replace(f"{Path(app.config['MODEL_PATH']).parent}{os.sep}", "")
     app.extensions["models"] = models
+    from webapp.service.replay import RecordedScorer
+
+    # `flask records replay`: the stored inputs re-scored by the model version each batch recorded.
+    app.extensions["score_frame"] = RecordedScorer(app.extensions["database"], app.extensions.get("model_registry"),
+                                                   models)
 
 
 def _attach_storage(app: Flask) -> None:

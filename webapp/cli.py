@@ -15,8 +15,10 @@ from webapp.model import training
 @click.command("train")
 @click.option("--data", "data_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Labelled CSV with Loan_ID, the 11 features and Loan_Status.")
-@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the artifact (.joblib); its card goes beside it as .json.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a copy of the artifact (.joblib) here; its card goes beside it as .json.")
+@click.option("--by", "by", help="The model admin adding the trained model to the registry as a candidate "
+                                 "(another admin approves it).")
 @click.option("--seed", default=0, show_default=True, help="Random seed for folds and estimators.")
 @click.option("--folds", default=5, show_default=True)
 @click.option("--repeats", default=3, show_default=True)
@@ -24,17 +26,35 @@ from webapp.model import training
 @click.option("--quick", is_flag=True, help="Tiny grids: a smoke run, not a model to ship.")
 @click.option("--include-protected-attributes", "include_protected", is_flag=True,
               help="Research only: let Gender, Married and Dependents decide. Never ship such a model.")
-def train_command(data_path, output, seed, folds, repeats, n_jobs, quick, include_protected):
-    """Train the loan pipeline, print cross-validated figures, write artifact and card."""
+def train_command(data_path, output, by, seed, folds, repeats, n_jobs, quick, include_protected):
+    """Train the loan pipeline, print cross-validated figures, and add it to the registry as a candidate
+    (--by); never overwrites the shipped artifact."""
+    if not by and output is None:
+        raise click.UsageError("Give --by EMAIL to add the model to the registry as a candidate (and/or --output "
+                               "PATH for a copy of the artifact).")
     options = training.TrainingOptions(folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs, quick=quick,
                                        include_protected=include_protected)
     result = training.train(data_path, options, progress=click.echo)
-    card = training.save(result, output)
+    with contextlib.ExitStack() as stack:
+        import tempfile
+
+        target = output or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "loan_pipeline.joblib"
+        card = training.save(result, target)
+        if by:
+            from flask.cli import ScriptInfo
+
+            app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+            with app.app_context(), _registry_errors():
+                added = add_candidate(target, by)
     cv = card["cv"]
     click.echo(f"{card['name']} {card['version']}: accuracy {cv['accuracy_mean']:.4f} ± {cv['accuracy_std']:.4f}, "
                f"ROC AUC {cv['roc_auc_mean']:.4f}, Brier {cv['brier_mean']:.4f} "
                f"({cv['folds']}-fold × {cv['repeats']} repeats)")
-    click.echo(f"wrote {output} and {output.with_suffix('.json')}")
+    if output is not None:
+        click.echo(f"wrote {output} and {output.with_suffix('.json')}")
+    if by:
+        click.echo(f"added candidate {added['version']} to the registry; another model admin approves it with "
+                   f"`flask models approve {added['version']} --by EMAIL --note TEXT`")
 
 
 
@@ -434,6 +454,8 @@ def records_replay_command(batch_id):
     if score_frame is None:
         raise click.ClickException("no scorer is wired for replay (app.extensions['score_frame'])")
     with _record_errors():
+        if hasattr(score_frame, "for_batch"):  # service.replay.RecordedScorer: the batch's own model version
+            score_frame = score_frame.for_batch(batch_id)
         report = replay(_database(), batch_id, score_frame)
     for difference in report.differences[:50]:
         click.echo(f"row {difference['row']} {difference['loan_id']}: {difference['field']} recorded "

@@ -45,6 +45,7 @@ def test_replay_uses_the_wired_scorer_and_exits_1_on_a_difference(db_app, record
     runner = db_app.test_cli_runner()
     table = decisions(["A", "B"])
     batch_id = recorded(table)
+    db_app.extensions.pop("score_frame")
     assert "no scorer" in runner.invoke(args=["records", "replay", batch_id]).output
     db_app.extensions["score_frame"] = lambda frame: table
     result = runner.invoke(args=["records", "replay", batch_id])

@@ -6,7 +6,8 @@ from webapp import create_app
 def test_healthz_reports_the_loaded_model(client, loaded_model):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "model": {"name": "loan-approval", "version": loaded_model.version}}
+    assert response.json == {"status": "ok", "model": {"name": "loan-approval", "version": loaded_model.version},
+                             "serving": {"source": "registry"}}
 
 
 def test_healthz_is_503_without_a_model(tmp_path):
@@ -45,7 +46,7 @@ def broken_card_model(tmp_path, model_path, change):
 def test_a_card_of_the_wrong_shape_is_a_503_with_the_reason_not_a_crash(tmp_path, model_path, change):
     path = broken_card_model(tmp_path, model_path, change)
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "MODEL_PATH": str(path), "UPLOAD_FOLDER": str(tmp_path),
-                      "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}"})
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "MODEL_STORE": str(tmp_path / "store")})
     response = app.test_client().get("/healthz")
     assert response.status_code == 503 and "card" in response.json["detail"]
     assert str(tmp_path) not in response.json["detail"] and path.with_suffix(".json").name in response.json["detail"]

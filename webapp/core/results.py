@@ -44,6 +44,7 @@ class ScoredChunk:
     action: np.ndarray | None = None        # (n,) codes into reasons.ACTIONS (0: failed row)
     reason_contribution: np.ndarray | None = None  # (n, MAX_REASONS) each stated reason's log-odds, NaN for none
     first_row: int = 1                 # the input row number of the chunk's first row
+    outcomes: np.ndarray | None = None  # labelled files: 1/0/-1 per row (a challenger's evaluation)
 
     def __len__(self) -> int:
         return len(self.frame)

@@ -213,7 +213,7 @@ class Scoring:
         return ScoredChunk(result, valid=valid, probability=probability, features=checked.features,
                            monitored=monitored, explained=explained, principal=principal, action=action,
                            reason_contribution=contribution,
-                           first_row=self.summary.rows + 1)
+                           first_row=self.summary.rows + 1, outcomes=checked.outcomes)
 
     def _decide(self, checked, valid: np.ndarray, approved: np.ndarray,
                 explanations: Explanations | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

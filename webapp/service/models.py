@@ -1,29 +1,156 @@
-"""The loaded model, behind one accessor: every caller asks `ModelProvider.current()` and gets the
-model or `ModelUnavailable` — one behaviour when there is none (503 in the API, the error page in
-the UI, a message in the CLI). Each model version is loaded once per process, never per request."""
+"""The served models, behind one accessor: every caller asks `ModelProvider.current()` and gets the
+champion or `ModelUnavailable` — one behaviour when there is none (503 in the API, the error page in
+the UI, a message in the CLI).
+
+Backed by the model registry: each call checks the registry's alias generation (cached for
+`GENERATION_TTL`, so a clock read on most requests), and when it moved, reads the aliases and loads
+the new champion and challenger (each version once per process, by the registry) before swapping one
+immutable `Served` snapshot in — so a promotion elsewhere is served within seconds, without a
+restart, and a caller holding a model object keeps that one version for its whole request. When the
+registry cannot be read (or names no champion) the shipped artifact answers, and `describe()` says so.
+"""
 from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
 
 from webapp.core.errors import ModelUnavailable
 
+log = logging.getLogger(__name__)
+_FOLDERS = re.compile(r"(?:/[\w.\-]+)+/([\w.\-]+)")  # an absolute path: keep its last part
+RETRY_SECONDS = 1.0  # after a failed registry read, serve what we have this long before asking again
+
+
+@dataclass(frozen=True)
+class Served:
+    """One consistent view of what serves: read together, swapped together."""
+
+    generation: int | None
+    champion: object | None
+    challenger: object | None
+    source: str  # "registry" or "shipped"
+
 
 class ModelProvider:
-    def __init__(self, model=None, error: str | None = None):
-        self._model = model
-        self.error = None if model is not None else (error or "No model is loaded.")
+    def __init__(self, model=None, error: str | None = None, *, registry=None):
+        self._shipped = model
+        self._shipped_error = None if model is not None else (error or "No model is loaded.")
+        self.registry = registry
+        self._served = Served(None, model, None, "shipped")
+        self._refresh = threading.Lock()
+        self._retry_at = 0.0
+        self.registry_error: str | None = None  # why the registry is not serving, when it is not
 
     @classmethod
-    def load(cls, path) -> "ModelProvider":
+    def load(cls, path, *, registry=None) -> "ModelProvider":
         from webapp.model.loading import ModelLoadError, load_model
 
         try:
-            return cls(load_model(path))
+            return cls(load_model(path), registry=registry)
         except ModelLoadError as exc:
-            return cls(None, str(exc))
+            return cls(None, str(exc), registry=registry)
+
+    # --- what callers use --------------------------------------------------------------------------
+
+    def served(self) -> Served:
+        """The current snapshot, refreshed first when the registry's generation moved."""
+        if self.registry is None:
+            return self._served
+        served = self._served
+        now = time.monotonic()
+        if now < self._retry_at:
+            return served
+        try:
+            generation = self.registry.generation()
+        except Exception as exc:  # noqa: BLE001 - a database outage must not take scoring down with it
+            return self._unavailable(f"the model registry cannot be read: {type(exc).__name__}", now)
+        if generation == served.generation:
+            return served
+        # Only the first read waits for a load; later ones keep serving the old versions meanwhile.
+        if not self._refresh.acquire(blocking=served.generation is None):
+            return served
+        try:
+            if self._served.generation != generation:
+                self._served = self._read(generation)
+                self.registry_error = None
+        except Exception as exc:  # noqa: BLE001 - e.g. a tampered artifact: keep serving, say why
+            log.error("model registry refresh failed: %s", exc)
+            return self._unavailable(str(getattr(exc, "message", exc)), now)
+        finally:
+            self._refresh.release()
+        return self._served
 
     def current(self):
-        if self._model is None:
+        model = self.served().champion
+        if model is None:
             raise ModelUnavailable(self.error)
-        return self._model
+        return model
 
     def current_or_none(self):
-        return self._model
+        return self.served().champion
+
+    def challenger(self, champion=None):
+        """The shadow challenger now, or None; never the champion itself (a promotion may have
+        made the challenger champion between two calls)."""
+        challenger = self.served().challenger
+        if challenger is None or (champion is not None and challenger.version == champion.version):
+            return None
+        return challenger
+
+    @property
+    def error(self) -> str | None:
+        """Why nothing serves, for /healthz (which answers anyone): file names, never their folders."""
+        if self._served.champion is not None:
+            return None
+        message = self.registry_error or self._shipped_error
+        return _FOLDERS.sub(r"\1", message) if message else message
+
+    @error.setter
+    def error(self, value: str | None) -> None:
+        self._shipped_error = value
+
+    def describe(self) -> dict:
+        """For /healthz: where the served champion comes from."""
+        served = self._served
+        out = {"source": served.source}
+        if served.challenger is not None:
+            out["challenger"] = served.challenger.version
+        if self.registry_error:
+            out["registry"] = self.registry_error
+        return out
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _read(self, generation: int) -> Served:
+        aliases = self.registry.aliases()
+        champion_version, challenger_version = aliases.get("champion"), aliases.get("challenger")
+        if champion_version is None:
+            self.registry_error = "the model registry names no champion"
+            return Served(generation, self._shipped, None, "shipped")
+        champion = self._load(champion_version)
+        challenger = None
+        if challenger_version is not None and challenger_version != champion_version:
+            try:
+                challenger = self._load(challenger_version)
+            except Exception as exc:  # noqa: BLE001 - a broken challenger never stops the champion
+                log.error("challenger %s not loaded: %s", challenger_version, exc)
+        return Served(generation, champion, challenger, "registry")
+
+    def _load(self, version: str):
+        # The shipped artifact is the registry's first version: already loaded (and its hash checked
+        # when it was registered), so not loaded twice.
+        if self._shipped is not None and self._shipped.version == version:
+            return self._shipped
+        return self.registry.load(version)
+
+    def _unavailable(self, reason: str, now: float) -> Served:
+        """Keep the registry's last champion if one was loaded, else fall back to the shipped one."""
+        self._retry_at = now + RETRY_SECONDS
+        self.registry_error = reason
+        if self._served.source == "registry" and self._served.champion is not None:
+            return self._served
+        self._served = Served(None, self._shipped, None, "shipped")
+        return self._served

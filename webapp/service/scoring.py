@@ -17,6 +17,7 @@ from webapp.core.results import ScoredChunk
 from webapp.core.scoring import Scoring, ScoringModel, Summary, score
 from webapp.core.writing import write_json_answer, write_result
 from webapp.service.options import ScoringOptions
+from webapp.service.shadow import shadowed
 
 SPOOL_BYTES = 8 * 1024 * 1024  # answers larger than this go to an unnamed temporary file
 
@@ -43,10 +44,21 @@ class Answer:
     report: dict                    # the summary report, built once: JSON body, headers, pages, CLI
     file: IO[bytes] | None = None   # the answer (unless written to `out`), positioned at the start
     batch_id: str | None = None
+    model_version: str | None = None  # the champion that answered: X-Model-Version
+
+    def json(self) -> dict:
+        """A JSON answer as a dict (for small answers and tests: it reads the whole file, then closes it)."""
+        import json
+
+        with self.file:
+            return json.load(self.file)
 
     @property
     def headers(self) -> dict:
-        return summary_headers(self.report, self.batch_id)
+        headers = summary_headers(self.report, self.batch_id)
+        if self.model_version:
+            headers["X-Model-Version"] = self.model_version
+        return headers
 
 
 def open_scoring(source: BinaryIO | bytes, model: ScoringModel, options: ScoringOptions, *,
@@ -59,22 +71,29 @@ def open_scoring(source: BinaryIO | bytes, model: ScoringModel, options: Scoring
 def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringOptions, *,
                 limits: Limits = DEFAULT_LIMITS, json_hint: bool = False,
                 recorder: Recorder | None = None, out: BinaryIO | None = None,
-                progress: Callable[[int], None] | None = None) -> Answer:
+                progress: Callable[[int], None] | None = None, challenger: ScoringModel | None = None) -> Answer:
     """The answer to `source` in `options.format`, and its summary report. With a `recorder`, every
     row is recorded and the batch completed before the answer is returned — or marked failed, never
     left looking complete. CSV, Excel and Parquet answers go to `out` when given (a stored result),
     else to `Answer.file`. `progress(rows_done)` is called after each chunk is recorded (the jobs
-    worker's progress and cancellation point: an exception it raises fails the batch)."""
+    worker's progress and cancellation point: an exception it raises fails the batch). With a
+    `challenger`, every chunk is also scored by it in shadow and the report gains `challenger`; the
+    answer's rows are the champion's alone."""
     try:
         scoring = open_scoring(source, model, options, limits=limits, json_hint=json_hint)
         if recorder is not None:
             recorder.open(scoring.table.format)
         chunks = _recorded(scoring.chunks(), recorder, progress)
+        shadow = None
+        if challenger is not None:
+            chunks, shadow = shadowed(chunks, model, challenger)
         if options.format == "json":
             answer = Answer("json", scoring.summary, {})
 
             def finish() -> dict:
                 answer.report = scoring.summary.to_dict()
+                if shadow is not None:
+                    answer.report["challenger"] = shadow.report()
                 if recorder is not None:
                     answer.report["batch_id"] = recorder.batch_id
                 return answer.report
@@ -95,6 +114,9 @@ def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringO
             answer = Answer(options.format, scoring.summary, {}, file=None if out is not None else
                             _written(chunks, options.format))
             answer.report = scoring.summary.to_dict()
+        answer.model_version = getattr(model, "version", None)
+        if shadow is not None and "challenger" not in answer.report:
+            answer.report["challenger"] = shadow.report()
         if recorder is not None:
             answer.batch_id = recorder.batch_id
             answer.report["batch_id"] = recorder.batch_id

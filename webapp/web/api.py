@@ -41,7 +41,7 @@ def score():
         model = context.model()
         recorder = context.recording("api", options, model, source, name)
         answer = score_input(source, model, options, limits=context.limits(), json_hint=json_input,
-                             recorder=recorder)
+                             recorder=recorder, challenger=context.challenger(model))
     finally:
         source.close()  # the raw upload never outlives the request
     record_summary(answer.summary)

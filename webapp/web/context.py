@@ -13,6 +13,22 @@ def model():
     return current_app.extensions["models"].current()
 
 
+def challenger(champion):
+    """The shadow challenger to score beside `champion` in this request, or None."""
+    return current_app.extensions["models"].challenger(champion)
+
+
+def model_versions() -> tuple[list[dict], list[dict]]:
+    """The registry's versions (with their validation reports) and alias history, newest first; empty
+    when the registry cannot be read (the page still shows the served model's card)."""
+    registry = current_app.extensions.get("model_registry")
+    try:
+        return list(reversed(registry.versions())), list(reversed(registry.history()))
+    except Exception:  # noqa: BLE001 - the registry's database is down: the card alone is still worth showing
+        current_app.logger.warning("model registry unavailable for the model page", exc_info=True)
+        return [], []
+
+
 def model_or_none():
     return current_app.extensions["models"].current_or_none()
 

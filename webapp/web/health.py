@@ -13,7 +13,9 @@ def healthz():
     model = context.model_or_none()
     if model is None:
         return {"status": "unavailable", "detail": context.model_error()}, 503
-    return {"status": "ok", "model": {"name": model.name, "version": model.version}}
+    # "source": the registry's champion, or the shipped artifact when the registry cannot answer.
+    return {"status": "ok", "model": {"name": model.name, "version": model.version},
+            "serving": current_app.extensions["models"].describe()}
 
 
 @bp.get("/readyz")

@@ -61,7 +61,8 @@ def _score_and_store(upload, model, form) -> str:
 
     def write(out) -> dict:
         recorder = context.recording("page", options, model, upload.stream, name)
-        answer = score_input(upload.stream, model, options, limits=context.limits(), out=out, recorder=recorder)
+        answer = score_input(upload.stream, model, options, limits=context.limits(), out=out, recorder=recorder,
+                             challenger=context.challenger(model))
         record_summary(answer.summary)
         return answer.report
 
@@ -181,4 +182,6 @@ def _result_or_abort(token: str):
 
 @bp.get("/model")
 def model_page():
-    return render_template("model.html", card=context.model().card)
+    model = context.model()
+    versions, history = context.model_versions()
+    return render_template("model.html", card=model.card, versions=versions, history=history)

@@ -1,0 +1,51 @@
+"""Replay through the service: a batch scored by the API replays with exit 0 — by the model version
+it recorded, even after another was promoted — and a tampered probability exits 1 naming the row."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from tests.conftest import signed_in_client
+from tests.factories import applications
+from tests.records.conftest import rewrite
+from tests.registry.apps import ROLES
+
+
+@pytest.fixture
+def batch_id(db_app) -> str:
+    frame = applications(25, seed=11).astype(object)
+    frame.loc[[2, 7], "Property_Area"] = "Mars"   # two rows fail validation
+    frame.loc[4, "ApplicantIncome"] = "lots"
+    response = signed_in_client(db_app).post("/api/v1/score?explain=1", data=frame.to_csv(index=False).encode(),
+                                             content_type="text/csv")
+    assert response.status_code == 200 and response.headers["X-Rows-Failed"] == "3"
+    return response.headers["X-Batch-Id"]
+
+
+def test_an_api_batch_with_failed_rows_replays_exactly(db_app, batch_id):
+    result = db_app.test_cli_runner().invoke(args=["records", "replay", batch_id])
+    assert result.exit_code == 0, result.output
+    assert "replayed 25 row(s): every decision matches" in result.output
+
+
+def test_a_tampered_probability_exits_1_naming_the_row(db_app, batch_id):
+    def tamper(table: pa.Table) -> pa.Table:
+        probability = table["probability"].to_pylist()
+        probability[0] += 1e-9
+        return table.set_column(table.schema.get_field_index("probability"), "probability",
+                                pa.array(probability, pa.float64()))
+
+    rewrite(db_app.extensions["database"], batch_id, tamper)
+    result = db_app.test_cli_runner().invoke(args=["records", "replay", batch_id])
+    assert result.exit_code == 1
+    assert "row 1 T" in result.output and "probability" in result.output
+
+
+def test_replay_uses_the_recorded_version_after_a_promotion(db_app, batch_id, forest_model_path):
+    db_app.extensions["role_of"] = ROLES.get
+    registry = db_app.extensions["model_registry"]
+    version = registry.register(forest_model_path, by="ada@bank.example")["version"]
+    registry.approve(version, by="bo@bank.example", note="validated")
+    registry.promote(version, by="ada@bank.example", note="new champion")
+    result = db_app.test_cli_runner().invoke(args=["records", "replay", batch_id])
+    assert result.exit_code == 0, result.output
