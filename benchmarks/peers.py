@@ -167,8 +167,10 @@ def main() -> None:
     for name, values in answers.items():
         scored = ~np.isnan(reference)
         same = len(values) == len(reference) and np.allclose(values[scored], reference[scored], rtol=0, atol=5e-5)
+        labels = set(np.unique(values)) <= {0.0, 1.0}  # MLflow's sklearn flavour answers predict(), not proba
         print(f"{name}: {len(values)} answers for loan_test.csv, {int(scored.sum())} compared: "
-              + ("the same probabilities (to 4 decimals)" if same else "MISMATCH"))
+              + ("the same probabilities (to 4 decimals)" if same else "labels, not probabilities" if labels
+                 else "MISMATCH"))
     print(f"\n{machine}; {started}; {' '.join(['python -m benchmarks.peers', *sys.argv[1:]])}\n")
     columns = list(table[0])
     print("| " + " | ".join(columns) + " |")
