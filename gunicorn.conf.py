@@ -28,11 +28,16 @@ except SystemExit:
     raise
 
 bind = _settings["BIND"]
-# Scoring is CPU-bound (pandas + scikit-learn): one worker per core, a few threads each so that a
-# large upload being received does not block quick requests.
+# Scoring is CPU-bound (pandas + scikit-learn): one worker process per core. Each worker is a gevent
+# event loop, so a client trickling its headers or an upload body (a slow VPN, or an attack) waits on
+# a cheap greenlet instead of holding one of a few threads: with gthread, six such uploads made
+# /healthz time out (tests/web/test_slow_clients.py holds eighty). A request being scored holds its
+# worker's loop until it answers; the other worker takes new connections meanwhile. In production put
+# a buffering proxy in front as well (README: "Behind a proxy").
 workers = _settings["WEB_CONCURRENCY"] or os.cpu_count() or 2
-worker_class = "gthread"
-threads = _settings["GUNICORN_THREADS"]
+worker_class = "gevent"
+worker_connections = 1000
+threads = _settings["GUNICORN_THREADS"]  # used only if GUNICORN_CMD_ARGS picks --worker-class gthread
 # A 100 MB file takes tens of seconds end to end; the per-request time budget is enforced by the app.
 timeout = _settings["GUNICORN_TIMEOUT"]
 graceful_timeout = 30

@@ -4,6 +4,7 @@ Written under benchmarks/data/ (git-ignored); never committed.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE.parent.parent / "shared" / "data" / "loan_test.csv"
+# BENCH_SOURCE_CSV: for a checkout that is not beside ../shared (a git worktree, say).
+SOURCE = Path(os.environ.get("BENCH_SOURCE_CSV") or HERE.parent.parent / "shared" / "data" / "loan_test.csv")
 DATA = HERE / "data"
 
 

@@ -4,6 +4,7 @@
     python -m benchmarks.run --sizes 1000,100000 --no-mlflow
     python -m benchmarks.run --setup-mlflow  # create benchmarks/.venv-mlflow first (mlflow is never a
                                              # dependency of the service itself)
+    python -m benchmarks.run --setup-bentoml # create benchmarks/.venv-bentoml, for benchmarks/peers.py
 
 Rows are drawn from ../shared/data/loan_test.csv with fresh IDs (benchmarks/data/, git-ignored).
 The machine is shared and noisy: compare the ratios, which are taken within one run.
@@ -32,6 +33,7 @@ HERE = ROOT / "benchmarks"
 PY = sys.executable
 MODEL = ROOT / "models" / "loan_pipeline.joblib"
 MLFLOW_VENV = HERE / ".venv-mlflow"
+BENTOML_VENV = HERE / ".venv-bentoml"  # benchmarks/peers.py serves the artifact with BentoML from here
 MLFLOW_PINS = ["mlflow==3.17.2", "scikit-learn==1.9.1", "pandas==3.1.1", "numpy==2.4.6", "scipy==1.17.1",
                "joblib==1.6.0", "Flask-WTF==1.3.0", "python-calamine==0.9.1", "openpyxl==3.1.5",
                "defusedxml==0.7.1"]
@@ -240,6 +242,14 @@ def setup_mlflow() -> None:
     subprocess.run([str(MLFLOW_VENV / "bin" / "pip"), "install", "-q", *MLFLOW_PINS], check=True)
 
 
+def setup_bentoml() -> None:
+    """bentoml 1.4 plus the service's pinned requirements, so the artifact (which refers to
+    webapp.model.transformers and, through webapp/__init__, Flask) unpickles as it does for us."""
+    subprocess.run([sys.executable, "-m", "venv", str(BENTOML_VENV)], check=True)
+    subprocess.run([str(BENTOML_VENV / "bin" / "pip"), "install", "-q", "bentoml==1.4.*", "-r",
+                    str(ROOT / "requirements.txt")], check=True)
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 def main() -> None:
@@ -249,12 +259,17 @@ def main() -> None:
     parser.add_argument("--latency-requests", type=int, default=300)
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--setup-mlflow", action="store_true")
+    parser.add_argument("--setup-bentoml", action="store_true", help="create benchmarks/.venv-bentoml and stop "
+                        "(then: python -m benchmarks.peers)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is shown")
     args = parser.parse_args()
     global REPEAT
     REPEAT = args.repeat
     if args.setup_mlflow:
         setup_mlflow()
+    if args.setup_bentoml:
+        setup_bentoml()
+        return
     sizes = [int(s) for s in args.sizes.split(",") if s]
     xlsx_sizes = [int(s) for s in args.xlsx_sizes.split(",") if s]
     rows: list[tuple] = []  # (what, rows, seconds, rows/s, peak RSS MB, note)
