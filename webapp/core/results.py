@@ -38,7 +38,7 @@ class ScoredChunk:
     valid: np.ndarray                  # (n,) bool: the row was scored
     probability: np.ndarray            # (n,) float64, unrounded; NaN where the row failed
     features: pd.DataFrame | None      # the decision inputs as the model used them, every row
-    monitored: dict | None             # monitored attribute -> the values as given (object array)
+    monitored: dict | None             # monitored attribute -> the values as given (a Series)
     explained: ExplainedRows | None = None  # JSON explanations (None unless asked for)
     principal: np.ndarray | None = None     # (n, MAX_REASONS) stated reasons when explained
     action: np.ndarray | None = None        # (n,) codes into reasons.ACTIONS (0: failed row)

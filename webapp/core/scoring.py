@@ -208,7 +208,8 @@ class Scoring:
                 columns[joined_name(name, taken)] = chunk[position].to_numpy()
         self._tally(checked, valid, probability, approved, action)
         result = pd.DataFrame(columns, copy=False)  # built once: inserting columns one by one costs ms each
-        monitored = {name: chunk[self.plan.positions[name]].to_numpy() for name in self.contract.monitored
+        # As given, and as they are (often Arrow-backed): the record converts them without a Python loop.
+        monitored = {name: chunk[self.plan.positions[name]] for name in self.contract.monitored
                      if name in self.plan.positions and self.plan.positions[name] in chunk}
         return ScoredChunk(result, valid=valid, probability=probability, features=checked.features,
                            monitored=monitored, explained=explained, principal=principal, action=action,

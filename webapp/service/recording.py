@@ -17,6 +17,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.core.contract import ID_COLUMN
@@ -28,7 +29,6 @@ from webapp.service.options import ScoringOptions
 
 log = logging.getLogger(__name__)
 _CODES = np.array([r.code for r in REASONS] + [""], dtype=object)  # index -1: none
-_ACTION_TEXT = np.array([a or None for a in ACTIONS], dtype=object)  # code 0 (a failed row): null
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -154,24 +154,44 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     (`input.<feature>`) beside the monitored attributes as given. Nothing else of the input (no
     name, no address) is ever recorded."""
     frame, n = chunk.frame, len(chunk)
-    status = frame["Loan_Status"].astype(object).to_numpy()
-    error = frame["Error"].to_numpy(dtype=object)
+    valid = np.asarray(chunk.valid, dtype=bool)
+    # Column by column in Arrow, never row by row in Python: a million rows cost tens of milliseconds.
+    status = pa.DictionaryArray.from_arrays(
+        pa.array(frame["Loan_Status"].cat.codes.to_numpy().astype(np.int8) - 1, mask=~valid), _STATUSES)
     columns = {
         "row": pa.array(np.arange(chunk.first_row, chunk.first_row + n, dtype=np.int64)),
-        "loan_id": pa.array(frame[ID_COLUMN].astype(object).to_numpy(), type=pa.string()),
-        "status": pa.array(np.where(chunk.valid, status, None), type=pa.string()),
-        "probability": pa.array(chunk.probability, mask=~chunk.valid, type=pa.float64()),
-        "error": pa.array(np.where(chunk.valid, None, error), type=pa.string()),
+        "loan_id": _text(frame[ID_COLUMN]),
+        "status": status.cast(pa.string()),
+        "probability": pa.array(chunk.probability, mask=~valid, type=pa.float64()),
+        "error": pa.array(frame["Error"].to_numpy(dtype=object), mask=valid, type=pa.string()),
         **_reasons(chunk, n),
     }
     if chunk.action is not None:
-        columns["action"] = pa.array(_ACTION_TEXT[np.asarray(chunk.action, dtype=np.int64)], type=pa.string())
+        actions = pa.array(np.asarray(chunk.action, dtype=np.int8) - 1, mask=np.asarray(chunk.action) == 0)
+        columns["action"] = pa.DictionaryArray.from_arrays(actions, _ACTIONS).cast(pa.string())
     for name, values in (chunk.features.items() if chunk.features is not None else ()):
         columns[f"input.{name}"] = _input_column(values)
     for name, values in (chunk.monitored or {}).items():
-        columns[f"input.{name}"] = pa.array([None if v is None or v != v or v == "" else str(v) for v in values],
-                                            type=pa.string())
+        columns[f"input.{name}"] = _given(values)
     return pa.table(columns)
+
+
+_STATUSES = pa.array(["N", "Y"])
+_ACTIONS = pa.array(list(ACTIONS[1:]))
+
+
+def _text(values) -> pa.Array:
+    """A text column as Arrow strings (zero-copy when it already is Arrow)."""
+    array = pa.array(values, from_pandas=True)
+    return array if array.type == pa.string() else array.cast(pa.string())
+
+
+def _given(values) -> pa.Array:
+    """A monitored attribute as the input gave it: text, with empty cells as nulls."""
+    array = pa.array(values, from_pandas=True)
+    if pa.types.is_dictionary(array.type) or array.type != pa.string():
+        array = array.cast(pa.string())
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
 
 
 def _reasons(chunk: ScoredChunk, n: int) -> dict:
@@ -189,7 +209,7 @@ def _reasons(chunk: ScoredChunk, n: int) -> dict:
 
 def _input_column(values: pd.Series) -> pa.Array:
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return pa.array(values.astype(object).where(values.notna(), None).to_numpy(), type=pa.string())
+        return pa.DictionaryArray.from_pandas(values.array).cast(pa.string())
     return pa.array(values.to_numpy(dtype=np.float64, na_value=np.nan), from_pandas=True, type=pa.float64())
 
 

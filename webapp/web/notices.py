@@ -7,7 +7,7 @@ event (who, when, template version, the bytes' SHA-256), never with a name or ad
 Owner-scoped like the batch itself: another analyst's batch answers 404; an analysis batch 409."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app
 
 from webapp.accounts import services as accounts
 from webapp.notices import applicants as applicant_file
