@@ -78,3 +78,34 @@ def test_the_access_log_holds_routes_not_tokens_or_credentials(live_server):
     log = live_server.log_path.read_text()
     assert re.search(r'"GET /results/<token> HTTP/1.1" 30[23]', log)
     assert token not in log and "api-key-in-basic-auth" not in log
+
+
+def test_an_abandoned_upload_stops_at_the_next_chunk_and_its_batch_is_failed(live_server, tmp_path):
+    """The client sends a large file and hangs up: the worker stops scoring (batch failed,
+    reason client-gone) instead of scoring every row for nobody."""
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+
+    import pandas as pd
+
+    frame = pd.concat([factories.applications(1000, seed=7)] * 400, ignore_index=True)
+    frame["Loan_ID"] = [f"GONE{i:07d}" for i in range(len(frame))]
+    body = frame.to_csv(index=False).encode()
+    url = urllib.parse.urlsplit(live_server)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: text/csv\r\n"
+                     f"Authorization: Bearer {live_server.api_key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                     + body)
+        time.sleep(0.3)  # the body is in; hang up while it is being scored
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{live_server}/api/v1/batches?per_page=20", timeout=10) as response:
+            batches = json.load(response)["batches"]
+        gone = [b for b in batches if b["input"]["size"] == len(body)]
+        if gone and gone[0]["status"] != "running":
+            break
+        time.sleep(0.5)
+    assert gone and gone[0]["status"] == "failed" and gone[0]["failure_reason"] == "client-gone"
+    assert gone[0]["counts"]["rows"] < len(frame)

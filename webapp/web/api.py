@@ -15,10 +15,11 @@ from webapp.core.contract import FEATURES, ID_COLUMN
 from webapp.core.errors import InputError, UnsupportedFormat
 from webapp.core.reasons import reason_policy, reason_table
 from webapp.service import FORMATS, SPOOL_BYTES, ScoreQuery, score_input
-from webapp.web import context
+from webapp.web import context, disconnect
 from webapp.web.observability import record_summary
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.register_error_handler(disconnect.ClientGone, disconnect.client_gone)
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 XLSX_TYPE = FORMATS["xlsx"]
@@ -41,7 +42,7 @@ def score():
         model = context.model()
         recorder = context.recording("api", options, model, source, name)
         answer = score_input(source, model, options, limits=context.limits(), json_hint=json_input,
-                             recorder=recorder, challenger=context.challenger(model))
+                             recorder=recorder, challenger=context.challenger(model), progress=disconnect.watch())
     finally:
         source.close()  # the raw upload never outlives the request
     record_summary(answer.summary)
