@@ -14,6 +14,7 @@ import pandas as pd
 import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
+from webapp.model.card import ModelCard
 from webapp.model.explain import explainer_from_card
 from webapp.model.fastpath import compile_scorer
 
@@ -44,17 +45,26 @@ class LoadedModel:  # not slots: cached_property needs __dict__
     scorer: object = None  # fastpath.LinearScorer when the pipeline's shape allows; checked at load
     explainer: object = None  # explain.LinearExplainer when the scorer and the card's reference allow
 
+    @functools.cached_property
+    def info(self) -> ModelCard:
+        """The card, typed (the dict `card` stays the published document)."""
+        return ModelCard.of(self.card)
+
     @property
     def name(self) -> str:
-        return self.card["name"]
+        return self.info.name
 
     @property
     def version(self) -> str:
-        return self.card["version"]
+        return self.info.version
 
     @property
     def threshold(self) -> float:
-        return float(self.card["threshold"])
+        return self.info.threshold
+
+    @property
+    def artifact_sha256(self) -> str:
+        return self.info.artifact_sha256
 
     @property
     def features(self) -> list[dict]:
@@ -71,7 +81,7 @@ class LoadedModel:  # not slots: cached_property needs __dict__
 
     @property
     def training_distribution(self) -> dict | None:
-        return self.card.get("training_distribution")
+        return self.info.training_distribution
 
     @property
     def explanation_method(self) -> str | None:
@@ -150,7 +160,7 @@ def load_model(path) -> LoadedModel:
         scorer = compile_scorer(pipeline, card)
         model = LoadedModel(pipeline=pipeline, card=card, path=path, scorer=scorer,
                             explainer=explainer_from_card(scorer, card))
-        _ = model.contract  # built now, so a card that cannot state the contract fails here
+        _ = model.contract, model.info  # built now, so a card that cannot state them fails here
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ModelLoadError(f"The model card {card_path(path)} does not fit its model ({type(exc).__name__}: "
                              f"{str(exc)[:100]}). {retrain_hint(path)}") from exc

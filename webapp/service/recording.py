@@ -214,8 +214,7 @@ def _input_column(values: pd.Series) -> pa.Array:
 
 
 def artifact_sha256(model) -> str:
-    card = getattr(model, "card", None) or {}
-    return str((card.get("artifact") or {}).get("sha256") or "")
+    return str(getattr(model, "artifact_sha256", "") or "")
 
 
 @functools.cache

@@ -68,7 +68,7 @@ def _score_and_store(upload, model, form) -> str:
 
     try:
         token = results.create(write, {"filename": name, "model_version": model.version,
-                                       "threshold": model.threshold, "model_cv": model.card.get("cv"),
+                                       "threshold": model.threshold, "model_cv": model.info.cv,
                                        "actor": auth.current_actor()})
         notices.keep_applicants(token, upload.stream, options.sheet)  # names for the notices, 24 h, owner only
         return token
