@@ -1,4 +1,5 @@
-"""One exception family for problems with the input a caller sent.
+"""Two exception families, one shape: problems with the input a caller sent (`InputError`, 4xx),
+and parts of the service that cannot answer now (`ServiceUnavailable`, 503).
 
 Each carries a stable `code`, an HTTP `status`, a `title`, a message for people and `details` for
 machines. The API renders them as RFC 9457 problem+json, the upload page as a message on the form,
@@ -7,10 +8,12 @@ the command line as a message and a non-zero exit status.
 from __future__ import annotations
 
 
-class InputError(Exception):
+class Problem(Exception):
+    """What both families share: the fields of an RFC 9457 problem."""
+
     status = 400
-    code = "invalid-input"
-    title = "The input could not be used"
+    code = "problem"
+    title = "The request could not be answered"
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None, **details):
         super().__init__(message)
@@ -23,6 +26,12 @@ class InputError(Exception):
 
     def to_dict(self) -> dict:
         return {"code": self.code, "title": self.title, "status": self.status, "detail": self.message, **self.details}
+
+
+class InputError(Problem):
+    status = 400
+    code = "invalid-input"
+    title = "The input could not be used"
 
 
 class EmptyInput(InputError):
@@ -86,7 +95,7 @@ class RowsFailed(ContractViolation):
     title = "Some rows failed validation"
 
 
-class ServiceUnavailable(Exception):
+class ServiceUnavailable(Problem):
     """Not the caller's fault: a part the service needs (the model, result storage, the database) is
     missing or failing. Rendered as 503 — problem+json for the API, the error page for the pages, a
     message for the CLI — and never with applicant data in the message."""
@@ -94,13 +103,6 @@ class ServiceUnavailable(Exception):
     status = 503
     code = "service-unavailable"
     title = "The service cannot answer right now"
-
-    def __init__(self, message: str, *, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-        self.details: dict = {}
 
 
 class ModelUnavailable(ServiceUnavailable):

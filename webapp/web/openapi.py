@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, send_from_directory
 
 from webapp.core.contract import ID_COLUMN
-from webapp.core.errors import InputError
+from webapp.core.errors import InputError, ServiceUnavailable
 from webapp.core.reasons import reason_table
 from webapp.core.writing import FORMATS
 from webapp.service import ScoreQuery
@@ -73,9 +73,10 @@ def problem_types() -> list[dict]:
                 types.append({"code": sub.code, "status": sub.status, "title": sub.title})
             walk(sub)
 
-    types.append({"code": InputError.code, "status": InputError.status, "title": InputError.title})
-    seen.add(InputError.code)
-    walk(InputError)
+    for family in (InputError, ServiceUnavailable):
+        types.append({"code": family.code, "status": family.status, "title": family.title})
+        seen.add(family.code)
+        walk(family)
     return types
 
 
