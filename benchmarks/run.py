@@ -138,7 +138,7 @@ def post(port: int, path: str, body: bytes, content_type: str, connection=None) 
     own = connection is None
     connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=900)
     started = time.perf_counter()
-    connection.request("POST", path, body=body, headers={"Content-Type": content_type})
+    connection.request("POST", path, body=body, headers={"Content-Type": content_type, **AUTH})
     response = connection.getresponse()
     payload = response.read()
     seconds = time.perf_counter() - started
@@ -211,12 +211,18 @@ class Server:
         self.log.close()
 
 
+AUTH: dict[str, str] = {}  # our server's API key header, once it is started
+
+
 def ours() -> Server:
-    port = free_port()
-    env = {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "SECRET_KEY": "bench", "LOG_LEVEL": "warning",
-           "UPLOAD_FOLDER": str(HERE / "data" / "uploads"), "MAX_CONTENT_LENGTH": str(200 * 2**20)}
-    return Server([str(Path(PY).parent / "gunicorn"), "--config", "gunicorn.conf.py", "--access-logfile", "/dev/null",
-                   "webapp:create_app()"], port, "/healthz", env)
+    """Ours as `make run` serves it (accounts, the decision record on SQLite, gevent workers), with a key."""
+    import tempfile
+
+    from benchmarks import peers
+
+    server, headers = peers.ours(None, Path(tempfile.mkdtemp(prefix="bench-ours-")))
+    AUTH.update(headers)
+    return server
 
 
 def mlflow_server() -> Server | None:

@@ -1,0 +1,96 @@
+"""What the decision record costs a scoring run, through the one door in process: the same input
+scored with no record, recorded on SQLite, and recorded on PostgreSQL, interleaved, median of
+--repeat runs (ratios in one run: the machine is shared).
+
+    python -m benchmarks.recording [--sizes 1,10000,1000000] [--repeat 3] [--no-postgres]
+"""
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import data
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def app_on(url: str, tmp: Path):
+    from webapp import create_app
+
+    return create_app({"TESTING": True, "SECRET_KEY": "bench", "UPLOAD_FOLDER": str(tmp), "DATABASE_URL": url,
+                       "MODEL_STORE": str(tmp / "models"), "RECORDS_URL": str(tmp / "records")})
+
+
+def score_once(app, path: Path, record: bool) -> float:
+    from webapp.service import BatchRecording, Caller, InputFile, ScoringOptions, score_input
+    from webapp.service.recording import records_store
+
+    model, options = app.extensions["models"].current(), ScoringOptions()
+    with open(path, "rb") as source:
+        started = time.perf_counter()
+        recorder = BatchRecording(app.extensions["database"], records_store(app.config, app.instance_path),
+                                  Caller("bench", "api"), options, model, InputFile.of(source, path.name)) \
+            if record else None
+        answer = score_input(source, model, options, limits=app.extensions["limits"], recorder=recorder)
+        answer.file.close()
+        return time.perf_counter() - started
+
+
+def postgres_database() -> tuple[str, callable]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    name = f"bench_{secrets.token_hex(3)}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(POSTGRES).set(database=name).render_as_string(hide_password=False), drop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1,10000,1000000")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-recording-"))
+    apps = {"no record": app_on(f"sqlite:///{tmp / 'plain.db'}", tmp / "plain"),
+            "SQLite": app_on(f"sqlite:///{tmp / 'record.db'}", tmp / "sqlite")}
+    drop = None
+    if not args.no_postgres:
+        url, drop = postgres_database()
+        apps["PostgreSQL"] = app_on(url, tmp / "postgres")
+    try:
+        print(f"{'rows':>9}  " + "  ".join(f"{name:>12}" for name in apps) + "   overhead")
+        for rows in (int(n) for n in args.sizes.split(",")):
+            path = data.csv_file(rows)
+            repeat = args.repeat if rows > 1 else 50
+            times = {name: [] for name in apps}
+            for _ in range(repeat):  # interleaved: each round scores with every setting
+                for name, app in apps.items():
+                    times[name].append(score_once(app, path, record=name != "no record"))
+            medians = {name: statistics.median(t) for name, t in times.items()}
+            base = medians["no record"]
+            overhead = ", ".join(f"{name} {medians[name] / base - 1:+.0%} ({(medians[name] - base) * 1000:+.1f} ms)"
+                                 for name in apps if name != "no record")
+            print(f"{rows:>9,}  " + "  ".join(f"{medians[n]:>11.4f}s" for n in apps) + f"   {overhead}",
+                  flush=True)
+    finally:
+        for app in apps.values():
+            app.extensions["database"].dispose()
+        if drop:
+            drop()
+
+
+if __name__ == "__main__":
+    main()
