@@ -86,6 +86,7 @@ def main() -> None:
             print(f"{rows:>9,}  " + "  ".join(f"{medians[n]:>11.4f}s" for n in apps) + f"   {overhead}",
                   flush=True)
     finally:
+        time.sleep(2)  # let the big batches' index threads finish before the databases go
         for app in apps.values():
             app.extensions["database"].dispose()
         if drop:
