@@ -428,6 +428,7 @@ def records_hold_command(batch_id, reason):
 
     with _record_errors():
         hold(_database(), batch_id, reason)
+    _account_event("record_held", f"{batch_id}: {reason.strip()}")
     click.echo(f"batch {batch_id} on hold")
 
 
@@ -440,7 +441,23 @@ def records_release_command(batch_id):
 
     with _record_errors():
         release(_database(), batch_id)
+    _account_event("record_released", batch_id)
     click.echo(f"batch {batch_id} released")
+
+
+def cli_actor() -> str:
+    """Who runs a command: the operating system's user (the console has no sign-in of ours)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # a container's uid with no name in /etc/passwd
+        return "cli"
+
+
+def _account_event(action: str, detail: str) -> None:
+    """A hold or its release is an admin's act: written to the events table, like a role change."""
+    _accounts_call(lambda s, services: services.record(s, cli_actor(), action, detail, "cli"))
 
 
 @records_group.command("replay")

@@ -71,3 +71,18 @@ def test_export_writes_every_decision_since_a_date(db_app, recorded, tmp_path, f
         assert out.read_text().splitlines()[0].startswith('"batch_id","created_at","model_version","row"')
     with db_app.extensions["database"].session() as session:
         assert get_batch(session, batch_id)["status"] == "complete"
+
+
+def test_a_hold_and_its_release_are_events_naming_the_os_user(db_app, recorded, monkeypatch):
+    from webapp.accounts import services
+
+    monkeypatch.setattr("getpass.getuser", lambda: "records-officer")
+    runner = db_app.test_cli_runner()
+    batch_id = recorded(decisions(["A"]))
+    assert runner.invoke(args=["records", "hold", batch_id, "--reason", "exam 2026-3"]).exit_code == 0
+    assert runner.invoke(args=["records", "release", batch_id]).exit_code == 0
+    assert runner.invoke(args=["records", "hold", "f" * 32, "--reason", "x"]).exit_code != 0  # no event
+    with db_app.extensions["database"].session() as s:
+        events = [(e["actor"], e["action"], e["detail"], e["client"]) for e in reversed(services.events(s))]
+    assert events == [("cli:records-officer", "record_held", f"{batch_id}: exam 2026-3", "cli"),
+                      ("cli:records-officer", "record_released", batch_id, "cli")]

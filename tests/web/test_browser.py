@@ -227,3 +227,29 @@ def test_the_preview_fits_its_card_or_scrolls_visibly(page, live_server, tmp_pat
     assert sizes["scroll"] <= sizes["client"] or sizes["overflow"] in ("auto", "scroll")
     assert page.locator("table.preview th:text-is('Action')").count() == 1
     assert page.locator("table.preview tbody [class*='pill-action-']").count() == 30
+
+
+def test_sign_in_score_a_file_and_sign_out(browser, live_server, tmp_path):
+    """The whole visit of a person: the sign-in form, a scored file, the sign-out button; then the
+    pages are closed to that browser again."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.set_default_timeout(30_000)
+    page.goto(live_server + "/")
+    page.wait_for_url("**/login**")  # signed out: the form first
+    sign_in_page(page, live_server)
+    applicants = tmp_path / "applicants.csv"
+    factories.applications(12, seed=7).to_csv(applicants, index=False)
+    upload_and_wait(page, live_server, applicants)
+    assert stat(page, "Rows") == "12" and stat(page, "Scored") == "12"
+    results = page.url
+    page.click("button:text-is('Sign out')")
+    page.wait_for_url("**/login**")
+    for address in (live_server + "/", results):
+        page.goto(address)
+        assert "/login" in page.url.split("?")[0], address
+    context.close()
+    assert problems == []

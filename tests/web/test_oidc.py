@@ -1,7 +1,16 @@
-"""Single sign-on: roles from the provider's claim through the mapping setting.
-(The flow against a live provider on 127.0.0.1 is still to come; see the accounts report.)"""
-import pytest
+"""Single sign-on: roles from the provider's claim through the mapping setting, and the whole
+authorization-code flow with PKCE against a real OpenID provider on 127.0.0.1
+(tests/web/oidc_provider.py): a first sign-in, and the refusals of a token the service cannot trust."""
+import time
+from urllib.parse import parse_qs, urlsplit
 
+import pytest
+import requests
+
+from tests.conftest import BufferedClient
+from tests.web.oidc_provider import Provider, new_key, running
+from webapp import create_app
+from webapp.accounts import services
 from webapp.web import oidc
 
 
@@ -22,3 +31,174 @@ def test_the_role_mapping_setting_is_parsed_and_checked():
 def test_the_role_comes_from_the_claim(claim, role):
     mapping = {"loan-admins": "admin", "loan-analysts": "analyst", "loan-auditors": "auditor"}
     assert oidc.role_from_claims({"groups": claim}, "groups", mapping) == role
+
+
+# --- against a real OpenID provider on 127.0.0.1 --------------------------------------------------
+
+@pytest.fixture
+def provider():
+    provider = Provider()
+    with running(provider):
+        yield provider
+
+
+@pytest.fixture
+def sso_app(model_path, tmp_path, provider):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "MODEL_PATH": str(model_path),
+                      "UPLOAD_FOLDER": str(uploads), "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'sso.db'}", "MODEL_STORE": str(tmp_path / "models"),
+                      "OIDC_ISSUER": provider.issuer, "OIDC_CLIENT_ID": provider.client_id,
+                      "OIDC_CLIENT_SECRET": provider.client_secret, "OIDC_ROLES_CLAIM": "groups",
+                      "OIDC_ROLE_MAPPING": "loan-admins=admin, loan-analysts=analyst"})
+    app.test_client_class = BufferedClient
+    yield app
+    app.extensions["database"].dispose()
+
+
+def to_the_provider(browser, next_url: str = "/") -> str:
+    """What a browser does up to the provider's answer: the service's /login/sso sends it to the
+    provider's /authorize (a real HTTP request), which redirects back; returns that callback URL."""
+    start = browser.get("/login/sso", query_string={"next": next_url})
+    assert start.status_code == 302
+    answer = requests.get(start.location, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    return answer.headers["Location"]
+
+
+def back_to_the_service(browser, callback_url: str):
+    parts = urlsplit(callback_url)
+    assert parts.path == "/login/sso/callback"
+    return browser.get(parts.path, query_string=parts.query)
+
+
+def sign_in_through_the_provider(browser, next_url: str = "/"):
+    return back_to_the_service(browser, to_the_provider(browser, next_url))
+
+
+def events(app, action: str) -> list[dict]:
+    with app.extensions["database"].session() as s:
+        return [e for e in services.events(s) if e["action"] == action]
+
+
+def test_the_service_sends_the_person_to_the_provider_with_pkce_state_and_nonce(sso_app, provider):
+    start = sso_app.test_client().get("/login/sso")
+    parts = urlsplit(start.location)
+    query = parse_qs(parts.query)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == provider.issuer + "/authorize"  # from discovery
+    assert query["response_type"] == ["code"] and query["client_id"] == [provider.client_id]
+    assert "openid" in query["scope"][0].split()
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
+    assert query["state"][0] and query["nonce"][0]
+    assert query["redirect_uri"] == ["http://localhost/login/sso/callback"]
+
+
+def test_a_first_sign_in_creates_the_user_with_the_role_mapped_from_the_claim(sso_app, provider):
+    provider.person["groups"] = ["loan-analysts", "loan-admins"]
+    browser = sso_app.test_client()
+    answer = sign_in_through_the_provider(browser, next_url="/account")
+    assert answer.status_code == 303 and answer.location.endswith("/account")
+    assert browser.get("/account").status_code == 200  # signed in
+    assert provider.token_requests == 1  # the code was exchanged with the verifier
+    with sso_app.extensions["database"].session() as s:
+        user = services.find_user(s, "dana@bank.example")
+        assert user.role == "admin"  # the most powerful mapped group
+    assert [e["detail"] for e in events(sso_app, "user_created")] == ["oidc"]
+    assert [e["actor"] for e in events(sso_app, "signed_in")] == ["dana@bank.example"]
+
+
+def test_the_role_follows_the_claim_at_the_next_sign_in(sso_app, provider):
+    sign_in_through_the_provider(sso_app.test_client())
+    provider.person["groups"] = ["loan-admins"]
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
+    with sso_app.extensions["database"].session() as s:
+        assert services.find_user(s, "dana@bank.example").role == "admin"
+    assert [e["detail"] for e in events(sso_app, "role_changed")] == ["dana@bank.example: analyst -> admin"]
+
+
+def test_without_a_mapped_group_only_an_existing_user_may_sign_in(sso_app, provider):
+    provider.person["groups"] = ["cafeteria"]
+    answer = sign_in_through_the_provider(sso_app.test_client())
+    assert answer.status_code == 403 and b"has no account here" in answer.data
+
+
+def refused(app, answer) -> None:
+    """A refused sign-in: the sign-in page with 403, nobody signed in, a failure event, no user made."""
+    assert answer.status_code == 403
+    assert b"Single sign-on did not complete" in answer.data
+    assert events(app, "sign_in_failed")
+    with app.extensions["database"].session() as s:
+        assert services.find_user(s, "dana@bank.example") is None
+
+
+@pytest.mark.parametrize("misbehaviour", [
+    pytest.param(lambda p: setattr(p, "signing_key", new_key()), id="signed by another key, same key id"),
+    pytest.param(lambda p: p.override.update(aud="another-client"), id="minted for another audience"),
+    # Authlib alone accepts this one: it checks azp, but never that aud holds the client id.
+    pytest.param(lambda p: p.override.update(aud="another-client", azp=p.client_id),
+                 id="another audience, naming us as the authorized party"),
+    pytest.param(lambda p: p.override.update(iss="http://127.0.0.1:1"), id="from another issuer"),
+    pytest.param(lambda p: p.override.update(exp=int(time.time()) - 600, iat=int(time.time()) - 900),
+                 id="expired (beyond the leeway)"),
+    pytest.param(lambda p: p.override.update(at_hash="not-the-hash"), id="bound to another access token"),
+])
+def test_an_id_token_the_service_cannot_trust_is_refused(sso_app, provider, misbehaviour):
+    misbehaviour(provider)
+    browser = sso_app.test_client()
+    refused(sso_app, sign_in_through_the_provider(browser))
+    assert browser.get("/account").status_code == 302  # still signed out
+
+
+def test_a_replayed_id_token_is_refused_by_its_nonce(sso_app, provider):
+    """An ID token captured from one sign-in, sent back in another: its nonce is the old flow's."""
+    provider.person["email"] = "first@bank.example"
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
+    provider.person["email"] = "dana@bank.example"
+    provider.replay = provider.issued[-1]
+    answer = sign_in_through_the_provider(sso_app.test_client())
+    refused(sso_app, answer)
+    assert events(sso_app, "sign_in_failed")[0]["detail"] == "InvalidClaimError"
+
+
+def test_the_same_callback_twice_is_refused(sso_app, provider):
+    provider.person["email"] = "first@bank.example"
+    browser = sso_app.test_client()
+    callback = to_the_provider(browser)
+    assert back_to_the_service(browser, callback).status_code == 303
+    tokens_before = provider.token_requests
+    refused(sso_app, back_to_the_service(browser, callback))  # its state was used up
+    assert provider.token_requests == tokens_before  # refused before the code was tried again
+
+
+def test_a_callback_with_a_state_the_service_did_not_issue_is_refused(sso_app, provider):
+    browser = sso_app.test_client()
+    callback = urlsplit(to_the_provider(browser))
+    query = {k: v[0] for k, v in parse_qs(callback.query).items()}
+    query["state"] = "forged-" + query["state"]
+    refused(sso_app, browser.get(callback.path, query_string=query))
+    assert provider.token_requests == 0
+
+
+def test_a_callback_in_another_browser_is_refused(sso_app, provider):
+    """Login CSRF: an attacker's callback link, opened by a victim, holds no state of the victim's."""
+    callback = to_the_provider(sso_app.test_client())
+    refused(sso_app, back_to_the_service(sso_app.test_client(), callback))
+
+
+def test_an_error_from_the_provider_is_refused(sso_app, provider):
+    browser = sso_app.test_client()
+    callback = urlsplit(to_the_provider(browser))
+    state = parse_qs(callback.query)["state"][0]
+    refused(sso_app, browser.get(callback.path, query_string={"error": "access_denied", "state": state}))
+
+
+def test_a_token_answer_without_an_id_token_is_refused(sso_app, provider):
+    """Authlib parses an ID token only if one came; with none, nothing about the person is verified."""
+    provider.send_id_token = False
+    refused(sso_app, sign_in_through_the_provider(sso_app.test_client()))
+    assert events(sso_app, "sign_in_failed")[0]["detail"] == "MissingIdToken"
+
+
+def test_without_an_issuer_single_sign_on_is_off(app):
+    assert app.test_client().get("/login/sso").status_code == 404

@@ -276,8 +276,6 @@ def sso_login():
 
 @bp.get("/login/sso/callback")
 def sso_callback():
-    from authlib.common.errors import AuthlibBaseError
-
     from webapp.web import oidc
 
     if "oidc_client" not in current_app.extensions:
@@ -285,10 +283,10 @@ def sso_callback():
     config = current_app.config
     try:
         claims = oidc.claims_from_callback()
-    except AuthlibBaseError as exc:
-        log.warning("SSO sign-in refused: %s", type(exc).__name__)
+    except oidc.SignInRefused as exc:
+        log.warning("SSO sign-in refused: %s", exc.reason)
         with database().session() as s:
-            services.record(s, "sso", "sign_in_failed", type(exc).__name__, client_address())
+            services.record(s, "sso", "sign_in_failed", exc.reason, client_address())
         return _login_page(LoginForm(), "Single sign-on did not complete; try again.", 403)
     role = oidc.role_from_claims(claims, config.get("OIDC_ROLES_CLAIM") or "roles", config["OIDC_ROLE_MAP"])
     email = claims.get("email") or ""

@@ -3,8 +3,10 @@
 JWKS, its issuer, audience and expiry validated. Roles come from a claim through a mapping setting."""
 from __future__ import annotations
 
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app
+from joserfc.errors import JoseError
 
 from webapp.accounts.roles import ROLES
 
@@ -34,9 +36,32 @@ def client():
     return current_app.extensions["oidc_client"]
 
 
+class SignInRefused(Exception):
+    """The provider's answer cannot be trusted; `reason` names the check that failed (for the event)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 def claims_from_callback() -> dict:
-    """Exchange the code (with the PKCE verifier) and return the validated ID token's claims."""
-    token = client().authorize_access_token()
+    """Exchange the code (with the PKCE verifier) and return the validated ID token's claims.
+
+    Authlib reports a bad state or a provider's error as its own errors, but since 1.7 it checks
+    the ID token with joserfc, whose errors (bad signature, wrong audience or issuer, expired, nonce)
+    are not Authlib's: both are refusals. Authlib also accepts a token answer with no ID token at
+    all (it only parses one if present), which would leave nothing verified: refused too. And it
+    checks `azp` but never that `aud` holds our client id (OIDC Core 3.1.3.7, step 3): asked here,
+    with the issuer, which Authlib only checks when given no claims options of ours."""
+    config = current_app.config
+    claims_options = {"iss": {"essential": True, "value": config["OIDC_ISSUER"]},
+                      "aud": {"essential": True, "value": config.get("OIDC_CLIENT_ID")}}
+    try:
+        token = client().authorize_access_token(claims_options=claims_options)
+    except (AuthlibBaseError, JoseError) as exc:
+        raise SignInRefused(type(exc).__name__) from exc
+    if not token.get("userinfo"):
+        raise SignInRefused("MissingIdToken")
     return dict(token["userinfo"])
 
 
