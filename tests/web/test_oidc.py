@@ -202,3 +202,17 @@ def test_a_token_answer_without_an_id_token_is_refused(sso_app, provider):
 
 def test_without_an_issuer_single_sign_on_is_off(app):
     assert app.test_client().get("/login/sso").status_code == 404
+
+
+def test_an_unreachable_provider_is_a_clear_503_not_a_crash(model_path, tmp_path):
+    from tests.conftest import free_port
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "MODEL_PATH": str(model_path),
+                      "UPLOAD_FOLDER": str(tmp_path), "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'sso.db'}", "MODEL_STORE": str(tmp_path / "models"),
+                      "OIDC_ISSUER": f"http://127.0.0.1:{free_port()}", "OIDC_CLIENT_ID": "loans",
+                      "OIDC_CLIENT_SECRET": "secret"})
+    app.test_client_class = BufferedClient
+    answer = app.test_client().get("/login/sso")
+    assert answer.status_code == 503 and "cannot be reached" in answer.get_data(as_text=True)
+    app.extensions["database"].dispose()

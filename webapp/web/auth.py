@@ -271,7 +271,11 @@ def sso_login():
     if "oidc_client" not in current_app.extensions:
         abort(404)
     session["sso_next"] = _next_url()
-    return oidc.client().authorize_redirect(url_for("auth.sso_callback", _external=True))
+    try:
+        return oidc.client().authorize_redirect(url_for("auth.sso_callback", _external=True))
+    except OSError as exc:  # requests' connection errors are OSErrors: the provider is down
+        log.warning("SSO provider unreachable: %s", type(exc).__name__)
+        return _login_page(LoginForm(), "The company sign-in service cannot be reached; try again later.", 503)
 
 
 @bp.get("/login/sso/callback")
@@ -283,6 +287,9 @@ def sso_callback():
     config = current_app.config
     try:
         claims = oidc.claims_from_callback()
+    except OSError as exc:  # requests' connection errors are OSErrors: the provider is down
+        log.warning("SSO provider unreachable: %s", type(exc).__name__)
+        return _login_page(LoginForm(), "The company sign-in service cannot be reached; try again later.", 503)
     except oidc.SignInRefused as exc:
         log.warning("SSO sign-in refused: %s", exc.reason)
         with database().session() as s:
