@@ -68,3 +68,12 @@ class Event(Base):
     action: Mapped[str] = mapped_column(String(50))
     detail: Mapped[str] = mapped_column(Text, default="")  # never a password, key or session id
     client: Mapped[str] = mapped_column(String(64), default="")
+
+
+class CredentialsGeneration(Base):
+    """One row (id 1) whose value grows whenever a key is revoked or a user disabled or given another
+    role: each worker's key cache compares it at most once a second and forgets its keys when it moved."""
+    __tablename__ = "credentials_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from webapp.accounts import passwords
-from webapp.accounts.models import ApiKey, Event, SetupToken, SignInSession, User, utcnow
+from webapp.accounts.models import ApiKey, CredentialsGeneration, Event, SetupToken, SignInSession, User, utcnow
 from webapp.accounts.roles import ROLES
 
 KEY_PREFIX = "lbs_"  # "loan batch scoring": recognisable in a leaked-secret scan
@@ -106,6 +109,7 @@ def set_role(session: Session, email: str, role: str, actor: str, client: str = 
     _check_role(role)
     user = get_user(session, email)
     old, user.role = user.role, role
+    bump_credentials(session)
     record(session, actor, "role_changed", f"{user.email}: {old} -> {role}", client)
     return user
 
@@ -113,6 +117,7 @@ def set_role(session: Session, email: str, role: str, actor: str, client: str = 
 def disable_user(session: Session, email: str, actor: str, client: str = "") -> User:
     user = get_user(session, email)
     user.disabled = True
+    bump_credentials(session)
     now = utcnow()
     for row in session.scalars(select(SignInSession).where(SignInSession.user_id == user.id,
                                                             SignInSession.revoked_at.is_(None))):
@@ -155,6 +160,7 @@ def external_user(session: Session, email: str, role: str | None, how: str, clie
     elif role is not None and user.role != role:
         record(session, how, "role_changed", f"{user.email}: {user.role} -> {role}", client)
         user.role = role
+        bump_credentials(session)
     if user.disabled:
         raise InvalidCredentials("This account is disabled.")
     record(session, user.email, "signed_in", how, client)
@@ -224,6 +230,7 @@ def revoke_key(session: Session, key: str | int, actor: str, client: str = "", o
         raise UnknownKey("No such key.")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        bump_credentials(session)
         record(session, actor, "key_revoked", f"{row.prefix}…", client)
     return row
 
@@ -242,6 +249,77 @@ def user_for_key(session: Session, key: str) -> User | None:
     if row.last_used_at is None or now - _aware(row.last_used_at) > SEEN_WRITE_INTERVAL:
         row.last_used_at = now
     return user
+
+
+# --- the key cache ---------------------------------------------------------------------------
+
+KEY_TTL = 5.0  # seconds a worker trusts a key it checked, unless the credentials generation moved
+GENERATION_TTL = 1.0  # seconds a worker trusts its last read of the generation: a revoke elsewhere is seen within it
+_local_changes = 0  # this process's own revocations, seen at once (no waiting for the generation's TTL)
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """What a request needs of a key's user (a `User` row outlives no session)."""
+
+    id: int
+    email: str
+    role: str
+
+
+def bump_credentials(session: Session) -> None:
+    """Tell every worker's key cache that a key or user changed (in the caller's transaction)."""
+    global _local_changes
+    session.execute(update(CredentialsGeneration).where(CredentialsGeneration.id == 1)
+                    .values(value=CredentialsGeneration.value + 1))
+    _local_changes += 1
+
+
+_GENERATION = select(CredentialsGeneration.value).where(CredentialsGeneration.id == 1)
+
+
+class KeyCache:
+    """Key -> owner, per process, so a request with a known key costs no database read. An entry
+    lives KEY_TTL seconds; every entry is forgotten when the credentials generation (read at most
+    once a second) or this process's own changes move. An expired entry is checked again in the
+    database, which also writes `last_used_at` (at most once a minute)."""
+
+    def __init__(self, database):
+        self.database = database
+        self._entries: dict[str, tuple[float, KeyOwner]] = {}
+        self._seen: tuple[float, int, int] | None = None  # (read at, generation, local changes)
+        self._lock = threading.Lock()
+
+    def owner(self, key: str) -> KeyOwner | None:
+        if not key.startswith(KEY_PREFIX):
+            return None
+        self._check_generation()
+        digest = _sha256(key)
+        now = time.monotonic()
+        entry = self._entries.get(digest)
+        if entry is not None and now - entry[0] < KEY_TTL:
+            return entry[1]
+        with self.database.session() as s:
+            user = user_for_key(s, key)
+            owner = KeyOwner(user.id, user.email, user.role) if user else None
+        with self._lock:
+            if owner is None:
+                self._entries.pop(digest, None)
+            else:
+                self._entries[digest] = (now, owner)
+        return owner
+
+    def _check_generation(self) -> None:
+        now, seen = time.monotonic(), self._seen
+        if seen is not None and now - seen[0] < GENERATION_TTL and seen[2] == _local_changes:
+            return
+        local = _local_changes
+        with self.database.engine.connect() as connection:
+            value = connection.execute(_GENERATION).scalar_one()
+        with self._lock:
+            if seen is None or seen[1] != value or seen[2] != local:
+                self._entries.clear()
+            self._seen = (now, value, local)
 
 
 # --- first start -------------------------------------------------------------------------------

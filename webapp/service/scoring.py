@@ -79,6 +79,7 @@ def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringO
     worker's progress and cancellation point: an exception it raises fails the batch). With a
     `challenger`, every chunk is also scored by it in shadow and the report gains `challenger`; the
     answer's rows are the champion's alone."""
+    answer = None
     try:
         scoring = open_scoring(source, model, options, limits=limits, json_hint=json_hint)
         if recorder is not None:
@@ -124,6 +125,8 @@ def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringO
     except BaseException as exc:
         if recorder is not None:
             recorder.fail(_failure_reason(exc))
+        if out is None and answer is not None and answer.file is not None:
+            answer.file.close()  # written, but never to be answered (the record could not be completed)
         raise
     return answer
 

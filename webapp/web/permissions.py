@@ -89,9 +89,11 @@ def _api_principal() -> auth.Principal | None:
     key = bearer_key()
     if key is None:
         return None
-    with auth.database().session() as s:
-        user = services.user_for_key(s, key)
-    return auth.Principal(user, via="key") if user else None
+    cache = current_app.extensions.get("key_cache")
+    if cache is None:  # one per app (and so per worker), made on first use
+        cache = current_app.extensions["key_cache"] = services.KeyCache(auth.database())
+    owner = cache.owner(key)
+    return auth.Principal(owner, via="key") if owner else None
 
 
 def _unauthorized():

@@ -1,0 +1,73 @@
+"""The per-process API-key cache: a known key costs no database read; a revocation, a disabled
+user or a new role is seen at once in this process and within a second in every other."""
+import pytest
+from sqlalchemy import event, text
+
+from webapp.accounts import services
+from webapp.db import Database, ensure_schema
+
+
+@pytest.fixture
+def db(database_url):
+    database = Database(database_url)
+    ensure_schema(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def key(db):
+    with db.session() as s:
+        services.create_user(s, "ann@bank.example", "analyst")
+        plaintext, _ = services.create_key(s, "ann@bank.example")
+    return plaintext
+
+
+def statements(db):
+    seen = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    return seen
+
+
+def test_a_known_key_is_answered_from_memory(db, key):
+    cache = services.KeyCache(db)
+    assert cache.owner(key) == services.KeyOwner(1, "ann@bank.example", "analyst")
+    seen = statements(db)
+    assert cache.owner(key).email == "ann@bank.example"
+    assert seen == []
+
+
+def test_an_unknown_or_malformed_key_has_no_owner(db, key):
+    cache = services.KeyCache(db)
+    assert cache.owner("lbs_unknown") is None and cache.owner("not-a-key") is None
+
+
+@pytest.mark.parametrize("change", ["revoke the key", "disable the user"])
+def test_this_process_sees_a_revocation_or_a_disabled_user_at_once(db, key, change):
+    cache = services.KeyCache(db)
+    assert cache.owner(key) is not None
+    with db.session() as s:
+        if change == "revoke the key":
+            services.revoke_key(s, key, actor="admin@bank.example")
+        else:
+            services.disable_user(s, "ann@bank.example", actor="admin@bank.example")
+    assert cache.owner(key) is None
+
+
+def test_a_new_role_is_seen_at_once(db, key):
+    cache = services.KeyCache(db)
+    assert cache.owner(key).role == "analyst"
+    with db.session() as s:
+        services.set_role(s, "ann@bank.example", "auditor", actor="admin@bank.example")
+    assert cache.owner(key).role == "auditor"
+
+
+def test_another_process_revoking_is_seen_once_the_generation_is_read_again(db, key, monkeypatch):
+    cache = services.KeyCache(db)
+    assert cache.owner(key) is not None
+    with db.session() as s:  # what another worker's revoke_key writes, without this process's counter
+        s.execute(text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP"))
+        s.execute(text("UPDATE credentials_generation SET value = value + 1"))
+    assert cache.owner(key) is not None  # within GENERATION_TTL: the cached answer
+    monkeypatch.setattr(services, "GENERATION_TTL", 0.0)
+    assert cache.owner(key) is None
