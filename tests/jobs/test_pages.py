@@ -7,8 +7,7 @@ import re
 from tests.conftest import signed_in_client
 from tests.jobs.conftest import csv_bytes, upload
 
-
-ROW = re.compile(r'<td class="filename">([^<]*)</td>\s*<td class="job-state">([^<]*)</td>.*?<a href="([^"]+)"', re.S)
+ROW = re.compile(r'<td class="filename">([^<]*)</td>\s*<td class="job-state">([^<]*)</td>.*?<a href="([^"]+)"', re.DOTALL)
 
 
 def jobs_listed(client) -> list[dict]:
