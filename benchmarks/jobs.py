@@ -7,7 +7,7 @@ downloaded, and how often progress moves.
 
 In one process with the Flask test client (both sides skip the network alike): the job's task is
 taken from the SQLite queue and executed on a thread, as a consumer's worker does, while the main
-thread polls `GET /api/v1/jobs/{id}` every 50 ms. Uses the shipped model (models/loan_pipeline.joblib).
+thread polls `GET /api/v1/jobs/{id}` every 50 ms (`--poll`). Uses the shipped model (models/loan_pipeline.joblib).
 """
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def _client(app):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--poll", type=float, default=0.05, help="seconds between status polls (the page: 1)")
     parser.add_argument("--many", type=int, default=0, help="queue this many jobs at once instead")
     args = parser.parse_args(argv)
     if args.many:
@@ -77,7 +78,7 @@ def main(argv=None) -> None:
                 last_done, last_move = state["progress"]["rows_done"], now
             if state["state"] in ("succeeded", "failed", "cancelled"):
                 break
-            time.sleep(0.05)
+            time.sleep(args.poll)
         worker.join()
         assert state["state"] == "succeeded", state["error"]
         answer = client.get(state["result"])
