@@ -168,14 +168,77 @@ def sign_in_page(page, base: "LiveServer") -> None:
     page.wait_for_url(lambda url: "/login" not in url)
 
 
-@pytest.fixture(scope="session")
-def live_server(model_path, tmp_path_factory):
-    """A real gunicorn (2 workers, the project's gunicorn.conf.py) on 127.0.0.1; yields its base URL."""
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def create_key(env: dict, email: str) -> str:
+    """An API key for `email` made with `flask keys create` (with ADMIN_EMAIL/ADMIN_PASSWORD in `env`,
+    the admin account is made first)."""
+    import subprocess
+    import sys
+
+    made = subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "keys", "create", email,
+                           "--name", "tests"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert made.returncode == 0, made.stdout + made.stderr
+    return made.stdout.strip().splitlines()[-1]
+
+
+def start_gunicorn(env: dict, base: str, log_path: Path, timeout: float = 60):
+    """A gunicorn (the project's gunicorn.conf.py, bound by `env["BIND"]`) answering `/healthz` at
+    `base`; returns the process and its open log. Fails the test if it does not start in `timeout`."""
     import subprocess
     import sys
     import time
-    import urllib.request
 
+    log = open(log_path, "w+")  # noqa: SIM115 - closed by stop()
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+                                "webapp:create_app()"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return process, log
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                tail = log.read()[-3000:]
+                stop(process, log)
+                pytest.fail(f"gunicorn did not start:\n{tail}")
+            time.sleep(0.2)
+
+
+def start_worker(env: dict, log_path: Path):
+    """A jobs worker (`flask jobs worker`); returns the process and its open log."""
+    import subprocess
+    import sys
+
+    log = open(log_path, "w")  # noqa: SIM115 - closed by stop()
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "webapp", "jobs", "worker"], cwd=ROOT,
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    return process, log
+
+
+def stop(process, log=None, timeout: float = 30) -> None:
+    """Terminate a process we started (killed if it does not stop in `timeout`), and close its log."""
+    import subprocess
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    if log is not None and not log.closed:
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(model_path, tmp_path_factory):
+    """A real gunicorn (2 workers, the project's gunicorn.conf.py) on 127.0.0.1; yields its base URL.
+    `base.env` is its environment, so a test can start a jobs worker beside it (its own queue file)."""
     port = free_port()
     uploads = tmp_path_factory.mktemp("live-uploads")
     metrics = tmp_path_factory.mktemp("live-metrics")
@@ -185,35 +248,19 @@ def live_server(model_path, tmp_path_factory):
            "PROMETHEUS_MULTIPROC_DIR": str(metrics),
            "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('live-db') / 'live.db'}",
            "MODEL_STORE": str(tmp_path_factory.mktemp("live-models")),
+           "RECORDS_URL": str(tmp_path_factory.mktemp("live-records")),
+           "JOBS_QUEUE_PATH": str(tmp_path_factory.mktemp("live-queue") / "queue.db"),
            "ADMIN_EMAIL": base.email, "ADMIN_PASSWORD": base.password}
-    root = Path(__file__).resolve().parents[1]
-    made = subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "keys", "create", base.email,
-                           "--name", "tests"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
-    assert made.returncode == 0, made.stdout + made.stderr
-    base.api_key = made.stdout.strip().splitlines()[-1]
+    base.api_key = create_key(env, base.email)
+    base.env = env
     urllib.request.install_opener(urllib.request.build_opener(_KeyForTheLiveServer(base)))
-    log = open(tmp_path_factory.mktemp("live-log") / "gunicorn.log", "w+")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "webapp:create_app()"],
-                               cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process, log = start_gunicorn(env, base, tmp_path_factory.mktemp("live-log") / "gunicorn.log")
     base.pid = process.pid
     base.metrics_dir = metrics
     base.log_path = Path(log.name)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"gunicorn did not start:\n{log.read()[-3000:]}")
-            time.sleep(0.2)
     yield base
     urllib.request.install_opener(None)
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    stop(process, log)
 
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -253,3 +253,34 @@ def test_sign_in_score_a_file_and_sign_out(browser, live_server, tmp_path):
         assert "/login" in page.url.split("?")[0], address
     context.close()
     assert problems == []
+
+
+def test_a_large_upload_becomes_a_job_shows_its_progress_then_the_results(page, live_server, tmp_path):
+    import re
+    import time
+
+    from tests.conftest import start_worker, stop
+
+    rows = 460_000  # about 30 MB
+    path = tmp_path / "large.csv"
+    factories.applications(rows, seed=8).to_csv(path, index=False)
+    assert path.stat().st_size > 20 * 1024 * 1024  # over JOB_THRESHOLD_BYTES' default: a job
+    worker, log = start_worker(live_server.env, tmp_path / "worker.log")
+    try:
+        page.goto(live_server + "/")
+        page.set_input_files("#file", str(path))
+        page.click("#submit")
+        page.wait_for_url("**/jobs/**", timeout=120_000)
+        seen = []
+        deadline = time.monotonic() + 240
+        while "/results/" not in page.url and time.monotonic() < deadline:
+            try:
+                seen.append(page.locator("#job-text").inner_text(timeout=1_000))
+            except Exception:  # noqa: BLE001, S110 - the page is navigating to the results
+                pass
+            time.sleep(0.1)
+        page.wait_for_url("**/results/**", timeout=5_000)
+    finally:
+        stop(worker, log)
+    assert any(re.search(rf"of {rows:,} rows", text) for text in seen), seen
+    assert stat(page, "Rows") == f"{rows:,}" and stat(page, "Scored") == f"{rows:,}"

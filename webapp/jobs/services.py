@@ -175,6 +175,7 @@ def job_document(job: Job) -> dict:
     percent = round(100 * job.rows_done / total, 1) if total else (100.0 if job.state == "succeeded" else None)
     return {"id": job.id, "state": job.state, "created_at": _iso(job.created_at), "started_at": _iso(job.started_at),
             "finished_at": _iso(job.finished_at), "owner": job.owner, "format": job.format,
+            "input_name": job.source_url or job.input_name,
             "progress": {"rows_done": job.rows_done, "rows_total": total,
                          "percent": None if percent is None else min(percent, 100.0)},
             "batch_id": job.batch_id, "summary": job.summary, "error": job.error,

@@ -1,5 +1,6 @@
 """The decision record over HTTP: `GET /api/v1/decisions?loan_id=`, `GET /api/v1/batches` (paged,
-filtered), `GET /api/v1/batches/{id}`, and the pages "Batches" (`/batches`) and "Look up an
+filtered), `GET /api/v1/batches/{id}`, and the pages "Batches" (`/batches`, with the person's
+jobs and their state above the recorded batches) and "Look up an
 application" (`/lookup`). Thin views: the queries live in `webapp.records`, one session per request.
 
 The record holds incomes and monitored attributes: analysts see only their own batches and
@@ -11,12 +12,14 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, render_template, request
 
+from webapp.jobs import list_jobs
 from webapp.records import BatchNotFound, RecordError, decisions_for, get_batch, list_batches
 from webapp.web import auth
 from webapp.web.problems import problem
 
 bp = Blueprint("records", __name__)
 PER_PAGE = 50
+JOBS_SHOWN = 20  # the newest jobs above the batches; the API lists the rest
 
 
 def records_store(app: Flask) -> Path:
@@ -109,8 +112,9 @@ def batches_page():
         return render_template("error.html", status=400, title="Bad Request", detail=str(exc)), 400
     with _session() as session:
         listing = list_batches(session, **query)
+        jobs = list_jobs(session, _owner(), limit=JOBS_SHOWN)  # the person's jobs, queued to ended
     pages = max(1, -(-listing["total"] // listing["per_page"]))
-    return render_template("batches.html", listing=listing, pages=pages, query=query)
+    return render_template("batches.html", listing=listing, pages=pages, query=query, jobs=jobs)
 
 
 @bp.get("/lookup")
