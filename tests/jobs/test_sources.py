@@ -63,6 +63,8 @@ def test_a_dataset_job_scores_every_part_through_the_engine(model_path, tmp_path
     assert job["progress"]["rows_done"] == job["progress"]["rows_total"] == 50
     result = client.get(job["result"])
     assert result.status_code == 200 and result.data.count(b"\n") == 51
+    batch = signed_in_client(app, "auditor@bank.example", "auditor").get(f"/api/v1/batches/{job['batch_id']}").json
+    assert (batch["channel"], batch["status"], batch["counts"]["rows"]) == ("job", "complete", 50)
 
 
 def test_the_api_refuses_a_source_with_403_problem_json(model_path, tmp_path, allowed):

@@ -209,10 +209,11 @@ def _upload(runtime: Runtime, job, worker: str) -> dict:
 
 
 def _dataset(runtime: Runtime, job, worker: str) -> dict:
-    """A dataset job, through the engines (local or Dask), the same per-part code as `flask score`.
-    Datasets are not recorded as decision batches (as `flask score`): analysis runs."""
+    """A dataset job, through the engines (local or Dask), the same per-part code as `flask score`,
+    recorded as one batch like `flask score` (once: a retry after the batch completed re-uses it)."""
     from webapp.engines.dataset import score_dataset
     from webapp.engines.parts import Options, discover
+    from webapp.service.recording import dataset_input
 
     model = runtime.models.current()
     location = check_source(job.source_url, runtime.job_sources)  # the fence again: settings may have changed
@@ -230,13 +231,19 @@ def _dataset(runtime: Runtime, job, worker: str) -> dict:
         tracker(done["rows"], force=True)  # one write per part
 
     options = _scoring_options(job)
+    reuse = _recorded_before(runtime, job.batch_id)
+    recorder = None if reuse else JobRecording(
+        runtime.database, runtime.records_store, Caller(job.owner, "job"), options, model,
+        dataset_input(parts, location), error_threshold=job.error_threshold,
+        on_open=lambda batch_id: services.set_batch(runtime.database, job.id, worker, batch_id))
     scratch = tempfile.mkdtemp(prefix="loan-job-")
     try:
         output = str(Path(scratch) / f"answer.{options.format}")
         summary = score_dataset(location, output, model, Options(options, limits=dataclasses.replace(
             _limits(runtime), max_rows=10**12)), engine=job.options.get("engine") or "local", parts=parts,
-            progress=part_done)
+            progress=part_done, recorder=recorder)
         report = summary.to_dict()
+        report["batch_id"] = job.batch_id if reuse else recorder.batch_id
         check_threshold(report, job.error_threshold)
 
         def write(out) -> dict:
@@ -247,7 +254,8 @@ def _dataset(runtime: Runtime, job, worker: str) -> dict:
         token = runtime.results.create(write, _meta(job, model))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"result_token": token, "summary": report, "rows_done": report["rows"], "rows_total": report["rows"]}
+    return {"result_token": token, "summary": report, "batch_id": report["batch_id"], "rows_done": report["rows"],
+            "rows_total": report["rows"]}
 
 
 def _part_rows(url: str) -> int | None:
