@@ -32,3 +32,24 @@ def test_sqlite_is_set_for_parallel_writers(tmp_path):
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
     database.dispose()
+
+
+def test_a_read_never_waits_behind_a_writer_on_sqlite(tmp_path):
+    """A big batch's index being written must not stall key checks and look-ups: reads begin
+    deferred and, under WAL, see the last committed state at once."""
+    import time
+
+    database = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+        connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+    writer = database.engine.connect()
+    writer.begin()  # BEGIN IMMEDIATE: holds the write lock
+    writer.exec_driver_sql("INSERT INTO t VALUES (2)")
+    started = time.monotonic()
+    with database.read_session() as session:
+        assert session.execute(text("SELECT count(*) FROM t")).scalar() == 1
+    assert time.monotonic() - started < 1  # the busy timeout is 30 s: it did not wait
+    writer.rollback()
+    writer.close()
+    database.dispose()

@@ -314,7 +314,7 @@ class KeyCache:
         if seen is not None and now - seen[0] < GENERATION_TTL and seen[2] == _local_changes:
             return
         local = _local_changes
-        with self.database.engine.connect() as connection:
+        with self.database.reader.connect() as connection:
             value = connection.execute(_GENERATION).scalar_one()
         with self._lock:
             if seen is None or seen[1] != value or seen[2] != local:

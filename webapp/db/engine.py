@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+READ_ONLY = "loan_read_only"  # an execution option: this connection only reads
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # parallel uploads wait for the writer rather than fail "database is locked"
 
 
@@ -22,9 +23,16 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; emit BEGIN ourselves
         # (IMMEDIATE: a writer takes the lock up front, so two writers queue instead of deadlocking).
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # Reads say so (`Database.reader`) and begin deferred: under WAL they never wait for a writer,
+        # so a big batch's index being written never stalls a key check or a look-up.
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_begin(connection) -> None:
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -44,6 +52,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool, for reads: on SQLite they begin deferred and never queue behind a writer.
+        self.reader = self.engine.execution_options(**{READ_ONLY: True})
+        self.read_sessions = sessionmaker(self.reader, expire_on_commit=False)
 
     @property
     def backend(self) -> str:
@@ -53,6 +64,12 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A unit of work: committed when the block ends, rolled back if it raises."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads (rolled back at the end; never waits for a writer on SQLite)."""
+        with self.read_sessions() as session:
             yield session
 
     def check(self) -> str | None:

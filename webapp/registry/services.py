@@ -8,6 +8,7 @@ BEGIN IMMEDIATE already does), and the new value tells every worker to look agai
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -98,7 +99,7 @@ class ModelRegistry:
         now = time.monotonic()
         if cached is not None and now - cached[0] < GENERATION_TTL:
             return cached[1]
-        with self.database.engine.connect() as connection:
+        with self.database.reader.connect() as connection:
             value = int(connection.execute(_GENERATION).scalar_one())
         self._generation = (now, value)
         return value
@@ -111,7 +112,7 @@ class ModelRegistry:
 
     def aliases(self, session: Session | None = None) -> dict[str, str | None]:
         """Both aliases in one read, for a worker refreshing after the generation moved."""
-        with self._session(session) as s:
+        with (contextlib.nullcontext(session) if session is not None else self.database.read_session()) as s:
             found = dict(s.execute(select(Alias.name, Alias.version)).all())
         return {CHAMPION: found.get(CHAMPION), CHALLENGER: found.get(CHALLENGER)}
 

@@ -37,7 +37,8 @@ def _owner() -> str | None:
 
 
 def _session():
-    return current_app.extensions["database"].session()
+    """Look-ups only read: they never wait behind a batch being recorded."""
+    return current_app.extensions["database"].read_session()
 
 
 def _moment(name: str) -> datetime | date | None:
