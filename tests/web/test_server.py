@@ -109,3 +109,24 @@ def test_an_abandoned_upload_stops_at_the_next_chunk_and_its_batch_is_failed(liv
         time.sleep(0.5)
     assert gone and gone[0]["status"] == "failed" and gone[0]["failure_reason"] == "client-gone"
     assert gone[0]["counts"]["rows"] < len(frame)
+
+
+def test_a_large_batch_under_gevent_is_recorded_whole(live_server):
+    """Under gevent workers the record's writer runs on a native thread of the hub's pool (a
+    greenlet would not overlap scoring): the batch still completes with every row, in order."""
+    import urllib.request
+
+    import pandas as pd
+
+    frame = pd.concat([factories.applications(1000, seed=9)] * 150, ignore_index=True)
+    frame["Loan_ID"] = [f"BIG{i:07d}" for i in range(len(frame))]
+    request = urllib.request.Request(f"{live_server}/api/v1/score", data=frame.to_csv(index=False).encode(),
+                                     headers={"Content-Type": "text/csv"}, method="POST")
+    with urllib.request.urlopen(request, timeout=120) as response:
+        batch_id = response.headers["X-Batch-Id"]
+        assert response.read().count(b"\n") == len(frame) + 1
+    with urllib.request.urlopen(f"{live_server}/api/v1/batches/{batch_id}", timeout=10) as response:
+        batch = json.load(response)
+    assert batch["status"] == "complete" and batch["counts"]["rows"] == len(frame)
+    with urllib.request.urlopen(f"{live_server}/api/v1/decisions?loan_id=BIG0149999", timeout=10) as response:
+        assert [d["row"] for d in json.load(response)["decisions"]] == [len(frame)]

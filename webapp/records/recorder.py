@@ -185,12 +185,16 @@ class _Pipeline:
         self.queue: queue.Queue | None = None
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self._native = None  # under gevent: the chunk being written on a real thread of the hub's pool
 
     def submit(self, table: pa.Table) -> None:
         if self.error is not None:
             raise self.error
-        if self.thread is None and table.num_rows < self.THREAD_ROWS:
+        if self.thread is None and self._native is None and table.num_rows < self.THREAD_ROWS:
             self.work(table)
+            return
+        if _green():
+            self._submit_native(table)
             return
         if self.thread is None:
             self.queue = queue.Queue(maxsize=2)
@@ -198,7 +202,26 @@ class _Pipeline:
             self.thread.start()
         self.queue.put(table)
 
+    def _submit_native(self, table: pa.Table) -> None:
+        """Under gevent a `threading.Thread` is a greenlet and would not overlap scoring: write on a
+        native thread of the hub's pool instead, one chunk at a time and in order."""
+        import gevent
+
+        self._wait_native()
+        if self.error is not None:
+            raise self.error
+        self._native = gevent.get_hub().threadpool.spawn(self.work, table)
+
+    def _wait_native(self) -> None:
+        if self._native is not None:
+            try:
+                self._native.get()  # yields to other greenlets while the thread writes
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, as from the thread
+                self.error = self.error or exc
+            self._native = None
+
     def drain(self, raise_error: bool = True) -> None:
+        self._wait_native()
         if self.thread is not None:
             self.queue.put(None)
             self.thread.join()
@@ -213,6 +236,17 @@ class _Pipeline:
                     self.work(table)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                     self.error = exc
+
+
+def _green() -> bool:
+    """Whether this process runs under gevent's monkey-patching (gunicorn's gevent workers)."""
+    import sys
+
+    if "gevent.monkey" not in sys.modules:
+        return False
+    from gevent import monkey
+
+    return monkey.is_module_patched("threading")
 
 
 def write_index(session: Session, sorted_keys: tuple[np.ndarray, np.ndarray], seq: int) -> None:
