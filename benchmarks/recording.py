@@ -7,15 +7,12 @@ scored with no record, recorded on SQLite, and recorded on PostgreSQL, interleav
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import data
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from benchmarks import data, records
 
 
 def app_on(url: str, tmp: Path):
@@ -40,23 +37,6 @@ def score_once(app, path: Path, record: bool) -> float:
         return time.perf_counter() - started
 
 
-def postgres_database() -> tuple[str, callable]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"bench_{secrets.token_hex(3)}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(POSTGRES).set(database=name).render_as_string(hide_password=False), drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,10000,1000000")
@@ -68,7 +48,7 @@ def main() -> None:
             "SQLite": app_on(f"sqlite:///{tmp / 'record.db'}", tmp / "sqlite")}
     drop = None
     if not args.no_postgres:
-        url, drop = postgres_database()
+        url, drop = records.fresh_postgres()
         apps["PostgreSQL"] = app_on(url, tmp / "postgres")
     try:
         print(f"{'rows':>9}  " + "  ".join(f"{name:>12}" for name in apps) + "   overhead")

@@ -59,16 +59,21 @@ def queued_app(model_path, tmp_path):
     app.extensions["database"].dispose()
 
 
-@pytest.fixture
-def redis_url():
+def empty_redis(url: str):
+    """Yield `url` with its Redis database emptied before and after; fail in CI when Redis is down."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
     try:
         client.ping()
     except redis.RedisError as exc:
         _service_missing("Redis", exc)
     client.flushdb()
-    yield REDIS_URL
+    yield url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def redis_url():
+    yield from empty_redis(REDIS_URL)

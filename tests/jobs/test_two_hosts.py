@@ -11,10 +11,9 @@ import time
 import urllib.request
 
 import pytest
-import redis
 
-from tests.conftest import _service_missing, create_key, free_port, start_gunicorn, start_worker, stop
-from tests.jobs.conftest import csv_bytes
+from tests.conftest import create_key, free_port, start_gunicorn, start_worker, stop
+from tests.jobs.conftest import csv_bytes, empty_redis
 
 pytestmark = pytest.mark.server
 REDIS_URL = "redis://127.0.0.1:6379/12"  # this test's own database number
@@ -24,15 +23,7 @@ ROWS = 2_000
 
 @pytest.fixture
 def shared_redis():
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        _service_missing("Redis", exc)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
+    yield from empty_redis(REDIS_URL)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Iterable
 from typing import BinaryIO
@@ -143,26 +144,25 @@ def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:
 
 def chunk_records(scored) -> list[dict]:
     """One chunk's rows as the JSON answer's records (see `to_records`)."""
-    if True:  # one chunk (kept indented as the loop it was)
-        chunk = frame_of(scored)
-        columns = list(chunk.columns)
-        values = [chunk[name].to_numpy(dtype=object) for name in columns]
-        probability = chunk["Approval_Probability"].to_numpy()
-        values[columns.index("Approval_Probability")] = [None if math.isnan(p) else float(p) for p in probability]
-        for name in ("Loan_Status", "Error", ACTION_COLUMN):
-            if name not in columns:
-                continue
-            position = columns.index(name)
-            values[position] = [v if isinstance(v, str) and v else None for v in values[position]]
-        for position in range(FIXED_WIDTH, len(columns)):  # joined input columns
-            if columns[position] == ACTION_COLUMN:
-                continue
-            values[position] = [None if v is None or v != v else v for v in values[position]]
-        explained = explained_of(scored)
-        if explained is not None:
-            columns[FIXED_WIDTH:FIXED_WIDTH] = ["contributions", "reasons"]
-            values[FIXED_WIDTH:FIXED_WIDTH] = _explanation_values(explained)
-        return [dict(zip(columns, row)) for row in zip(*values)]
+    chunk = frame_of(scored)
+    columns = list(chunk.columns)
+    values = [chunk[name].to_numpy(dtype=object) for name in columns]
+    probability = chunk["Approval_Probability"].to_numpy()
+    values[columns.index("Approval_Probability")] = [None if math.isnan(p) else float(p) for p in probability]
+    for name in ("Loan_Status", "Error", ACTION_COLUMN):
+        if name not in columns:
+            continue
+        position = columns.index(name)
+        values[position] = [v if isinstance(v, str) and v else None for v in values[position]]
+    for position in range(FIXED_WIDTH, len(columns)):  # joined input columns
+        if columns[position] == ACTION_COLUMN:
+            continue
+        values[position] = [None if v is None or v != v else v for v in values[position]]
+    explained = explained_of(scored)
+    if explained is not None:
+        columns[FIXED_WIDTH:FIXED_WIDTH] = ["contributions", "reasons"]
+        values[FIXED_WIDTH:FIXED_WIDTH] = _explanation_values(explained)
+    return [dict(zip(columns, row)) for row in zip(*values)]
 
 
 def _explanation_values(explained: ExplainedRows) -> list[list]:
@@ -240,7 +240,7 @@ def _plain(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-_JSON = __import__("json").JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=_plain)
+_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=_plain)
 
 
 def records_document(chunks: Iterable[pd.DataFrame], summary, model, *, explained: bool = False) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, current_app, render_template, request
 
 from webapp.jobs import list_jobs
+from webapp.service.recording import records_store as store_for
 from webapp.records import BatchNotFound, RecordError, decisions_for, get_batch, list_batches
 from webapp.web import auth
 from webapp.web.problems import problem
@@ -23,8 +24,8 @@ JOBS_SHOWN = 20  # the newest jobs above the batches; the API lists the rest
 
 
 def records_store(app: Flask) -> Path:
-    """Where the scoring service's `Recorder` puts archives: `RECORDS_URL`, else `instance/records`."""
-    return Path(app.config.get("RECORDS_URL") or Path(app.instance_path) / "records")
+    """Where the scoring service's `Recorder` puts archives (the service decides: one rule)."""
+    return Path(store_for(app.config, app.instance_path))
 
 
 class BadQuery(ValueError):
