@@ -76,7 +76,7 @@ def test_a_failed_batch_leaves_no_archive_and_no_complete_looking_rows(database,
 def test_a_failure_while_completing_marks_the_batch_failed(database, store, monkeypatch, archive_kind):
     recorder = Recorder(database, start(), store=store)
     recorder.add(decisions(["A"]))
-    monkeypatch.setattr("webapp.records.recorder.take_next_link", lambda *a: (_ for _ in ()).throw(OSError("full")))
+    monkeypatch.setattr("webapp.records.recorder.publish", lambda *a: (_ for _ in ()).throw(OSError("full")))
     with pytest.raises(OSError):
         recorder.complete({})
     with database.session() as session:

@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import struct
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -164,3 +165,23 @@ def _plain(value):
 
 def batch_digest(prev_digest: str, header: str, data_digest: str) -> str:
     return hashlib.sha256(f"{VERSION}\n{prev_digest}\n{header}\n{data_digest}".encode()).hexdigest()
+
+
+HEADER_FIELDS = ("id", "seq", "created_at", "actor", "channel", "purpose", "input_name", "input_sha256",
+                 "input_size", "input_format", "options", "model_name", "model_version", "model_sha256",
+                 "threshold", "code_version", "rows", "scored", "failed", "summary")
+
+
+def header_of(batch) -> str:
+    """The batch's fields that the digest covers, as canonical JSON (the time to the microsecond, UTC)."""
+    values = {name: getattr(batch, name) for name in HEADER_FIELDS}
+    values["created_at"] = iso(batch.created_at)
+    values["threshold"] = float(batch.threshold).hex()
+    return canonical_json(values)
+
+
+def iso(moment: datetime) -> str:
+    """UTC, microseconds, `Z`: SQLite gives times back without their zone, PostgreSQL with it."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

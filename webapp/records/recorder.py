@@ -15,19 +15,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import text, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from webapp.db import Database
 from webapp.records import archive
-from webapp.records.digest import GENESIS, DataDigest, batch_digest, canonical_json, loan_keys
+from webapp.records.digest import DataDigest, canonical_json, header_of, iso, loan_keys  # noqa: F401 (re-exported)
 from webapp.records.models import Batch
+from webapp.records.publish import publish
 
 log = logging.getLogger(__name__)
 CHANNELS = ("api", "page", "cli", "job")
 INDEX_NOW_ROWS = 1_000  # up to this many rows, the index is written in the batch's own transaction
 PURPOSES = ("decision", "analysis")
-CHAIN_LOCK = 21_0001  # PostgreSQL advisory lock: one batch at a time takes the chain's next link
 
 
 @dataclass(frozen=True)
@@ -109,14 +109,9 @@ class Recorder:
             path, data = self._writer.close()
             data_digest = self._digest.hexdigest()
             index_now = self._counts["rows"] <= INDEX_NOW_ROWS
-            with self.database.session() as session:
-                batch = self._batch("complete", summary, archive=path and str(path), archive_data=data,
-                                    data_digest=data_digest, indexed=index_now)
-                take_next_link(session, batch)
-                session.add(batch)
-                session.flush()
-                if index_now:
-                    write_index(session, self._sorted_keys(), batch.seq)
+            batch = self._batch("complete", summary, archive=path and str(path), archive_data=data,
+                                data_digest=data_digest, indexed=index_now)
+            publish(self.database, batch, self._sorted_keys() if index_now else None)
         except BaseException as exc:
             self.fail(failure_reason(exc))
             raise
@@ -288,47 +283,5 @@ def _copy_index(session: Session, keys: np.ndarray, rows: np.ndarray, seq: int) 
         copy.write(buffer.getvalue())
 
 
-def take_next_link(session: Session, batch: Batch) -> None:
-    """Give `batch` the chain's next position and its predecessor's digest, under a lock so two
-    batches never claim the same predecessor (SQLite: the transaction began IMMEDIATE, one writer)."""
-    if session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-    last_seq, last_digest = last_link(session)
-    batch.seq = last_seq + 1
-    batch.prev_digest = last_digest
-    batch.digest = batch_digest(batch.prev_digest, header_of(batch), batch.data_digest)
-
-
-LAST_LINK = text(
-    "SELECT seq, digest FROM batches WHERE seq = (SELECT max(seq) FROM batches) "
-    "UNION ALL SELECT seq, digest FROM deletions WHERE seq = (SELECT max(seq) FROM deletions) "
-    "ORDER BY seq DESC LIMIT 1")  # plain SQL: both maxima come off unique indexes, no ORM compilation
-
-
-def last_link(session: Session) -> tuple[int, str]:
-    last = session.execute(LAST_LINK).first()
-    return (0, GENESIS) if last is None else (last[0], last[1])
-
-
-HEADER_FIELDS = ("id", "seq", "created_at", "actor", "channel", "purpose", "input_name", "input_sha256",
-                 "input_size", "input_format", "options", "model_name", "model_version", "model_sha256",
-                 "threshold", "code_version", "rows", "scored", "failed", "summary")
-
-
-def header_of(batch: Batch) -> str:
-    """The batch's fields that the digest covers, as canonical JSON (the time to the microsecond, UTC)."""
-    values = {name: getattr(batch, name) for name in HEADER_FIELDS}
-    values["created_at"] = iso(batch.created_at)
-    values["threshold"] = float(batch.threshold).hex()
-    return canonical_json(values)
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """UTC, microseconds, `Z`: SQLite gives times back without their zone, PostgreSQL with it."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
