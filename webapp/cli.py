@@ -389,17 +389,35 @@ def _record_errors():
 
 
 @records_group.command("verify")
-@click.option("--batch", "batch_id", help="Verify this batch only (its decisions and its link).")
+@click.option("--batch", "batch_id", help="Verify this batch only (its decisions, its link and its index).")
 @with_appcontext
 def records_verify_command(batch_id):
-    """Recompute every batch's digest and the chain; exit 1 naming the first batch that differs."""
+    """Recompute every batch's digest and the chain, and compare each batch's Loan_ID index with its
+    decisions; exit 1 naming the first batch that differs and each batch whose index differs."""
     from webapp.records import verify
 
     report = verify(_database(), batch_id)
-    if not report.ok:
+    for bad, problem in report.index_problems.items():
+        click.echo(f"index of batch {bad} differs from its decisions: {problem} "
+                   f"(derived data: rebuild it with `flask records reindex --batch {bad}`)", err=True)
+    if report.first_bad is not None:
         click.echo(f"batch {report.first_bad}: {report.problem}", err=True)
+    if not report.ok:
         sys.exit(1)
     click.echo(f"verified {report.checked} batch(es): the chain is intact")
+
+
+@records_group.command("reindex")
+@click.option("--batch", "batch_id", help="Rebuild this batch's index (default: every index that differs "
+              "from its decisions, and every one whose writing was interrupted).")
+@with_appcontext
+def records_reindex_command(batch_id):
+    """Rebuild the Loan_ID index from the archives (it is derived data: nothing is lost)."""
+    from webapp.records import reindex
+
+    with _record_errors():
+        rebuilt = reindex(_database(), batch_id)
+    click.echo(f"rebuilt the index of {len(rebuilt)} batch(es)" + (f": {', '.join(rebuilt)}" if rebuilt else ""))
 
 
 @records_group.command("purge")

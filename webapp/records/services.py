@@ -17,10 +17,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from webapp.db import Database
-from webapp.records import archive
-from webapp.records.digest import GENESIS, DataDigest, batch_digest, loan_key, loan_keys
+from webapp.records import archive, index
+from webapp.records.digest import GENESIS, DataDigest, batch_digest, loan_key
 from webapp.records.models import Batch, DecisionIndex, Deletion
-from webapp.records.recorder import header_of, index_batch, iso, utcnow
+from webapp.records.recorder import header_of, iso, utcnow
 
 DEFAULT_RETENTION_MONTHS = 25
 PENDING_AGE = timedelta(minutes=10)  # an indexing thread older than this has died
@@ -138,13 +138,38 @@ def index_pending(database: Database, older_than: timedelta = PENDING_AGE) -> li
         pending = session.execute(select(Batch.id, Batch.seq, Batch.archive, Batch.archive_data).where(
             Batch.status == "complete", Batch.indexed.is_(False), Batch.completed_at < cutoff)).all()
     for batch_id, seq, path, data in pending:
-        table = archive.read(path, data, columns=["loan_id", "row"])
-        keys, rows = loan_keys(table["loan_id"]), np.asarray(table["row"], dtype=np.int64)
-        order = np.lexsort((rows, keys))
-        with database.session() as session:
-            session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))  # a partial attempt
-        index_batch(database, batch_id, seq, (keys[order], rows[order]))
+        index.rebuild(database, batch_id, seq, _archive_pairs(path, data))  # a partial attempt replaced
     return [batch_id for batch_id, *_ in pending]
+
+
+def reindex(database: Database, batch_id: str | None = None) -> list[str]:
+    """Rebuild the `Loan_ID` index from the archives: of `batch_id`, or else of every indexed batch
+    whose index differs from its decisions and of those whose indexing never finished. Returns the
+    batches rebuilt (the index is derived data: this loses nothing)."""
+    with database.session() as session:
+        query = select(Batch.id, Batch.seq, Batch.archive, Batch.indexed).where(Batch.status == "complete")
+        if batch_id is not None:
+            get_batch(session, batch_id)  # BatchNotFound, BatchPurged
+            query = query.where(Batch.id == batch_id)
+        batches = session.execute(query.order_by(Batch.seq)).all()
+    if batch_id is not None and not batches:
+        raise BatchNotFound(f"Batch {batch_id} is not complete; it has no decisions to index.")
+    rebuilt = []
+    for entry_id, seq, path, indexed in batches:
+        if batch_id is None and not indexed:
+            continue  # its thread may still be writing it: index_pending below, once it is old enough
+        expected = _archive_pairs(path, _archive_data(database, entry_id) if path is None else None)
+        if batch_id is None:
+            with database.read_session() as session:
+                if index.difference(expected, index.stored_pairs(session, seq)) is None:
+                    continue
+        index.rebuild(database, entry_id, seq, expected)
+        rebuilt.append(entry_id)
+    return rebuilt + (index_pending(database) if batch_id is None else [])
+
+
+def _archive_pairs(path: str | None, data: bytes | None) -> np.ndarray:
+    return index.in_order([index.chunk_pairs(chunk) for chunk in archive.chunks(path, data, ["loan_id", "row"])])
 
 
 def _decision(batch: Batch, record: dict) -> dict:
@@ -170,24 +195,30 @@ def as_datetime(moment: datetime | date) -> datetime:
 @dataclass
 class VerifyReport:
     checked: int = 0
-    first_bad: str | None = None
+    first_bad: str | None = None  # the first batch whose digest or link differs: the chain is broken there
     problem: str | None = None
+    # batch id -> how its index differs from its decisions (derived data: `reindex` mends it)
+    index_problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.first_bad is None
+        return self.first_bad is None and not self.index_problems
 
 
 def verify(database: Database, batch_id: str | None = None) -> VerifyReport:
     """Recompute each complete batch's digest from its archive and its link to the one before it
-    (a purged batch's deletion entry stands in for it); stop at the first that differs."""
+    (a purged batch's deletion entry stands in for it); stop at the first that differs. Each indexed
+    batch's index rows are compared with its decisions' (key, row) pairs on the way; an index that
+    differs is reported and the chain's check goes on."""
     report = VerifyReport()
     with database.session() as session:
         previous = GENESIS
         for kind, entry_id, entry in _chain(session):
             if batch_id is None or entry_id == batch_id:
-                problem = _check(kind, entry, previous)
+                problem, index_problem = _check(session, kind, entry, previous)
                 report.checked += 1
+                if index_problem:
+                    report.index_problems[entry_id] = index_problem
                 if problem:
                     report.first_bad, report.problem = entry_id, problem
                     return report
@@ -208,27 +239,33 @@ def _chain(session: Session) -> list[tuple[str, str, Batch | Deletion]]:
     return sorted(links, key=lambda link: link[2].seq)
 
 
-def _check(kind: str, entry, previous: str) -> str | None:
+def _check(session: Session, kind: str, entry, previous: str) -> tuple[str | None, str | None]:
+    """(what differs in the entry's link or digest, what differs in its index), None when nothing."""
     if entry.prev_digest != previous:
-        return "its link to the previous batch does not match (a batch was removed or reordered)"
+        return "its link to the previous batch does not match (a batch was removed or reordered)", None
     if kind == "deletion":
-        return None
+        return None, None
     try:
-        data_digest = data_digest_of(entry.archive, entry.archive_data)
+        data_digest, expected = _read_archive(entry.archive, entry.archive_data, pairs=entry.indexed)
     except OSError:
-        return "its archive is missing or unreadable"
+        return "its archive is missing or unreadable", None
     if data_digest != entry.data_digest:
-        return "its decisions differ from those recorded (the archive was changed)"
+        return "its decisions differ from those recorded (the archive was changed)", None
     if batch_digest(entry.prev_digest, header_of(entry), data_digest) != entry.digest:
-        return "its recorded fields differ from those recorded"
-    return None
+        return "its recorded fields differ from those recorded", None
+    if expected is None:  # not indexed yet: lookups read its archive
+        return None, None
+    return None, index.difference(expected, index.stored_pairs(session, entry.seq))
 
 
-def data_digest_of(path: str | None, data: bytes | None) -> str:
-    digest = DataDigest()
+def _read_archive(path: str | None, data: bytes | None, *, pairs: bool) -> tuple[str, np.ndarray | None]:
+    """The archive's data digest and, when asked, its index pairs: one pass over the archive."""
+    digest, parts = DataDigest(), []
     for chunk in archive.chunks(path, data):
         digest.update(chunk)
-    return digest.hexdigest()
+        if pairs:
+            parts.append(index.chunk_pairs(chunk))
+    return digest.hexdigest(), index.in_order(parts) if pairs else None
 
 
 # --- retention -----------------------------------------------------------------------------------
