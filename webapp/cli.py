@@ -378,6 +378,13 @@ def _database():
     return current_app.extensions["database"]
 
 
+def _store() -> str:
+    """The records store as configured now: the batch rows name their archives relative to it."""
+    from webapp.service.recording import records_store
+
+    return records_store(current_app.config, current_app.instance_path)
+
+
 @contextlib.contextmanager
 def _record_errors():
     from webapp.records import RecordError
@@ -396,7 +403,7 @@ def records_verify_command(batch_id):
     decisions; exit 1 naming the first batch that differs and each batch whose index differs."""
     from webapp.records import verify
 
-    report = verify(_database(), batch_id)
+    report = verify(_database(), batch_id, store=_store())
     for bad, problem in report.index_problems.items():
         click.echo(f"index of batch {bad} differs from its decisions: {problem} "
                    f"(derived data: rebuild it with `flask records reindex --batch {bad}`)", err=True)
@@ -416,7 +423,7 @@ def records_reindex_command(batch_id):
     from webapp.records import reindex
 
     with _record_errors():
-        rebuilt = reindex(_database(), batch_id)
+        rebuilt = reindex(_database(), batch_id, store=_store())
     click.echo(f"rebuilt the index of {len(rebuilt)} batch(es)" + (f": {', '.join(rebuilt)}" if rebuilt else ""))
 
 
@@ -428,10 +435,10 @@ def records_purge_command(as_of):
     Also writes the Loan_ID index of any batch whose indexing was interrupted."""
     from webapp.records import index_pending, purge
 
-    mended = index_pending(_database())
+    mended = index_pending(_database(), store=_store())
     if mended:
         click.echo(f"indexed {len(mended)} batch(es) whose indexing was interrupted")
-    report = purge(_database(), as_of, current_app.config["RECORD_RETENTION_MONTHS"])
+    report = purge(_database(), as_of, current_app.config["RECORD_RETENTION_MONTHS"], store=_store())
     click.echo(f"purged {len(report.purged)} batch(es) created before {report.cutoff:%Y-%m-%d}; "
                f"{len(report.held)} on hold kept")
 
@@ -491,7 +498,7 @@ def records_replay_command(batch_id):
     with _record_errors():
         if hasattr(score_frame, "for_batch"):  # service.replay.RecordedScorer: the batch's own model version
             score_frame = score_frame.for_batch(batch_id)
-        report = replay(_database(), batch_id, score_frame)
+        report = replay(_database(), batch_id, score_frame, store=_store())
     for difference in report.differences[:50]:
         click.echo(f"row {difference['row']} {difference['loan_id']}: {difference['field']} recorded "
                    f"{difference['recorded']!r}, replayed {difference['replayed']!r}")
@@ -513,7 +520,7 @@ def records_export_command(since, fmt, output):
 
     output = output or Path(f"records-since-{since:%Y-%m-%d}.{fmt}")
     with _record_errors():
-        rows = export(_database(), since, fmt, str(output))
+        rows = export(_database(), since, fmt, str(output), store=_store())
     click.echo(f"wrote {rows:,} decision(s) to {output}")
 
 
@@ -535,7 +542,7 @@ def records_notices_command(batch_id, output):
         for fmt in RENDERERS:
             with _database().session() as session:
                 generated = generate(session, batch_id, fmt, Lender.from_config(config), config["NOTICE_STYLE"],
-                                     response_days=config["NOTICE_RESPONSE_DAYS"])
+                                     response_days=config["NOTICE_RESPONSE_DAYS"], store=_store())
                 accounts.record(session, actor, EVENT, generated.event_detail(), "cli")
             (output / f"notices.{fmt}").write_bytes(generated.data)
     click.echo(f"wrote {generated.notices} notice(s) of batch {batch_id} to {output}/notices.{{pdf,zip,csv}} "

@@ -22,7 +22,7 @@ def test_verify_passes_then_names_the_changed_batch(db_app, recorded):
     ids = [recorded(decisions(["A", "B"])) for _ in range(2)]
     result = runner.invoke(args=["records", "verify"])
     assert result.exit_code == 0 and "verified 2 batch(es)" in result.output
-    rewrite(db_app.extensions["database"], ids[0], lambda t: t.take([1, 0]))
+    rewrite(db_app.extensions["database"], ids[0], lambda t: t.take([1, 0]), records_store(db_app))
     result = runner.invoke(args=["records", "verify"])
     assert result.exit_code == 1 and ids[0] in result.output
     assert runner.invoke(args=["records", "verify", "--batch", ids[1]]).exit_code == 0

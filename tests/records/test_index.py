@@ -46,8 +46,8 @@ def three(record):
     return [record(decisions(["A", "B", "C"])) for _ in range(3)]
 
 
-def test_a_clean_record_verifies_its_index(database, three, archive_kind):
-    report = verify(database)
+def test_a_clean_record_verifies_its_index(database, store, three, archive_kind):
+    report = verify(database, store=store)
     assert report.ok and report.index_problems == {}
 
 
@@ -56,45 +56,45 @@ def test_a_clean_record_verifies_its_index(database, three, archive_kind):
     (row_added, "1 row(s) extra"),
     (row_renumbered, "1 row(s) with a wrong row number"),
 ], ids=["removed", "added", "renumbered"])
-def test_verify_names_the_batch_whose_index_differs(database, three, change, problem, archive_kind):
+def test_verify_names_the_batch_whose_index_differs(database, store, three, change, problem, archive_kind):
     tamper_index(database, three[1], change)
-    report = verify(database)
+    report = verify(database, store=store)
     assert not report.ok
     assert report.first_bad is None and report.checked == 3  # the chain is intact and fully checked
     assert report.index_problems == {three[1]: problem}
-    assert verify(database, three[0]).ok and not verify(database, three[1]).ok
+    assert verify(database, three[0], store=store).ok and not verify(database, three[1], store=store).ok
 
 
-def test_a_changed_archive_is_a_digest_problem_not_an_index_one(database, three):
-    rewrite(database, three[0], lambda t: t.take([1, 0, 2]))
-    report = verify(database)
+def test_a_changed_archive_is_a_digest_problem_not_an_index_one(database, store, three):
+    rewrite(database, three[0], lambda t: t.take([1, 0, 2]), store)
+    report = verify(database, store=store)
     assert report.first_bad == three[0] and "decisions differ" in report.problem
     assert report.index_problems == {}
 
 
-def test_a_batch_not_indexed_yet_is_not_held_to_its_index(database, three):
+def test_a_batch_not_indexed_yet_is_not_held_to_its_index(database, store, three):
     seq = seq_of(database, three[2])
     with database.session() as session:
         session.execute(update(Batch).where(Batch.id == three[2]).values(indexed=False))
         session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))
-    assert verify(database).ok  # lookups read its archive meanwhile
+    assert verify(database, store=store).ok  # lookups read its archive meanwhile
 
 
-def test_reindex_rebuilds_a_batch_from_its_archive(database, three, archive_kind):
+def test_reindex_rebuilds_a_batch_from_its_archive(database, store, three, archive_kind):
     clean = index_rows(database, three[1])
     tamper_index(database, three[1], row_removed)
     tamper_index(database, three[1], row_added)
-    assert reindex(database, three[1]) == [three[1]]
+    assert reindex(database, three[1], store=store) == [three[1]]
     assert index_rows(database, three[1]) == clean
-    assert verify(database).ok
+    assert verify(database, store=store).ok
 
 
-def test_reindex_without_a_batch_rebuilds_only_the_indexes_that_differ(database, three):
+def test_reindex_without_a_batch_rebuilds_only_the_indexes_that_differ(database, store, three):
     tamper_index(database, three[0], row_renumbered)
     tamper_index(database, three[2], row_removed)
-    assert reindex(database) == [three[0], three[2]]
-    assert verify(database).ok
-    assert reindex(database) == []
+    assert reindex(database, store=store) == [three[0], three[2]]
+    assert verify(database, store=store).ok
+    assert reindex(database, store=store) == []
 
 
 def test_reindex_refuses_an_unknown_batch(database, three):
@@ -109,10 +109,10 @@ def test_a_large_batch_indexed_on_its_thread_verifies_and_rebuilds(database, sto
     recorder.add(decisions([f"L{i}" for i in range(n)]))
     recorder.complete({})
     recorder.wait_indexed()
-    assert verify(database).ok
+    assert verify(database, store=store).ok
     tamper_index(database, recorder.batch_id, row_removed)
-    assert verify(database).index_problems == {recorder.batch_id: "1 row(s) missing"}
-    assert reindex(database) == [recorder.batch_id]
-    assert verify(database).ok and len(index_rows(database, recorder.batch_id)) == n
+    assert verify(database, store=store).index_problems == {recorder.batch_id: "1 row(s) missing"}
+    assert reindex(database, store=store) == [recorder.batch_id]
+    assert verify(database, store=store).ok and len(index_rows(database, recorder.batch_id)) == n
     with database.session() as session:
-        assert [d["row"] for d in decisions_for(session, "L1")] == [2]
+        assert [d["row"] for d in decisions_for(session, "L1", store=store)] == [2]

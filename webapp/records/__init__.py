@@ -2,7 +2,7 @@
 period (Regulation B's 25 months) so each can be looked up, verified and re-scored exactly.
 
 - `recorder`: `BatchStart` and `Recorder`, which the scoring service drives (add, complete, fail);
-- `archive`: the records store, one immutable Parquet file per batch;
+- `archive`: the records store, one immutable Parquet file per batch, named relative to the store;
 - `digest`: the canonical serialisation, the SHA-256 chain, the `Loan_ID` key of the index;
 - `index`: the index as derived data: a batch's (key, row) pairs, how the stored ones differ, a rebuild;
 - `models`: the tables (batches, decision_index, deletions);
@@ -10,7 +10,7 @@ period (Regulation B's 25 months) so each can be looked up, verified and re-scor
 - `replay`: re-score a batch and compare.
 
 May import: `webapp.db`, `webapp.core`, `webapp.stats`, `webapp.storage`, SQLAlchemy, pyarrow,
-pandas, numpy. Never Flask.
+pandas, numpy, fsspec (a store behind a URL). Never Flask.
 """
 from webapp.records.recorder import BatchStart, Recorder, RecordingClosed
 from webapp.records.replay import ReplayReport, replay
