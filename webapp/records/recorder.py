@@ -110,7 +110,7 @@ class Recorder:
             data_digest = self._digest.hexdigest()
             index_now = self._counts["rows"] <= INDEX_NOW_ROWS
             with self.database.session() as session:
-                batch = self._batch("complete", summary, archive=path and str(path), archive_data=data,
+                batch = self._batch("complete", summary, archive=self._writer.stored_name(path), archive_data=data,
                                     data_digest=data_digest, indexed=index_now)
                 take_next_link(session, batch)
                 session.add(batch)
