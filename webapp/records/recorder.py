@@ -109,7 +109,7 @@ class Recorder:
             path, data = self._writer.close()
             data_digest = self._digest.hexdigest()
             index_now = self._counts["rows"] <= INDEX_NOW_ROWS
-            batch = self._batch("complete", summary, archive=path and str(path), archive_data=data,
+            batch = self._batch("complete", summary, archive=self._writer.stored_name(path), archive_data=data,
                                 data_digest=data_digest, indexed=index_now)
             publish(self.database, batch, self._sorted_keys() if index_now else None)
         except BaseException as exc:
