@@ -97,14 +97,19 @@ def normalise(table: pa.Table) -> pa.Table:
     missing = [name for name in FIXED if name not in table.column_names]
     if missing:
         raise ValueError(f"decisions lack the columns {missing}")
-    columns = {name: table[name].cast(kind) for name, kind in FIXED.items()}
-    columns |= {name: table[name].cast(kind) for name, kind in OPTIONAL.items() if name in table.column_names}
+    columns = {name: _as(table[name], kind) for name, kind in FIXED.items()}
+    columns |= {name: _as(table[name], kind) for name, kind in OPTIONAL.items() if name in table.column_names}
     for name in table.column_names:
         if name.startswith(INPUT_PREFIX):
             column = table[name]
             numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
-            columns[name] = column.cast(pa.float64() if numeric else pa.string())
+            columns[name] = _as(column, pa.float64() if numeric else pa.string())
     return pa.table(columns)
+
+
+def _as(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
+    """Cast only what is not already `kind`: a cast to the same type still costs a call per column."""
+    return column if column.type == kind else column.cast(kind)
 
 
 def action_of(record: dict) -> str | None:

@@ -127,6 +127,8 @@ def string_buffers(array: pa.Array) -> tuple[np.ndarray, bytes]:
 def loan_keys(loan_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """64-bit FNV-1a of each ID's UTF-8 bytes, as signed int64 (the database's BIGINT): vectorised
     over rows, one numpy pass per character position."""
+    if len(loan_ids) <= SMALL_ROWS:  # numpy's per-call cost dwarfs a few IDs' bytes
+        return np.array([_fnv1a((text or "").encode()) for text in loan_ids.to_pylist()], dtype=np.uint64).view(np.int64)
     if isinstance(loan_ids, pa.ChunkedArray):
         loan_ids = loan_ids.combine_chunks()
     offsets, raw = string_buffers(loan_ids)
@@ -138,6 +140,13 @@ def loan_keys(loan_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         rows = np.nonzero(lengths > position)[0]
         keys[rows] = (keys[rows] ^ data[starts[rows] + position].astype(np.uint64)) * FNV_PRIME
     return keys.view(np.int64)
+
+
+def _fnv1a(data: bytes) -> int:
+    key = int(FNV_OFFSET)
+    for byte in data:
+        key = ((key ^ byte) * int(FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
+    return key
 
 
 def loan_key(loan_id: str) -> int:

@@ -8,7 +8,7 @@ import logging
 import queue
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 import numpy as np
@@ -53,6 +53,9 @@ class BatchStart:
             raise ValueError(f"channel must be one of {', '.join(CHANNELS)}")
         if self.purpose not in PURPOSES:
             raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}")
+
+
+START_FIELDS = tuple(f.name for f in fields(BatchStart))
 
 
 class RecordingClosed(RuntimeError):
@@ -157,7 +160,7 @@ class Recorder:
             raise RecordingClosed(f"batch {self.batch_id} is already closed")
 
     def _batch(self, status: str, summary: dict, **fields) -> Batch:
-        start = asdict(self.start)
+        start = {name: getattr(self.start, name) for name in START_FIELDS}  # shallow: asdict deep-copies
         start["options"] = canonical_json(start["options"])
         return Batch(id=self.batch_id, created_at=self.created_at, completed_at=utcnow(), status=status,
                      summary=canonical_json(summary), **start, **self._counts, **fields)
