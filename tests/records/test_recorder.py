@@ -163,3 +163,37 @@ def test_a_failure_while_adding_fails_the_batch_and_a_second_fail_is_harmless(da
     recorder.fail("disk full")  # the caller's own handler: nothing more happens
     with database.session() as session:
         assert get_batch(session, recorder.batch_id)["failure_reason"] == "recording failed: OSError (No space left on device)"
+
+
+def test_a_large_batch_can_be_handed_to_another_process_for_indexing(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 0)
+    handed = []
+    recorder = Recorder(database, start(), store=store, index_elsewhere=handed.append)
+    recorder.add(decisions(["A", "B"]))
+    recorder.complete({})
+    assert handed == [recorder.batch_id] and recorder._indexer is None  # no thread here
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is False
+        assert [d["row"] for d in decisions_for(session, "B", store=store)] == [2]  # read from the archive
+    from webapp.records import reindex
+
+    assert reindex(database, recorder.batch_id, store=store) == [recorder.batch_id]  # what the worker runs
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is True
+        assert [d["row"] for d in decisions_for(session, "B", store=store)] == [2]
+    assert verify(database, store=store).ok
+
+
+def test_a_batch_the_queue_cannot_take_is_indexed_here(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 0)
+
+    def unreachable(batch_id):
+        raise ConnectionError("redis is down")
+
+    recorder = Recorder(database, start(), store=store, index_elsewhere=unreachable)
+    recorder.add(decisions(["A", "B"]))
+    recorder.complete({})
+    recorder.wait_indexed()
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is True
+        assert [d["row"] for d in decisions_for(session, "A", store=store)] == [1]

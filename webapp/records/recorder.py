@@ -8,6 +8,7 @@ import logging
 import queue
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
@@ -65,11 +66,17 @@ class RecordingClosed(RuntimeError):
 class Recorder:
     """One batch's recording. Use: `add` each scored chunk in input order, then `complete` or `fail`."""
 
-    def __init__(self, database: Database, start: BatchStart, *, store=None):
+    def __init__(self, database: Database, start: BatchStart, *, store=None,
+                 index_elsewhere: Callable[[str], None] | None = None):
+        """`index_elsewhere(batch_id)`, when given, hands a large batch's index to another process
+        (the jobs worker): writing a million index rows holds this process's GIL for seconds, which
+        a web worker needs for the next request. Without it, or if it fails, a thread writes it."""
         self.database = database
         self.start = start
+        self.index_elsewhere = index_elsewhere
         self.batch_id = uuid.uuid4().hex
         self.created_at = utcnow()
+        self.store = store
         self._writer = archive.ArchiveWriter(archive.store_folder(store, database.url), self.batch_id)
         self._digest = DataDigest()
         self._keys: list[np.ndarray] = []
@@ -94,8 +101,9 @@ class Recorder:
         table = archive.normalise(decisions)
         self._writer.write(table)
         self._digest.update(table)
-        self._keys.append(loan_keys(table["loan_id"]))
-        self._rows.append(np.asarray(table["row"], dtype=np.int64))
+        if self.index_elsewhere is None or self._counts["rows"] <= INDEX_NOW_ROWS:  # else: keyed where indexed
+            self._keys.append(loan_keys(table["loan_id"]))
+            self._rows.append(np.asarray(table["row"], dtype=np.int64))
         failed = table.num_rows - pc.sum(pc.is_null(table["error"]).cast(pa.int64())).as_py() if table.num_rows else 0
         self._counts["rows"] += table.num_rows
         self._counts["failed"] += failed
@@ -119,10 +127,20 @@ class Recorder:
             self.fail(failure_reason(exc))
             raise
         self._closed = True
-        if not index_now:
+        if not index_now and not self._handed_over():
             # Not a daemon: a command's process waits for it before exiting.
             self._indexer = threading.Thread(target=self._index_later, args=(batch.seq,), name="record-index")
             self._indexer.start()
+
+    def _handed_over(self) -> bool:
+        if self.index_elsewhere is None:
+            return False
+        try:
+            self.index_elsewhere(self.batch_id)
+            return True
+        except Exception:  # noqa: BLE001 - the queue is unreachable: index here instead
+            log.warning("batch %s could not be handed over for indexing; indexing it here", self.batch_id)
+            return False
 
     def wait_indexed(self, timeout: float | None = None) -> None:
         if self._indexer is not None:
@@ -130,6 +148,11 @@ class Recorder:
 
     def _index_later(self, seq: int) -> None:
         try:
+            if self.index_elsewhere is not None and sum(len(k) for k in self._keys) < self._counts["rows"]:
+                from webapp.records.services import reindex  # the keys were left for the other process
+
+                reindex(self.database, self.batch_id, store=self.store)
+                return
             index_batch(self.database, self.batch_id, seq, self._sorted_keys())
         except Exception:
             log.warning("indexing batch %s failed: lookups read its archive until index_pending mends it",

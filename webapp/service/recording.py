@@ -105,8 +105,9 @@ def records_store(config, instance_path: str) -> str:
 class BatchRecording:
     """A Recorder fed scored chunks: the service's `Recorder` protocol over `webapp.records`."""
 
-    def __init__(self, database, store, caller: Caller, options: ScoringOptions, model, source: InputFile):
-        self.database, self.store = database, store
+    def __init__(self, database, store, caller: Caller, options: ScoringOptions, model, source: InputFile, *,
+                 index_elsewhere=None):
+        self.database, self.store, self.index_elsewhere = database, store, index_elsewhere
         self.caller, self.options, self.model, self.source = caller, options, model, source
         self._recorder: Recorder | None = None
 
@@ -118,7 +119,7 @@ class BatchRecording:
                            model_version=self.model.version, model_sha256=artifact_sha256(self.model),
                            threshold=float(self.model.threshold), code_version=code_version())
         with _faults_as_answers():
-            self._recorder = Recorder(self.database, start, store=self.store)
+            self._recorder = Recorder(self.database, start, store=self.store, index_elsewhere=self.index_elsewhere)
         return self
 
     @property
