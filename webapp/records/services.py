@@ -219,7 +219,9 @@ def verify(database: Database, batch_id: str | None = None, *, store=None) -> Ve
     batch's index rows are compared with its decisions' (key, row) pairs on the way; an index that
     differs is reported and the chain's check goes on."""
     report = VerifyReport()
-    with database.session() as session:
+    # A read: on SQLite it never holds the write lock, so scoring goes on while a long check runs (under
+    # WAL it sees the chain as it was when it began; batches published meanwhile are checked next time).
+    with database.read_session() as session:
         previous = GENESIS
         for kind, entry_id, entry in _chain(session):
             if batch_id is None or entry_id == batch_id:

@@ -173,7 +173,7 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     for name, values in (chunk.features.items() if chunk.features is not None else ()):
         columns[f"input.{name}"] = _input_column(values, small)
     for name, values in (chunk.monitored or {}).items():
-        columns[f"input.{name}"] = _given(values.to_numpy(dtype=object) if small and values.dtype == object else values)
+        columns[f"input.{name}"] = _given(values.to_numpy(dtype=object) if small else values)
     return pa.table(columns)
 
 
