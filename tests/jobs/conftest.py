@@ -1,5 +1,5 @@
 """Fixtures for the jobs: the app on each database with Huey in immediate mode (a job runs as it is
-submitted), an app whose queue nobody consumes (jobs stay queued), a Redis database of our own, and
+submitted), apps whose queue nobody consumes (jobs stay queued), a Redis database of our own, and
 inputs built by the factories."""
 from __future__ import annotations
 
@@ -55,6 +55,15 @@ def jobs_app(model_path, tmp_path, database_url):
 def queued_app(model_path, tmp_path):
     """Jobs queue on SQLite and nobody consumes them."""
     app = make_app(model_path, tmp_path, f"sqlite:///{tmp_path / 'queued.db'}")
+    yield app
+    app.extensions["database"].dispose()
+
+
+@pytest.fixture
+def idle_app(model_path, tmp_path, database_url):
+    """Jobs queue on each database in turn and nobody consumes them: a test runs the worker's
+    `run_job` itself, with hooks where it needs an order of events."""
+    app = make_app(model_path, tmp_path, database_url)
     yield app
     app.extensions["database"].dispose()
 

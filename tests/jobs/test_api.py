@@ -158,3 +158,17 @@ def test_a_running_job_cancelled_stops_at_the_next_chunk(jobs_app, monkeypatch):
 def test_an_unknown_state_is_a_bad_query(jobs_app):
     response = signed_in_client(jobs_app).get("/api/v1/jobs?state=done")
     assert response.status_code == 400 and response.mimetype == "application/problem+json"
+
+
+def test_a_job_that_is_finishing_is_not_cancelled_409(queued_app):
+    from webapp.jobs import Job
+
+    client = signed_in_client(queued_app)
+    job = client.post("/api/v1/jobs", data=upload(csv_bytes(10))).json
+    with queued_app.extensions["database"].session() as session:
+        session.get(Job, job["id"]).state = "finishing"  # its worker is completing the batch
+    response = client.delete(f"/api/v1/jobs/{job['id']}")
+    assert response.status_code == 409 and response.mimetype == "application/problem+json"
+    assert (response.json["code"], response.json["detail"]) == ("job-finishing",
+                                                                "The job is finishing; its result is kept.")
+    assert client.get(f"/api/v1/jobs/{job['id']}").json["state"] == "finishing"

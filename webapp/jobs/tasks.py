@@ -11,6 +11,9 @@ found running on no live worker are re-queued):
 - progress, the heartbeat and cancellation are one UPDATE per chunk, at most `progress_interval`
   apart; a cancelled job stops at the next chunk, its batch failed with reason "cancelled" and no
   result kept;
+- just before the batch is completed the job is sealed, running → finishing in one conditional
+  UPDATE: a cancel that came first fails the batch instead, and one after it is refused (409), so a
+  cancelled job never has a complete batch. A retry re-using a complete batch seals at once;
 - the answer goes into the results store; the job's uploaded input is deleted when it ends.
 """
 from __future__ import annotations
@@ -75,12 +78,14 @@ class _Progress:
 
 
 class JobRecording(BatchRecording):
-    """The batch record of a job: the batch id written to the job when the batch opens, and the
-    error threshold checked before the batch completes (above it, the batch is failed instead)."""
+    """The batch record of a job: the batch id written to the job when the batch opens; before the
+    batch completes, the error threshold checked (above it, the batch is failed instead) and the job
+    sealed (`on_seal` raises `JobStopped` if it was cancelled: the batch is failed instead)."""
 
-    def __init__(self, *args, on_open: Callable[[str], None], error_threshold: float | None, **kwargs):
+    def __init__(self, *args, on_open: Callable[[str], None], on_seal: Callable[[], None],
+                 error_threshold: float | None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.on_open, self.error_threshold = on_open, error_threshold
+        self.on_open, self.on_seal, self.error_threshold = on_open, on_seal, error_threshold
 
     def open(self, input_format: str) -> "JobRecording":
         super().open(input_format)
@@ -89,6 +94,7 @@ class JobRecording(BatchRecording):
 
     def complete(self, report: dict) -> None:
         check_threshold(report, self.error_threshold)
+        self.on_seal()
         super().complete(report)
 
 
@@ -179,6 +185,18 @@ def _recorded_before(runtime: Runtime, batch_id: str | None) -> bool:
         return batch is not None and batch.status == "complete"
 
 
+def _recording(runtime: Runtime, job, worker: str, options: ScoringOptions, model, source) -> JobRecording | None:
+    """The job's batch record, or None when a predecessor's batch is complete (then the job is
+    sealed at once: that batch stands, so the job can no longer be cancelled)."""
+    if _recorded_before(runtime, job.batch_id):
+        services.seal(runtime.database, job.id, worker)
+        return None
+    return JobRecording(runtime.database, runtime.records_store, Caller(job.owner, "job"), options, model, source(),
+                        error_threshold=job.error_threshold,
+                        on_open=lambda batch_id: services.set_batch(runtime.database, job.id, worker, batch_id),
+                        on_seal=lambda: services.seal(runtime.database, job.id, worker))
+
+
 def _upload(runtime: Runtime, job, worker: str) -> dict:
     model = runtime.models.current()
     options = _scoring_options(job)
@@ -186,11 +204,8 @@ def _upload(runtime: Runtime, job, worker: str) -> dict:
         total = inputs.count_rows(source)
         tracker = _Progress(runtime, job.id, worker, total)
         tracker(0, force=True)
-        reuse = _recorded_before(runtime, job.batch_id)
-        recorder = None if reuse else JobRecording(
-            runtime.database, runtime.records_store, Caller(job.owner, "job"), options, model,
-            InputFile.of(source, job.input_name), error_threshold=job.error_threshold,
-            on_open=lambda batch_id: services.set_batch(runtime.database, job.id, worker, batch_id))
+        recorder = _recording(runtime, job, worker, options, model, lambda: InputFile.of(source, job.input_name))
+        reuse = recorder is None
         outcome = {}
 
         def write(out) -> dict:
@@ -231,11 +246,8 @@ def _dataset(runtime: Runtime, job, worker: str) -> dict:
         tracker(done["rows"], force=True)  # one write per part
 
     options = _scoring_options(job)
-    reuse = _recorded_before(runtime, job.batch_id)
-    recorder = None if reuse else JobRecording(
-        runtime.database, runtime.records_store, Caller(job.owner, "job"), options, model,
-        dataset_input(parts, location), error_threshold=job.error_threshold,
-        on_open=lambda batch_id: services.set_batch(runtime.database, job.id, worker, batch_id))
+    recorder = _recording(runtime, job, worker, options, model, lambda: dataset_input(parts, location))
+    reuse = recorder is None
     scratch = tempfile.mkdtemp(prefix="loan-job-")
     try:
         output = str(Path(scratch) / f"answer.{options.format}")

@@ -239,14 +239,16 @@ def openapi_paths() -> dict:
                          503: "The queue cannot be reached"}, code="202")},
             "get": {"operationId": "list_jobs", "summary": "The caller's jobs, newest first", "tags": ["jobs"],
                     "parameters": [{"name": "state", "in": "query", "required": False, "schema": {"type": "string"},
-                                    "description": "queued, running, succeeded, failed or cancelled"}],
+                                    "description": "queued, running, finishing, succeeded, failed or cancelled"}],
                     "responses": responses("{jobs: [...]}", {400: "Unknown state"})}},
         "/api/v1/jobs/{job_id}": {
             "get": {"operationId": "get_job", "summary": "One job: state, progress, summary, error, result URL",
                     "tags": ["jobs"], "parameters": [job_id], "responses": responses("The job", {404: "Unknown job"})},
             "delete": {"operationId": "cancel_job", "summary": "Cancel a queued or running job", "tags": ["jobs"],
                        "parameters": [job_id],
-                       "responses": responses("The cancelled job", {404: "Unknown job", 409: "Already ended"})}},
+                       "responses": responses("The cancelled job", {
+                           404: "Unknown job", 409: "Already ended (job-ended), or finishing: its batch is being "
+                           "completed and its result is kept (job-finishing)"})}},
         "/api/v1/jobs/{job_id}/result": {
             "get": {"operationId": "job_result", "summary": "The job's answer (CSV, Excel, JSON or Parquet)",
                     "tags": ["jobs"], "parameters": [job_id],
