@@ -9,7 +9,7 @@ import io
 import pytest
 
 from tests import factories
-from tests.conftest import BufferedClient, _service_missing
+from tests.conftest import BufferedClient, _service_missing, local_cluster
 from webapp import create_app
 
 REDIS_URL = "redis://127.0.0.1:6379/11"  # the jobs tests' own database number
@@ -86,3 +86,11 @@ def empty_redis(url: str):
 @pytest.fixture
 def redis_url():
     yield from empty_redis(REDIS_URL)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real Dask cluster of one single-threaded worker process: small, but the model and the
+    part tasks still cross a process boundary as on a real cluster."""
+    with local_cluster(n_workers=1) as cluster:
+        yield cluster

@@ -60,6 +60,7 @@ class Runtime:
     job_sources: list[str] = field(default_factory=list)
     progress_interval: float = 0.5  # seconds between progress writes (and cancellation checks)
     stale_seconds: float = 60.0     # a running job's heartbeat older than this: its worker is gone
+    dask_scheduler: str | None = None  # DASK_SCHEDULER_ADDRESS; None: a LocalCluster per dataset job
 
 
 class _Progress:
@@ -253,7 +254,7 @@ def _dataset(runtime: Runtime, job, worker: str) -> dict:
         output = str(Path(scratch) / f"answer.{options.format}")
         summary = score_dataset(location, output, model, Options(options, limits=dataclasses.replace(
             _limits(runtime), max_rows=10**12)), engine=job.options.get("engine") or "local", parts=parts,
-            progress=part_done, recorder=recorder)
+            progress=part_done, recorder=recorder, scheduler=runtime.dask_scheduler)
         report = summary.to_dict()
         report["batch_id"] = job.batch_id if reuse else recorder.batch_id
         check_threshold(report, job.error_threshold)

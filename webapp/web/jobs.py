@@ -204,7 +204,8 @@ def init_app(app: Flask) -> None:
                       models=app.extensions["models"], limits=app.extensions["limits"],
                       job_sources=parse_prefixes(app.config.get("JOB_SOURCES")),
                       progress_interval=float(app.config.get("JOBS_PROGRESS_SECONDS", 0.5)),
-                      stale_seconds=float(app.config.get("JOBS_STALE_SECONDS", 60)))
+                      stale_seconds=float(app.config.get("JOBS_STALE_SECONDS", 60)),
+                      dask_scheduler=app.config.get("DASK_SCHEDULER_ADDRESS") or None)
     app.extensions["jobs"] = JobQueue(make_huey(app.config, app.instance_path), runtime)
     app.register_blueprint(api_bp)
     app.register_blueprint(bp)
