@@ -75,6 +75,14 @@ def _timing(spent: dict, module, *names: str):
             setattr(module, name, function)
 
 
+def _drain(response) -> int:
+    """Read the whole answer, as a client downloading it would (the test client reads lazily)."""
+    try:
+        return sum(len(block) for block in response.iter_encoded())
+    finally:
+        response.close()
+
+
 def _wall(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
@@ -119,7 +127,7 @@ def run_job(client, app, body: bytes, poll: float) -> dict:
         assert state["state"] == "succeeded", state["error"]
         before = time.perf_counter()
         answer = client.get(state["result"])
-        assert answer.status_code == 200
+        assert answer.status_code == 200 and _drain(answer)
         done = time.perf_counter()
     return {"total": done - started, "submit": submitted - started, "store input": spent.get("save", 0.0),
             "queued": _wall(state["started_at"]) - _wall(state["created_at"]),
@@ -155,6 +163,7 @@ def main(argv=None) -> None:
         started = time.perf_counter()
         sync = client.post("/api/v1/score", data=body, content_type="text/csv")
         assert sync.status_code == 200, sync.data[:300]
+        assert _drain(sync)
         sync_seconds = time.perf_counter() - started
 
         indexing = _wait_for_indexing()
