@@ -238,10 +238,11 @@ def _upload(runtime: Runtime, job, worker: str, recordings: list) -> dict:
                 check_threshold(answer.report, job.error_threshold)
                 answer.report["batch_id"] = job.batch_id
             outcome["batch_id"] = job.batch_id if reuse else answer.batch_id
+            outcome["report"] = answer.report
             return answer.report
 
         token = runtime.results.create(write, _meta(job, model))
-    report = runtime.results.get(token).meta["summary"]
+    report = outcome["report"]  # as stored beside the answer (no need to read it back)
     return {"result_token": token, "summary": report, "batch_id": outcome["batch_id"],
             "rows_done": report["rows"], "rows_total": report["rows"]}
 
