@@ -20,7 +20,7 @@ from webapp.jobs.tasks import Runtime
 from webapp.service import FORMATS, ScoreQuery, summary_headers
 from webapp.storage import ResultExpired, ResultNotFound
 from webapp.web import auth, context
-from webapp.web.api import _answer_format, _read_input
+from webapp.web.api import CSV_TYPES, FILE_TYPES, _answer_format, _read_input
 from webapp.web.problems import problem
 
 api_bp = Blueprint("jobs_api", __name__, url_prefix="/api/v1")
@@ -69,9 +69,18 @@ def _dataset_payload(source) -> dict | None:
     return body if isinstance(body, dict) and "source" in body else None
 
 
+def _job_input():
+    """The body, its name and whether it is JSON. A raw file body is the request's stream, copied
+    once, straight into the job's stored input (not first into a spooled copy as /score reads it);
+    multipart and JSON bodies as /score reads them (JSON may be a dataset payload: it is peeked at)."""
+    if request.mimetype in CSV_TYPES or request.mimetype in FILE_TYPES:
+        return request.stream, "input", False
+    return _read_input()
+
+
 @api_bp.post("/jobs")
 def submit():
-    source, name, json_input = _read_input()
+    source, name, json_input = _job_input()
     try:
         payload = _dataset_payload(source) if json_input else None
         values = {**request.args.to_dict(), **(payload or {})}
@@ -95,7 +104,8 @@ def submit():
         document, created = services.submit(current_app.extensions["database"], context.results(),
                                             queue().enqueue, submission, None if payload is not None else source)
     finally:
-        source.close()
+        if source is not request.stream:
+            source.close()
     response = jsonify(document)
     response.status_code = 202 if created else 200
     response.headers["Location"] = url_for("jobs_api.job", job_id=document["id"])
