@@ -142,3 +142,8 @@ def test_a_big_batch_is_indexed_once_its_job_has_ended_not_before(queued_app, mo
             thread.join(30)
     with queued_app.extensions["database"].session() as session:
         assert session.scalar(select(Batch.indexed)) is True
+
+
+def test_an_idle_worker_polls_the_sqlite_queue_at_least_four_times_a_second(queued_app):
+    consumer = queued_app.extensions["jobs"].consumer()
+    assert consumer.max_delay <= 0.25
