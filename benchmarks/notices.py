@@ -101,7 +101,8 @@ def through_the_record(rows: int) -> None:
         for fmt in RENDERERS:
             began = time.perf_counter()
             with database.session() as session:
-                count = generate(session, recorder.batch_id, fmt, lender, "principal-reasons").notices
+                count = generate(session, recorder.batch_id, fmt, lender, "principal-reasons",
+                                 store=Path(folder) / "records").notices
             timings[fmt] = time.perf_counter() - began
         database.dispose()
     total = sum(timings.values())

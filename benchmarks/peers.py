@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import data
-from benchmarks.run import BENTOML_VENV, MLFLOW_VENV, ROOT, Server, free_port, mlflow_server, multipart, percentiles
+from benchmarks.run import (BENTOML_VENV, MLFLOW_VENV, ROOT, Server, free_port, mlflow_server, multipart, percentiles,
+                            workload)
 
 ADMIN = ("bench@example.test", "bench-admin-passphrase")
 
@@ -60,12 +61,14 @@ def single_record(port, path, body, headers, count, keep_alive):
 
 
 def ours(worker_class: str | None, tmp: Path) -> tuple[Server, dict]:
-    """Our server as `make run` starts it (optionally another worker class), and its API key header."""
+    """Our server and job worker as `make run` starts them (optionally another gunicorn worker
+    class), and its API key header."""
     port = free_port()
     env = {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "SECRET_KEY": "bench", "LOG_LEVEL": "warning",
            "UPLOAD_FOLDER": str(tmp / "uploads"), "MAX_CONTENT_LENGTH": str(200 * 2**20),
            "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "MODEL_STORE": str(tmp / "models"),
-           "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1], "PYTHONPATH": str(ROOT)}
+           "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1], "PYTHONPATH": str(ROOT),
+           "JOBS_QUEUE_PATH": str(tmp / "jobs-queue.db")}
     (tmp / "uploads").mkdir(parents=True, exist_ok=True)
     if worker_class:
         env["GUNICORN_CMD_ARGS"] = f"--worker-class {worker_class}"
@@ -73,8 +76,8 @@ def ours(worker_class: str | None, tmp: Path) -> tuple[Server, dict]:
                            "--name", "bench"], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
                           check=True)
     key = made.stdout.strip().splitlines()[-1]
-    server = Server([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--access-logfile",
-                     "/dev/null", "webapp:create_app()"], port, "/healthz", env)
+    # The server and one job worker, as `make run` starts them: the worker writes large batches' indexes.
+    server = Server([sys.executable, "scripts/supervise.py", "Procfile"], port, "/healthz", env)
     return server, {"Authorization": f"Bearer {key}"}
 
 
@@ -162,6 +165,8 @@ def main() -> None:
                 mlflow.stop()
         else:
             print("MLflow: skipped (no benchmarks/.venv-mlflow; run benchmarks.run --setup-mlflow)")
+    floor = {n: workload("floor", path)["seconds"] for n, path in files.items()}  # read_csv, predict_proba, to_csv
+    table.append({"server": "naive in-process floor", **{f"{n:,} rows s": round(s, 2) for n, s in floor.items()}})
     # Our CSV rounds probabilities to 4 decimals and leaves rows that fail validation unscored.
     reference = next(iter(answers.values()))
     for name, values in answers.items():
@@ -177,6 +182,15 @@ def main() -> None:
     print("|" + "|".join("---" for _ in columns) + "|")
     for row in table:
         print("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    print()
+    for row in table:  # issue 26: at least 2x MLflow's rows/s and 1.5x the naive floor's, in the same run
+        if not row["server"].startswith("ours"):
+            continue
+        for n in sizes:
+            key = f"{n:,} rows s"
+            others = {r["server"]: r[key] for r in table if r is not row and r.get(key)}
+            print(f"{row['server']}, {n:,} rows: " + ", ".join(f"{other / row[key]:.2f}x the rows/s of {name}"
+                                                             for name, other in others.items()))
 
 
 def multipart_bytes(body: bytes) -> tuple[bytes, str]:

@@ -34,7 +34,13 @@ def score_once(app, path: Path, record: bool) -> float:
             if record else None
         answer = score_input(source, model, options, limits=app.extensions["limits"], recorder=recorder)
         answer.file.close()
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+    if recorder is not None:
+        INDEXING.append(recorder)
+    return seconds
+
+
+INDEXING = []  # recordings whose index may still be written on a thread: waited for before the databases go
 
 
 def main() -> None:
@@ -66,7 +72,8 @@ def main() -> None:
             print(f"{rows:>9,}  " + "  ".join(f"{medians[n]:>11.4f}s" for n in apps) + f"   {overhead}",
                   flush=True)
     finally:
-        time.sleep(2)  # let the big batches' index threads finish before the databases go
+        for recording in INDEXING:
+            recording._recorder.wait_indexed()
         for app in apps.values():
             app.extensions["database"].dispose()
         if drop:

@@ -77,11 +77,12 @@ def _attach_model(app: Flask) -> None:
         # /healthz answers anyone: file names, not where the files live.
         models.error = models.error.replace(f"{Path(app.config['MODEL_PATH']).parent}{os.sep}", "")
     app.extensions["models"] = models
+    from webapp.service.recording import records_store
     from webapp.service.replay import RecordedScorer
 
     # `flask records replay`: the stored inputs re-scored by the model version each batch recorded.
     app.extensions["score_frame"] = RecordedScorer(app.extensions["database"], app.extensions.get("model_registry"),
-                                                   models)
+                                                   models, records_store(app.config, app.instance_path))
 
 
 def _attach_storage(app: Flask) -> None:

@@ -378,6 +378,13 @@ def _database():
     return current_app.extensions["database"]
 
 
+def _store() -> str:
+    """The records store as configured now: the batch rows name their archives relative to it."""
+    from webapp.service.recording import records_store
+
+    return records_store(current_app.config, current_app.instance_path)
+
+
 @contextlib.contextmanager
 def _record_errors():
     from webapp.records import RecordError
@@ -389,17 +396,35 @@ def _record_errors():
 
 
 @records_group.command("verify")
-@click.option("--batch", "batch_id", help="Verify this batch only (its decisions and its link).")
+@click.option("--batch", "batch_id", help="Verify this batch only (its decisions, its link and its index).")
 @with_appcontext
 def records_verify_command(batch_id):
-    """Recompute every batch's digest and the chain; exit 1 naming the first batch that differs."""
+    """Recompute every batch's digest and the chain, and compare each batch's Loan_ID index with its
+    decisions; exit 1 naming the first batch that differs and each batch whose index differs."""
     from webapp.records import verify
 
-    report = verify(_database(), batch_id)
-    if not report.ok:
+    report = verify(_database(), batch_id, store=_store())
+    for bad, problem in report.index_problems.items():
+        click.echo(f"index of batch {bad} differs from its decisions: {problem} "
+                   f"(derived data: rebuild it with `flask records reindex --batch {bad}`)", err=True)
+    if report.first_bad is not None:
         click.echo(f"batch {report.first_bad}: {report.problem}", err=True)
+    if not report.ok:
         sys.exit(1)
     click.echo(f"verified {report.checked} batch(es): the chain is intact")
+
+
+@records_group.command("reindex")
+@click.option("--batch", "batch_id", help="Rebuild this batch's index (default: every index that differs "
+              "from its decisions, and every one whose writing was interrupted).")
+@with_appcontext
+def records_reindex_command(batch_id):
+    """Rebuild the Loan_ID index from the archives (it is derived data: nothing is lost)."""
+    from webapp.records import reindex
+
+    with _record_errors():
+        rebuilt = reindex(_database(), batch_id, store=_store())
+    click.echo(f"rebuilt the index of {len(rebuilt)} batch(es)" + (f": {', '.join(rebuilt)}" if rebuilt else ""))
 
 
 @records_group.command("purge")
@@ -410,10 +435,10 @@ def records_purge_command(as_of):
     Also writes the Loan_ID index of any batch whose indexing was interrupted."""
     from webapp.records import index_pending, purge
 
-    mended = index_pending(_database())
+    mended = index_pending(_database(), store=_store())
     if mended:
         click.echo(f"indexed {len(mended)} batch(es) whose indexing was interrupted")
-    report = purge(_database(), as_of, current_app.config["RECORD_RETENTION_MONTHS"])
+    report = purge(_database(), as_of, current_app.config["RECORD_RETENTION_MONTHS"], store=_store())
     click.echo(f"purged {len(report.purged)} batch(es) created before {report.cutoff:%Y-%m-%d}; "
                f"{len(report.held)} on hold kept")
 
@@ -473,7 +498,7 @@ def records_replay_command(batch_id):
     with _record_errors():
         if hasattr(score_frame, "for_batch"):  # service.replay.RecordedScorer: the batch's own model version
             score_frame = score_frame.for_batch(batch_id)
-        report = replay(_database(), batch_id, score_frame)
+        report = replay(_database(), batch_id, score_frame, store=_store())
     for difference in report.differences[:50]:
         click.echo(f"row {difference['row']} {difference['loan_id']}: {difference['field']} recorded "
                    f"{difference['recorded']!r}, replayed {difference['replayed']!r}")
@@ -495,7 +520,7 @@ def records_export_command(since, fmt, output):
 
     output = output or Path(f"records-since-{since:%Y-%m-%d}.{fmt}")
     with _record_errors():
-        rows = export(_database(), since, fmt, str(output))
+        rows = export(_database(), since, fmt, str(output), store=_store())
     click.echo(f"wrote {rows:,} decision(s) to {output}")
 
 
@@ -517,7 +542,7 @@ def records_notices_command(batch_id, output):
         for fmt in RENDERERS:
             with _database().session() as session:
                 generated = generate(session, batch_id, fmt, Lender.from_config(config), config["NOTICE_STYLE"],
-                                     response_days=config["NOTICE_RESPONSE_DAYS"])
+                                     response_days=config["NOTICE_RESPONSE_DAYS"], store=_store())
                 accounts.record(session, actor, EVENT, generated.event_detail(), "cli")
             (output / f"notices.{fmt}").write_bytes(generated.data)
     click.echo(f"wrote {generated.notices} notice(s) of batch {batch_id} to {output}/notices.{{pdf,zip,csv}} "

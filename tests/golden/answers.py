@@ -8,7 +8,9 @@ answers may grow, never change.
 Re-recorded on purpose, once: the explained answers (the API's `explain=true` and the page, which
 explains by default) when issue 25 made stated reasons material only and never a missing-information
 reason for a decline. Every answer without explanations is still the one recorded before the
-one-door change (recorded with these digests at that commit).
+one-door change (recorded with these digests at that commit). And once more, for the explained JSON
+answers only, when their contributions began to be compared to 12 significant digits (see
+`_round_contributions`; the answers themselves were identical at that commit and the one before).
 """
 from __future__ import annotations
 
@@ -38,7 +40,21 @@ def json_digest(body: bytes) -> str:
     for prediction in document.get("predictions", []):
         for key in ADDED_PREDICTION_KEYS:
             prediction.pop(key, None)
+        _round_contributions(prediction)
     return sha(json.dumps(document, sort_keys=True).encode())
+
+
+CONTRIBUTION_DIGITS = 12
+
+
+def _round_contributions(prediction: dict) -> None:
+    """Explained answers carry log-odds contributions at full precision, and numpy's vectorised
+    log1p differs in the last bit between CPUs (AVX-512 or not): the digests compare them to 12
+    significant digits, far below any reason's materiality (0.05), far above that last bit."""
+    for name, value in (prediction.get("contributions") or {}).items():
+        prediction["contributions"][name] = float(f"{value:.{CONTRIBUTION_DIGITS}g}")
+    for reason in prediction.get("reasons") or []:
+        reason["contribution"] = float(f"{reason['contribution']:.{CONTRIBUTION_DIGITS}g}")
 
 
 def _without_added_columns(rows: list[list]) -> list[list]:

@@ -61,19 +61,20 @@ def archive_kind(request, monkeypatch):
     return request.param
 
 
-def stored(database, batch_id) -> pa.Table:
+def stored(database, batch_id, store) -> pa.Table:
     with database.session() as session:
         batch = session.get(Batch, batch_id)
-        return archive.read(batch.archive, batch.archive_data)
+        return archive.read(archive.locate(batch.archive, store), batch.archive_data)
 
 
-def rewrite(database, batch_id, change) -> None:
+def rewrite(database, batch_id, change, store) -> None:
     """Tamper with a batch's archive, wherever it lives."""
     with database.session() as session:
         batch = session.get(Batch, batch_id)
-        changed = change(archive.read(batch.archive, batch.archive_data))
+        location = archive.locate(batch.archive, store)
+        changed = change(archive.read(location, batch.archive_data))
         if batch.archive_data is None:
-            pq.write_table(changed, batch.archive)
+            pq.write_table(changed, location)
         else:
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, changed.schema) as stream:

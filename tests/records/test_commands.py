@@ -22,10 +22,33 @@ def test_verify_passes_then_names_the_changed_batch(db_app, recorded):
     ids = [recorded(decisions(["A", "B"])) for _ in range(2)]
     result = runner.invoke(args=["records", "verify"])
     assert result.exit_code == 0 and "verified 2 batch(es)" in result.output
-    rewrite(db_app.extensions["database"], ids[0], lambda t: t.take([1, 0]))
+    rewrite(db_app.extensions["database"], ids[0], lambda t: t.take([1, 0]), records_store(db_app))
     result = runner.invoke(args=["records", "verify"])
     assert result.exit_code == 1 and ids[0] in result.output
     assert runner.invoke(args=["records", "verify", "--batch", ids[1]]).exit_code == 0
+
+
+def test_verify_names_a_batch_whose_index_differs_and_reindex_mends_it(db_app, recorded):
+    from sqlalchemy import delete
+
+    from webapp.records.models import Batch, DecisionIndex
+
+    runner = db_app.test_cli_runner()
+    ids = [recorded(decisions(["A", "B"])) for _ in range(2)]
+    with db_app.extensions["database"].session() as session:
+        seq = session.get(Batch, ids[1]).seq
+        session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))
+    result = runner.invoke(args=["records", "verify"])
+    assert result.exit_code == 1
+    assert f"index of batch {ids[1]} differs from its decisions: 2 row(s) missing" in result.output
+    assert f"flask records reindex --batch {ids[1]}" in result.output
+    assert "chain is intact" not in result.output and ids[0] not in result.output
+    result = runner.invoke(args=["records", "reindex", "--batch", ids[1]])
+    assert result.exit_code == 0 and f"rebuilt the index of 1 batch(es): {ids[1]}" in result.output
+    assert runner.invoke(args=["records", "verify"]).exit_code == 0
+    assert "rebuilt the index of 0 batch(es)" in runner.invoke(args=["records", "reindex"]).output
+    unknown = runner.invoke(args=["records", "reindex", "--batch", "f" * 32])
+    assert unknown.exit_code != 0 and "no batch" in unknown.output.lower()
 
 
 def test_hold_release_and_purge(db_app, recorded):

@@ -72,3 +72,16 @@ def test_a_summary_with_numpy_values_and_nan_is_stored_as_plain_json():
 
     assert canonical_json({"b": np.int64(3), "a": [np.float64(0.5), float("nan")], "c": float("inf")}) == \
         '{"a":[0.5,null],"b":3,"c":null}'
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=30)), min_size=1, max_size=80))
+def test_a_few_ids_are_keyed_in_python_exactly_as_many_are_in_numpy(ids):
+    import webapp.records.digest as digest
+
+    small = loan_keys(pa.array(ids, pa.string()))
+    saved, digest.SMALL_ROWS = digest.SMALL_ROWS, 0
+    try:
+        assert small.tolist() == loan_keys(pa.array(ids, pa.string())).tolist()
+    finally:
+        digest.SMALL_ROWS = saved

@@ -17,13 +17,13 @@ def test_the_batch_id_is_known_before_any_row(database, store):
         assert session.get(Batch, recorder.batch_id) is None
 
 
-def test_a_complete_batch_counts_its_rows_and_keeps_them_in_input_order(database, record, archive_kind):
+def test_a_complete_batch_counts_its_rows_and_keeps_them_in_input_order(database, store, record, archive_kind):
     batch_id = record([decisions(["A", "B"]), decisions(["C"], start=3, probabilities=[None])])
     with database.session() as session:
         batch = get_batch(session, batch_id)
     assert batch["status"] == "complete"
     assert batch["counts"] == {"rows": 3, "scored": 2, "failed": 1}
-    table = stored(database, batch_id)
+    table = stored(database, batch_id, store)
     assert table["row"].to_pylist() == [1, 2, 3]
     assert table["loan_id"].to_pylist() == ["A", "B", "C"]
 
@@ -40,8 +40,8 @@ def test_large_chunks_are_written_on_a_thread_in_order(database, store, monkeypa
     for offset in range(0, 9, 3):
         recorder.add(decisions([f"L{offset + i}" for i in range(3)], start=offset + 1))
     recorder.complete({})
-    assert stored(database, recorder.batch_id)["row"].to_pylist() == list(range(1, 10))
-    assert verify(database).ok
+    assert stored(database, recorder.batch_id, store)["row"].to_pylist() == list(range(1, 10))
+    assert verify(database, store=store).ok
 
 
 def test_a_failure_on_the_writer_thread_fails_the_batch(database, store, monkeypatch):
@@ -55,10 +55,10 @@ def test_a_failure_on_the_writer_thread_fails_the_batch(database, store, monkeyp
         assert get_batch(session, recorder.batch_id)["status"] == "failed"
 
 
-def test_probabilities_are_stored_at_full_precision(database, record):
+def test_probabilities_are_stored_at_full_precision(database, store, record):
     p = 0.1 + 0.2  # 0.30000000000000004
     batch_id = record(decisions(["A"], probabilities=[p]))
-    assert stored(database, batch_id)["probability"].to_pylist() == [p]
+    assert stored(database, batch_id, store)["probability"].to_pylist() == [p]
 
 
 def test_a_failed_batch_leaves_no_archive_and_no_complete_looking_rows(database, store, archive_kind):
@@ -76,7 +76,7 @@ def test_a_failed_batch_leaves_no_archive_and_no_complete_looking_rows(database,
 def test_a_failure_while_completing_marks_the_batch_failed(database, store, monkeypatch, archive_kind):
     recorder = Recorder(database, start(), store=store)
     recorder.add(decisions(["A"]))
-    monkeypatch.setattr("webapp.records.recorder.take_next_link", lambda *a: (_ for _ in ()).throw(OSError("full")))
+    monkeypatch.setattr("webapp.records.recorder.publish", lambda *a: (_ for _ in ()).throw(OSError("full")))
     with pytest.raises(OSError):
         recorder.complete({})
     with database.session() as session:
@@ -84,11 +84,11 @@ def test_a_failure_while_completing_marks_the_batch_failed(database, store, monk
     assert list(store.glob("*")) == []
 
 
-def test_an_empty_batch_is_recorded_too(database, record):
+def test_an_empty_batch_is_recorded_too(database, store, record):
     batch_id = record([], summary={"rows": 0})
     with database.session() as session:
         assert get_batch(session, batch_id)["counts"] == {"rows": 0, "scored": 0, "failed": 0}
-    assert verify(database).ok
+    assert verify(database, store=store).ok
 
 
 def test_eight_parallel_recordings_all_succeed_and_chain_without_forks(database, store):
@@ -113,7 +113,7 @@ def test_eight_parallel_recordings_all_succeed_and_chain_without_forks(database,
     with database.session() as session:
         seqs = sorted(session.get(Batch, batch_id).seq for batch_id in ids)
     assert seqs == list(range(1, 9))
-    assert verify(database).ok
+    assert verify(database, store=store).ok
 
 
 @pytest.mark.parametrize("channel", ["fax", ""])
@@ -132,12 +132,12 @@ def test_a_large_batch_is_indexed_right_after_and_found_meanwhile(database, stor
     recorder.complete({})
     with database.session() as session:
         assert session.get(Batch, recorder.batch_id).indexed is False
-        assert [d["row"] for d in decisions_for(session, "B")] == [2]  # read from the archive
+        assert [d["row"] for d in decisions_for(session, "B", store=store)] == [2]  # read from the archive
     gate.set()
     recorder.wait_indexed()
     with database.session() as session:
         assert session.get(Batch, recorder.batch_id).indexed is True
-        assert [d["row"] for d in decisions_for(session, "B")] == [2]  # through the index
+        assert [d["row"] for d in decisions_for(session, "B", store=store)] == [2]  # through the index
 
 
 def test_an_interrupted_indexing_is_mended(database, store, monkeypatch):
@@ -148,11 +148,11 @@ def test_an_interrupted_indexing_is_mended(database, store, monkeypatch):
     recorder.complete({})
     recorder.wait_indexed()
     monkeypatch.undo()
-    assert index_pending(database) == []  # too recent: its thread may still be running
-    assert index_pending(database, older_than=timedelta(0)) == [recorder.batch_id]
+    assert index_pending(database, store=store) == []  # too recent: its thread may still be running
+    assert index_pending(database, older_than=timedelta(0), store=store) == [recorder.batch_id]
     with database.session() as session:
         assert session.get(Batch, recorder.batch_id).indexed is True
-        assert [d["loan_id"] for d in decisions_for(session, "A")] == ["A"]
+        assert [d["loan_id"] for d in decisions_for(session, "A", store=store)] == ["A"]
 
 
 def test_a_failure_while_adding_fails_the_batch_and_a_second_fail_is_harmless(database, store, monkeypatch):
@@ -163,3 +163,37 @@ def test_a_failure_while_adding_fails_the_batch_and_a_second_fail_is_harmless(da
     recorder.fail("disk full")  # the caller's own handler: nothing more happens
     with database.session() as session:
         assert get_batch(session, recorder.batch_id)["failure_reason"] == "recording failed: OSError (No space left on device)"
+
+
+def test_a_large_batch_can_be_handed_to_another_process_for_indexing(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 0)
+    handed = []
+    recorder = Recorder(database, start(), store=store, index_elsewhere=handed.append)
+    recorder.add(decisions(["A", "B"]))
+    recorder.complete({})
+    assert handed == [recorder.batch_id] and recorder._indexer is None  # no thread here
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is False
+        assert [d["row"] for d in decisions_for(session, "B", store=store)] == [2]  # read from the archive
+    from webapp.records import reindex
+
+    assert reindex(database, recorder.batch_id, store=store) == [recorder.batch_id]  # what the worker runs
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is True
+        assert [d["row"] for d in decisions_for(session, "B", store=store)] == [2]
+    assert verify(database, store=store).ok
+
+
+def test_a_batch_the_queue_cannot_take_is_indexed_here(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 0)
+
+    def unreachable(batch_id):
+        raise ConnectionError("redis is down")
+
+    recorder = Recorder(database, start(), store=store, index_elsewhere=unreachable)
+    recorder.add(decisions(["A", "B"]))
+    recorder.complete({})
+    recorder.wait_indexed()
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is True
+        assert [d["row"] for d in decisions_for(session, "A", store=store)] == [1]

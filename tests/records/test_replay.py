@@ -63,7 +63,7 @@ def test_replay_of_a_generated_file_equals_the_original(database, store, rows):
     frame = pd.DataFrame(rows, columns=["Loan_ID", "ApplicantIncome", "Property_Area", "Gender"], dtype=object)
     frame["ApplicantIncome"] = frame["ApplicantIncome"].astype(float)
     batch_id = scored_and_recorded(database, store, frame)
-    report = replay(database, batch_id, fake_score_frame)
+    report = replay(database, batch_id, fake_score_frame, store=store)
     assert report.ok, report.differences[:3]
     assert report.rows == len(rows)
 
@@ -72,7 +72,7 @@ def test_replay_reports_each_difference_row_by_row(database, store):
     frame = pd.DataFrame({"Loan_ID": ["A", "B"], "ApplicantIncome": [4000.0, 9000.0], "Property_Area": ["Urban"] * 2,
                           "Gender": [None, "Male"]})
     batch_id = scored_and_recorded(database, store, frame)
-    report = replay(database, batch_id, lambda f: fake_score_frame(f, shift=1e-9))
+    report = replay(database, batch_id, lambda f: fake_score_frame(f, shift=1e-9), store=store)
     assert not report.ok
     assert {(d["row"], d["loan_id"], d["field"]) for d in report.differences} == {
         (1, "A", "probability"), (1, "A", "reason_contributions"), (2, "B", "probability")}
@@ -82,11 +82,11 @@ def test_the_frame_given_to_the_scorer_has_the_contract_names(database, store):
     frame = pd.DataFrame({"Loan_ID": ["007"], "ApplicantIncome": [None], "Property_Area": ["Rural"], "Gender": [""]})
     batch_id = scored_and_recorded(database, store, frame)
     seen = []
-    replay(database, batch_id, lambda f: seen.append(f) or fake_score_frame(f))
+    replay(database, batch_id, lambda f: seen.append(f) or fake_score_frame(f), store=store)
     assert list(seen[0].columns) == ["Loan_ID", "ApplicantIncome", "Property_Area", "Gender"]
     assert seen[0].iloc[0]["Loan_ID"] == "007" and seen[0].iloc[0]["Gender"] == ""
 
 
 def test_an_unknown_or_purged_batch_cannot_be_replayed(database, store):
     with pytest.raises(BatchNotFound):
-        replay(database, "0" * 32, fake_score_frame)
+        replay(database, "0" * 32, fake_score_frame, store=store)

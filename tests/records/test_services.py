@@ -31,11 +31,11 @@ def archive_of(store, batch_id):
 
 # --- lookups
 
-def test_every_decision_for_an_id_newest_first_with_its_inputs_and_reasons(database, record, archive_kind):
+def test_every_decision_for_an_id_newest_first_with_its_inputs_and_reasons(database, store, record, archive_kind):
     first = record(decisions(["LP1", "LP2"], probabilities=[0.2, 0.9]))
     second = record(decisions(["LP3", "LP1"], probabilities=[0.8, 0.3]), actor="alice", purpose="analysis")
     with database.session() as session:
-        found = decisions_for(session, "LP1")
+        found = decisions_for(session, "LP1", store=store)
     assert [(d["batch_id"], d["row"]) for d in found] == [(second, 2), (first, 1)]
     newest = found[0]
     assert (newest["actor"], newest["purpose"], newest["status"], newest["probability"]) == ("alice", "analysis", "N", 0.3)
@@ -45,18 +45,18 @@ def test_every_decision_for_an_id_newest_first_with_its_inputs_and_reasons(datab
     assert (newest["threshold"], newest["model_version"], newest["error"]) == (0.5, "2026-11-01-abc", None)
 
 
-def test_a_lookup_by_actor_and_of_an_unknown_id(database, record):
+def test_a_lookup_by_actor_and_of_an_unknown_id(database, store, record):
     record(decisions(["LP1"]), actor="alice")
     record(decisions(["LP1"]), actor="bob")
     with database.session() as session:
-        assert [d["actor"] for d in decisions_for(session, "LP1", actor="bob")] == ["bob"]
-        assert decisions_for(session, "nobody") == []
+        assert [d["actor"] for d in decisions_for(session, "LP1", actor="bob", store=store)] == ["bob"]
+        assert decisions_for(session, "nobody", store=store) == []
 
 
-def test_failed_rows_are_found_with_their_error(database, record):
+def test_failed_rows_are_found_with_their_error(database, store, record):
     record(decisions(["LP1"], probabilities=[None]))
     with database.session() as session:
-        (found,) = decisions_for(session, "LP1")
+        (found,) = decisions_for(session, "LP1", store=store)
     assert (found["status"], found["probability"], found["reasons"]) == (None, None, [])
     assert found["error"].startswith("Property_Area")
 
@@ -90,10 +90,10 @@ def test_a_batch_has_its_fields_counts_and_summary(database, record):
 
 # --- verification
 
-def test_an_untouched_chain_verifies(database, record):
+def test_an_untouched_chain_verifies(database, store, record):
     for i in range(3):
         record(decisions([f"L{i}", f"M{i}"]))
-    report = verify(database)
+    report = verify(database, store=store)
     assert report.ok and report.checked == 3
 
 
@@ -112,13 +112,13 @@ def rows_swapped(table):
 
 
 @pytest.mark.parametrize("tamper", [probability_changed, row_deleted, rows_swapped], ids=lambda f: f.__name__)
-def test_verify_names_the_first_batch_whose_decisions_were_changed(database, record, tamper, archive_kind):
+def test_verify_names_the_first_batch_whose_decisions_were_changed(database, store, record, tamper, archive_kind):
     ids = [record(decisions(["A", "B", "C"])) for _ in range(3)]
-    rewrite(database, ids[1], tamper)
-    report = verify(database)
+    rewrite(database, ids[1], tamper, store)
+    report = verify(database, store=store)
     assert (report.ok, report.first_bad) == (False, ids[1])
     assert "differ" in report.problem
-    assert verify(database, ids[0]).ok and not verify(database, ids[1]).ok
+    assert verify(database, ids[0], store=store).ok and not verify(database, ids[1], store=store).ok
 
 
 def test_verify_catches_a_changed_batch_field_and_a_removed_archive(database, store, record, monkeypatch):
@@ -127,8 +127,8 @@ def test_verify_catches_a_changed_batch_field_and_a_removed_archive(database, st
     with database.session() as session:
         session.get(Batch, ids[0]).model_version = "something else"
     archive_of(store, ids[1]).unlink()
-    assert verify(database).first_bad == ids[0]
-    assert "missing" in verify(database, ids[1]).problem
+    assert verify(database, store=store).first_bad == ids[0]
+    assert "missing" in verify(database, ids[1], store=store).problem
 
 
 # --- retention
@@ -144,29 +144,29 @@ def test_purge_deletes_only_what_is_past_retention_and_not_on_hold(database, sto
     hold(database, held, "examination pending")
     now = datetime.now(UTC)
     as_of = months_before(now, -25) + timedelta(minutes=1)  # 25 months on, the first two are due
-    assert purge(database, as_of=now).purged == []  # nothing is 25 months old today
+    assert purge(database, as_of=now, store=store).purged == []  # nothing is 25 months old today
     with database.session() as session:  # `recent` inside the retention at as_of (its digest breaks)
         session.get(Batch, recent).created_at = as_of
-    report = purge(database, as_of=as_of)
+    report = purge(database, as_of=as_of, store=store)
     assert report.purged == [old] and report.held == [held]
     assert not archive_of(store, old).exists() and archive_of(store, held).exists()
     with database.session() as session:
         with pytest.raises(BatchPurged):
             get_batch(session, old)
-        assert [d["batch_id"] for d in decisions_for(session, "A")] == [recent, held]
-    assert verify(database).first_bad == recent  # only the batch whose date the test changed
+        assert [d["batch_id"] for d in decisions_for(session, "A", store=store)] == [recent, held]
+    assert verify(database, store=store).first_bad == recent  # only the batch whose date the test changed
 
 
-def test_the_chain_verifies_after_a_purge(database, record):
+def test_the_chain_verifies_after_a_purge(database, store, record):
     ids = [record(decisions(["A"])) for _ in range(4)]
     hold(database, ids[2], "lawsuit")
     hold(database, ids[3], "lawsuit")
-    report = purge(database, as_of=months_before(datetime.now(UTC), -25) + timedelta(minutes=1))
+    report = purge(database, as_of=months_before(datetime.now(UTC), -25) + timedelta(minutes=1), store=store)
     assert report.purged == ids[:2]
-    assert verify(database).ok
+    assert verify(database, store=store).ok
     release(database, ids[2])
-    assert purge(database, as_of=months_before(datetime.now(UTC), -26)).purged == [ids[2]]
-    assert verify(database).ok
+    assert purge(database, as_of=months_before(datetime.now(UTC), -26), store=store).purged == [ids[2]]
+    assert verify(database, store=store).ok
     with database.session() as session:
         assert get_batch(session, ids[3])["hold"]["reason"] == "lawsuit"
 
@@ -182,21 +182,21 @@ def test_a_hold_needs_a_reason_and_an_existing_batch(database, record):
 # --- export
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_export_streams_every_decision_since_a_date_with_the_union_of_the_inputs(database, record, tmp_path, fmt,
+def test_export_streams_every_decision_since_a_date_with_the_union_of_the_inputs(database, store, record, tmp_path, fmt,
                                                                                  archive_kind):
     first = record(decisions(["A", "B"]))
     second = record(decisions(["C"]).drop_columns(["input.Gender"]).append_column("input.Married", pa.array(["No"])))
     out = tmp_path / f"out.{fmt}"
-    assert export(database, datetime(2000, 1, 1), fmt, str(out)) == 3
+    assert export(database, datetime(2000, 1, 1), fmt, str(out), store=store) == 3
     nulls_unquoted = pa.csv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
     table = pq.read_table(out) if fmt == "parquet" else pa.csv.read_csv(out, convert_options=nulls_unquoted)
     assert table["batch_id"].to_pylist() == [first, first, second]
     assert table["input.Married"].to_pylist() == [None, None, "No"]
     assert table.column_names[:4] == ["batch_id", "created_at", "model_version", "row"]
-    assert export(database, datetime(2999, 1, 1), fmt, str(tmp_path / f"none.{fmt}")) == 0
+    assert export(database, datetime(2999, 1, 1), fmt, str(tmp_path / f"none.{fmt}"), store=store) == 0
 
 
-def test_a_lookup_in_a_large_archive_reads_only_the_row_groups_that_hold_the_row(database, record, monkeypatch):
+def test_a_lookup_in_a_large_archive_reads_only_the_row_groups_that_hold_the_row(database, store, record, monkeypatch):
     monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
     chunks = [decisions([f"L{offset + i}" for i in range(50)], start=offset + 1) for offset in range(0, 150, 50)]
     with_file = record(chunks)
@@ -205,7 +205,7 @@ def test_a_lookup_in_a_large_archive_reads_only_the_row_groups_that_hold_the_row
     monkeypatch.setattr(pq.ParquetFile, "read_row_groups", lambda self, groups, **kw: read.append(groups)
                         or real(self, groups, **kw))
     with database.session() as session:
-        (found,) = decisions_for(session, "L120")
+        (found,) = decisions_for(session, "L120", store=store)
     assert (found["batch_id"], found["row"]) == (with_file, 121)
     assert read == [[2]]
 
@@ -213,23 +213,23 @@ def test_a_lookup_in_a_large_archive_reads_only_the_row_groups_that_hold_the_row
 
 # --- actions (what the notices are made from)
 
-def test_a_batch_keeps_each_rows_action_and_reads_back_those_asked_for(database, record, archive_kind):
+def test_a_batch_keeps_each_rows_action_and_reads_back_those_asked_for(database, store, record, archive_kind):
     table = decisions(["LP1", "LP2", "LP3", "LP4"], probabilities=[0.2, 0.9, 0.3, None])
     table = table.append_column("action", pa.array(["incomplete", "approve", "decline", None], pa.string()))
     batch_id = record(table)
     with database.session() as session:
-        fields, found = batch_decisions(session, batch_id, ("decline", "incomplete"))
+        fields, found = batch_decisions(session, batch_id, ("decline", "incomplete"), store=store)
         assert fields["batch_id"] == batch_id
         assert [(d["loan_id"], d["action"]) for d in found] == [("LP1", "incomplete"), ("LP3", "decline")]
-        assert [d["action"] for d in decisions_for(session, "LP2")] == ["approve"]
+        assert [d["action"] for d in decisions_for(session, "LP2", store=store)] == ["approve"]
 
 
-def test_an_archive_older_than_the_action_column_gives_it_from_the_status(database, record, archive_kind):
+def test_an_archive_older_than_the_action_column_gives_it_from_the_status(database, store, record, archive_kind):
     batch_id = record(decisions(["LP1", "LP2", "LP3"], probabilities=[0.2, 0.9, None]))
     with database.session() as session:
-        _, every = batch_decisions(session, batch_id)
+        _, every = batch_decisions(session, batch_id, store=store)
         assert [d["action"] for d in every] == ["decline", "approve", None]
-        assert [d["loan_id"] for d in batch_decisions(session, batch_id, ("decline",))[1]] == ["LP1"]
+        assert [d["loan_id"] for d in batch_decisions(session, batch_id, ("decline",), store=store)[1]] == ["LP1"]
 
 
 def test_only_a_complete_batch_has_decisions(database, record):

@@ -67,7 +67,8 @@ def test_a_batch_unknown_and_purged(db_app, recorded):
     unknown = client.get("/api/v1/batches/" + "0" * 32)
     assert (unknown.status_code, unknown.mimetype, unknown.json["code"]) == (404, "application/problem+json",
                                                                              "batch-not-found")
-    purge(db_app.extensions["database"], months_before(datetime.now(UTC), -25) + timedelta(minutes=1))
+    purge(db_app.extensions["database"], months_before(datetime.now(UTC), -25) + timedelta(minutes=1),
+          store=records_store(db_app))
     gone = client.get(f"/api/v1/batches/{batch_id}")
     assert (gone.status_code, gone.json["code"]) == (410, "batch-purged")
 

@@ -9,6 +9,7 @@ from tests.conftest import signed_in_client
 from tests.factories import applications
 from tests.records.conftest import rewrite
 from tests.registry.apps import ROLES
+from webapp.web.records import records_store
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_a_tampered_probability_exits_1_naming_the_row(db_app, batch_id):
         return table.set_column(table.schema.get_field_index("probability"), "probability",
                                 pa.array(probability, pa.float64()))
 
-    rewrite(db_app.extensions["database"], batch_id, tamper)
+    rewrite(db_app.extensions["database"], batch_id, tamper, records_store(db_app))
     result = db_app.test_cli_runner().invoke(args=["records", "replay", batch_id])
     assert result.exit_code == 1
     assert "row 1 T" in result.output and "probability" in result.output

@@ -265,13 +265,13 @@ def _open_json(stream: BinaryIO, encoding: str, limits: Limits) -> Table:
     records, columns = parse_records(raw, limits)
 
     def read_chunks(kinds: dict[int, str]) -> Iterator[pd.DataFrame]:
+        # Every column stays Python objects (text columns as `cell_text` gives them): validation
+        # checks a few records value by value, with no string array built per column.
+        cell = [_text_cell if kinds.get(position) == TEXT else _scalar for position in range(len(columns))]
         for start in range(0, len(records), limits.chunk_rows):
-            rows = [[_scalar(record.get(c)) for c in columns] for record in records[start:start + limits.chunk_rows]]
-            chunk = pd.DataFrame(rows, columns=range(len(columns)), dtype=object)
-            for position, kind in kinds.items():
-                if kind == TEXT:
-                    chunk[position] = chunk[position].map(cell_text)
-            yield chunk
+            rows = [[read(record.get(c)) for read, c in zip(cell, columns)]
+                    for record in records[start:start + limits.chunk_rows]]
+            yield pd.DataFrame(rows, columns=range(len(columns)), dtype=object)
 
     return Table("json", columns, read_chunks)
 
@@ -362,6 +362,10 @@ def _refuse_duplicate_keys(pairs):
         duplicated = sorted({k for k in keys if keys.count(k) > 1})
         raise InputError(f"A JSON object repeats the key(s) {', '.join(duplicated[:5])}.", code="duplicate-keys")
     return dict(pairs)
+
+
+def _text_cell(value) -> str:
+    return cell_text(_scalar(value))
 
 
 def _scalar(value):

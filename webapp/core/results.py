@@ -17,6 +17,44 @@ OUTPUT_COLUMNS = (ID_COLUMN, "Loan_Status", "Approval_Probability", "Error")
 FIXED_WIDTH = len(OUTPUT_COLUMNS)
 
 
+class FeatureColumns:
+    """The decision inputs as the model takes them, column by column (Categoricals in the training
+    spelling, floats with NaN for missing), read like a DataFrame: `len` is the rows, `columns[name]`
+    a column, `columns[mask]` or `columns[positions]` some rows. A DataFrame of a few rows costs
+    more to build than the model takes to score it, so none is built unless a caller asks
+    (`to_frame`, for a scikit-learn pipeline)."""
+
+    __slots__ = ("_columns", "_rows")
+
+    def __init__(self, columns: dict, rows: int):
+        self._columns, self._rows = columns, rows
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self._columns[key]
+        key = np.asarray(key)
+        rows = int(key.sum()) if key.dtype == bool else len(key)
+        if key.dtype == bool and rows == self._rows:
+            return self  # every row: nothing to copy
+        return FeatureColumns({name: column[key] for name, column in self._columns.items()}, rows)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._columns
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self._columns)
+
+    def items(self):
+        return self._columns.items()
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self._columns, copy=False)
+
+
 @dataclass(frozen=True)
 class ExplainedRows:
     """What explained answers say of each row of a chunk: its principal reasons (indices into
@@ -37,7 +75,7 @@ class ScoredChunk:
     frame: pd.DataFrame
     valid: np.ndarray                  # (n,) bool: the row was scored
     probability: np.ndarray            # (n,) float64, unrounded; NaN where the row failed
-    features: pd.DataFrame | None      # the decision inputs as the model used them, every row
+    features: FeatureColumns | None    # the decision inputs as the model used them, every row
     monitored: dict | None             # monitored attribute -> the values as given (a Series)
     explained: ExplainedRows | None = None  # JSON explanations (None unless asked for)
     principal: np.ndarray | None = None     # (n, MAX_REASONS) stated reasons when explained

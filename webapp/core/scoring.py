@@ -29,7 +29,7 @@ from webapp.core.reasons import (
     reason_contributions,
     reason_columns,
 )
-from webapp.core.results import ExplainedRows, ScoredChunk
+from webapp.core.results import ExplainedRows, FeatureColumns, ScoredChunk
 from webapp.core.validation import check_chunk, match_columns
 from webapp.stats.drift import DriftTally
 from webapp.stats.evaluation import EvaluationTally
@@ -117,9 +117,9 @@ class ScoringModel(Protocol):
     contract: object  # validation.Contract
     training_distribution: dict | None  # the card's, for drift; None: not judged
 
-    def approval_probability(self, features: pd.DataFrame) -> np.ndarray: ...
+    def approval_probability(self, features: FeatureColumns) -> np.ndarray: ...
 
-    def explain(self, features: pd.DataFrame) -> Explanations | None: ...
+    def explain(self, features: FeatureColumns) -> Explanations | None: ...
 
 
 class Scoring:
@@ -230,7 +230,7 @@ class Scoring:
         approved_valid = approved[valid]
         if explanations is None and not self.explain:
             declined = np.flatnonzero(~approved_valid)
-            explanations = self.model.explain(checked.features[valid].iloc[declined]) if len(declined) else None
+            explanations = self.model.explain(checked.features[valid][declined]) if len(declined) else None
             rows, approved_valid = rows[declined], approved_valid[declined]
             action[valid] = np.where(approved[valid], APPROVE_CODE, DECLINE_CODE)
         if explanations is None:

@@ -26,9 +26,15 @@ from webapp.core.contract import (
 from webapp.core.errors import DuplicateColumns, MissingColumns
 from webapp.core.limits import Limits
 from webapp.core.reading import CATEGORY, NUMBER, TEXT
+from webapp.core.results import FeatureColumns
 from webapp.stats.fairness import NOT_RECOGNISED
 
 SHOWN_VALUE_LENGTH = 40  # error messages show at most this much of the offending value
+# Up to this many rows, a column of Python objects (JSON records) is checked value by value in Python:
+# each pandas call costs tens of microseconds whatever the size, which was most of a one-record
+# request. The rules and messages are the same functions either way; only how the values are
+# gathered differs (`tests/core/test_small_inputs.py` holds the two paths equal).
+SMALL_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,7 @@ class Contract:
 @dataclass
 class CheckedChunk:
     ids: pd.Series               # Loan_ID as text
-    features: pd.DataFrame       # the decision features: categories in training spelling, numbers as float, NaN if empty
+    features: FeatureColumns     # the decision features: categories in training spelling, numbers as float, NaN if empty
     errors: np.ndarray           # object: "" when the row is valid, else the message
     reasons: list[str]           # one short reason per failed check, for the summary
     monitored: dict[str, pd.Categorical] = field(default_factory=dict)  # attribute -> groups, for parity
@@ -130,9 +136,7 @@ class CheckedChunk:
 def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limits: Limits) -> CheckedChunk:
     n = len(chunk)
     messages: list[tuple[np.ndarray, np.ndarray, str]] = []  # (row mask, per-row text, reason)
-    ids = _as_text(chunk[plan.positions[ID_COLUMN]])
-    empty = (ids.str.strip() == "").to_numpy()
-    too_long = (ids.str.len() > limits.max_cell_length).to_numpy()
+    ids, empty, too_long = _check_ids(chunk[plan.positions[ID_COLUMN]], limits.max_cell_length)
     if empty.any():
         messages.append((empty, np.full(n, f"{ID_COLUMN}: must not be empty", dtype=object), f"{ID_COLUMN}: empty"))
     if too_long.any():
@@ -156,29 +160,61 @@ def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limit
         reasons.extend([reason] * len(rows))
         for row in rows:  # only failed rows: usually few
             errors[row] = texts[row] if not errors[row] else f"{errors[row]}; {texts[row]}"
-    frame = pd.DataFrame(features, index=chunk.index)
     # From the arrays, not the frame: a DataFrame lookup per column costs more than a 1-row request's scoring.
     monitored = {name: (features[name] if name in features else
                         _monitored_category(chunk[plan.positions[name]], contract.allowed[name]))
                  for name in contract.monitored if name in plan.positions}
     outcomes = None if plan.outcome is None else _outcomes(chunk[plan.outcome])
-    return CheckedChunk(ids=ids, features=frame, errors=errors, reasons=reasons, monitored=monitored,
+    return CheckedChunk(ids=ids, features=FeatureColumns(features, n), errors=errors, reasons=reasons, monitored=monitored,
                         outcomes=outcomes, arrays=features)
+
+
+def _small(column: pd.Series) -> bool:
+    return len(column) <= SMALL_ROWS and column.dtype == object
+
+
+def _factorized(column: pd.Series) -> tuple[np.ndarray, list]:
+    """Each cell's code (-1 where missing) and the distinct values in order of appearance."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), list(column.cat.categories)
+    values = column.to_numpy(dtype=object)
+    if _small(column):
+        try:
+            return _factorize_small(values)
+        except TypeError:  # an unhashable cell: pandas decides
+            pass
+    return pd.factorize(values, use_na_sentinel=True)
+
+
+def _factorize_small(values: np.ndarray) -> tuple[np.ndarray, list]:
+    """What `pd.factorize(values, use_na_sentinel=True)` gives, for a few Python values: missing
+    values (None, NaN, pd.NA, NaT) take -1, and values that compare equal share a code."""
+    positions: dict = {}
+    codes = [-1 if pd.isna(value) else positions.setdefault(value, len(positions)) for value in values]
+    return np.array(codes, dtype=np.intp), list(positions)
+
+
+def _check_ids(column: pd.Series, max_length: int) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """IDs as text, and where they are empty or too long."""
+    if _small(column):
+        texts = [_text(value) for value in column.to_numpy(dtype=object)]
+        ids = pd.Series(texts, index=column.index, dtype=object)
+        return (ids, np.array([not text.strip() for text in texts], dtype=bool),
+                np.array([len(text) > max_length for text in texts], dtype=bool))
+    ids = _as_text(column)
+    return ids, (ids.str.strip() == "").to_numpy(), (ids.str.len() > max_length).to_numpy()
 
 
 def _outcomes(column: pd.Series) -> np.ndarray:
     """Known outcomes as 1/0/-1, decided once per distinct value."""
-    codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
+    codes, uniques = _factorized(column)
     return np.array([outcome_label(u) for u in uniques] + [-1], dtype=np.int8)[codes]
 
 
 def _monitored_category(column: pd.Series, allowed: dict[str, str]) -> pd.Categorical:
     """A monitored-only column as groups for the parity report: the training spellings, missing
     (NaN), or NOT_RECOGNISED. It never fails a row: these columns do not decide anything."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes, uniques = column.cat.codes.to_numpy(), list(column.cat.categories)
-    else:
-        codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
+    codes, uniques = _factorized(column)
     categories = [*sorted(allowed.values()), NOT_RECOGNISED]
     position = {c: i for i, c in enumerate(categories)}
     keys = [category_key(u) for u in uniques]
@@ -191,10 +227,7 @@ def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
     """A pandas Categorical in the training spelling (NaN where missing or wrong), and the failures.
 
     Handing the pipeline a Categorical spares its encoder a second pass over the strings."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes, uniques = column.cat.codes.to_numpy(), list(column.cat.categories)
-    else:
-        codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
+    codes, uniques = _factorized(column)
     dtype = _category_dtype(tuple(sorted(allowed.values())))
     categories = list(dtype.categories)
     position = {c: i for i, c in enumerate(categories)}
@@ -255,12 +288,18 @@ def _check_number(column: pd.Series, name: str, spec: dict):
 
 def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Floats, NaN where missing; and a mask of cells that hold something that is not a number."""
+    small = _small(column)
     try:
-        parsed = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        if small:  # the same conversion, spared the Series around it
+            parsed = np.asarray(pd.to_numeric(column.to_numpy(dtype=object), errors="coerce"), dtype=np.float64)
+        else:
+            parsed = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     except OverflowError:  # a JSON integer of hundreds of digits: decided per value below, as text
         parsed = np.full(len(column), np.nan)
     unparsed = np.zeros(len(column), dtype=bool)
-    rows = np.flatnonzero(np.isnan(parsed) & column.notna().to_numpy())
+    given = (np.array([not pd.isna(value) for value in column.to_numpy(dtype=object)], dtype=bool) if small
+             else column.notna().to_numpy())
+    rows = np.flatnonzero(np.isnan(parsed) & given)
     if len(rows):
         # Cells pandas did not read ("NA", " 12 ", "1,5", ...) are few distinct values, however many
         # rows hold them: decide per value, as for categories.
@@ -295,7 +334,11 @@ def _number_text(value: float) -> str:
 def _as_text(column: pd.Series) -> pd.Series:
     if pd.api.types.is_string_dtype(column.dtype) and not column.isna().any():
         return column
-    return column.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return column.map(_text)
+
+
+def _text(value) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 def _cut_ids(ids: pd.Series, too_long: np.ndarray) -> pd.Series:

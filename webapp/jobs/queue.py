@@ -14,6 +14,7 @@ from pathlib import Path
 from huey import MemoryHuey, RedisHuey, SqliteHuey, crontab
 
 from webapp.jobs import services, tasks
+from webapp.records.services import reindex
 
 log = logging.getLogger(__name__)
 NAME = "loan-jobs"  # the same on every host: their queues are one
@@ -42,11 +43,18 @@ class JobQueue:
         self.huey, self.runtime = huey, runtime
         # Retries cover transient faults (database, model) only: run_job ends every other failure itself.
         self._run = huey.task(retries=2, retry_delay=5, name="run_job")(lambda job_id: tasks.run_job(runtime, job_id))
+        # A large batch's Loan_ID index, off the web worker that recorded it (derived data: reindex
+        # rebuilds it from the archive; until then look-ups read the archive).
+        self._index = huey.task(retries=2, retry_delay=5, name="index_batch")(
+            lambda batch_id: reindex(runtime.database, batch_id, store=runtime.records_store))
         self._housekeeping = huey.periodic_task(crontab(minute="*"), name="housekeeping")(
             lambda: tasks.housekeeping(runtime, self.enqueue))
 
     def enqueue(self, job_id: str) -> None:
         self._run(job_id)
+
+    def index_batch(self, batch_id: str) -> None:
+        self._index(batch_id)
 
     def recover(self) -> int:
         """At a worker's start: re-queue jobs lost by dead workers, and enqueue every queued job again

@@ -45,7 +45,7 @@ class LinearExplainer:
         missing = np.empty((len(self.features), len(features)), dtype=bool)
         z, terms = self.scorer.log_odds(features, missing)
         contributions = (terms - self.reference[:, None]).T
-        flag_values = features[self.scorer.flag[0]].to_numpy(dtype=np.float64)
+        flag_values = np.asarray(features[self.scorer.flag[0]], dtype=np.float64)
 
         def reasons_of(rows: np.ndarray) -> np.ndarray:
             return self._reasons(contributions[rows], missing.T[rows], flag_values[rows])

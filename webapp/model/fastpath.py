@@ -28,8 +28,9 @@ class LinearScorer:
     numbers: tuple[tuple[str, float, float, float, float], ...]  # name, fill, mean, scale, coef
     flag: tuple[str, float, float, float]  # name, fill, coef, coef of the missing indicator
 
-    def accepts(self, features: pd.DataFrame) -> bool:
-        """Validated frames only: categoricals as pandas Categoricals, everything else numeric."""
+    def accepts(self, features) -> bool:
+        """Validated inputs only (`core.results.FeatureColumns`, or a DataFrame of the same columns):
+        categoricals as pandas Categoricals, everything else numeric."""
         return all(isinstance(features[name].dtype, pd.CategoricalDtype) for name in self.categories)
 
     @property
@@ -44,22 +45,21 @@ class LinearScorer:
         out = np.empty((len(self.feature_order), len(features)))
         row = 0
         for name, (by_category, if_missing) in self.categories.items():
-            column = features[name]
-            codes = column.cat.codes.to_numpy()
-            lookup = np.array([by_category.get(c, if_missing) for c in column.cat.categories] + [if_missing])
+            codes, categories = _codes(features[name])
+            lookup = np.array([by_category.get(c, if_missing) for c in categories] + [if_missing])
             out[row] = lookup[codes]  # code -1 (missing) takes the last entry
             if missing is not None:
                 missing[row] = codes < 0
             row += 1
         for name, fill, mean, scale, coef in self.numbers:
-            x = features[name].to_numpy(dtype=np.float64)
+            x = np.asarray(features[name], dtype=np.float64)
             absent = np.isnan(x)
             out[row] = coef * (np.log1p(np.where(absent, fill, x)) - mean) / scale
             if missing is not None:
                 missing[row] = absent
             row += 1
         name, fill, coef, indicator_coef = self.flag
-        x = features[name].to_numpy(dtype=np.float64)
+        x = np.asarray(features[name], dtype=np.float64)
         absent = np.isnan(x)
         out[row] = coef * np.where(absent, fill, x) + indicator_coef * absent
         if missing is not None:
@@ -77,6 +77,13 @@ class LinearScorer:
 
     def __call__(self, features: pd.DataFrame) -> np.ndarray:
         return expit(self.log_odds(features)[0])
+
+
+def _codes(column) -> tuple[np.ndarray, pd.Index]:
+    """A Categorical's codes (-1 missing) and categories, whether it comes bare or in a Series."""
+    if isinstance(column, pd.Series):
+        column = column.array
+    return column.codes, column.categories
 
 
 def compile_scorer(pipeline, card: dict) -> LinearScorer | None:

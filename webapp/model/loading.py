@@ -70,10 +70,12 @@ class LoadedModel:  # not slots: cached_property needs __dict__
     def features(self) -> list[dict]:
         return self.card["features"]
 
-    def approval_probability(self, features: pd.DataFrame) -> np.ndarray:
-        """P(approved) for each row of a frame holding the feature columns."""
+    def approval_probability(self, features) -> np.ndarray:
+        """P(approved) for each row of the feature columns (`core.results.FeatureColumns` or a frame)."""
         if self.scorer is not None and self.scorer.accepts(features):
             return self.scorer(features)
+        if not isinstance(features, pd.DataFrame):
+            features = features.to_frame()
         decision = self.contract.decision_features
         if tuple(features.columns) != decision:
             features = features[list(decision)]
@@ -91,7 +93,7 @@ class LoadedModel:  # not slots: cached_property needs __dict__
     def explanation_base(self) -> float | None:
         return self.explainer.base if self.explainer is not None else None
 
-    def explain(self, features: pd.DataFrame):
+    def explain(self, features):
         """core.reasons.Explanations for each row, or None when this model cannot explain itself."""
         if self.explainer is None or not self.scorer.accepts(features):
             return None

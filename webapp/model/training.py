@@ -216,9 +216,9 @@ def _distribution(checked) -> dict:
     """Each input feature's training distribution, for drift checks on scored files."""
     valid = checked.valid
     features = checked.features[valid]
-    numbers = {name: column.to_numpy(dtype=np.float64) for name, column in features.items()
+    numbers = {name: np.asarray(column, dtype=np.float64) for name, column in features.items()
                if not isinstance(column.dtype, pd.CategoricalDtype)}
-    categories = {name: column.array for name, column in features.items()
+    categories = {name: column for name, column in features.items()
                   if isinstance(column.dtype, pd.CategoricalDtype)}
     categories.update({name: values[valid] for name, values in checked.monitored.items() if name not in categories})
     return training_distribution(numbers, categories)

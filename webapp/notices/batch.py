@@ -56,7 +56,7 @@ class Generated:
 
 def batch_notices(session: Session, batch_id: str, *, owner: str | None = None,
                   applicants: Mapping[str, Applicant] | None = None,
-                  response_days: int = DEFAULT_RESPONSE_DAYS) -> list[Notice]:
+                  response_days: int = DEFAULT_RESPONSE_DAYS, store=None) -> list[Notice]:
     """One notice per declined or incomplete decision of `batch_id`, in row order. With `owner`, a
     batch someone else ran is `BatchNotFound` (as if it did not exist); an analysis batch is
     `NotADecisionBatch`."""
@@ -66,7 +66,7 @@ def batch_notices(session: Session, batch_id: str, *, owner: str | None = None,
     if fields["purpose"] != "decision":
         raise NotADecisionBatch(f"Batch {batch_id} was run for {fields['purpose']}, not to decide: it has no "
                                 "notices.")
-    _, decisions = batch_decisions(session, batch_id, (DECLINE, INCOMPLETE))
+    _, decisions = batch_decisions(session, batch_id, (DECLINE, INCOMPLETE), store=store)
     decided = dt.datetime.fromisoformat(fields["created_at"])
     for decision in decisions:
         decision["created_at"] = decided
@@ -75,10 +75,11 @@ def batch_notices(session: Session, batch_id: str, *, owner: str | None = None,
 
 def generate(session: Session, batch_id: str, fmt: str, lender: Lender, style: str, *, owner: str | None = None,
              applicants: Mapping[str, Applicant] | None = None,
-             response_days: int = DEFAULT_RESPONSE_DAYS) -> Generated:
-    """The batch's notices as `fmt` (pdf, zip or csv) bytes."""
+             response_days: int = DEFAULT_RESPONSE_DAYS, store=None) -> Generated:
+    """The batch's notices as `fmt` (pdf, zip or csv) bytes; `store`: the records store (`RECORDS_URL`)."""
     if fmt not in RENDERERS:
         raise ValueError(f"unknown notices format {fmt!r}")
-    notices = batch_notices(session, batch_id, owner=owner, applicants=applicants, response_days=response_days)
+    notices = batch_notices(session, batch_id, owner=owner, applicants=applicants, response_days=response_days,
+                            store=store)
     data = RENDERERS[fmt](notices, lender, style, TEMPLATE_VERSION)
     return Generated(batch_id, fmt, style, data, len(notices), bool(applicants))

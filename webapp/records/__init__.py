@@ -2,14 +2,15 @@
 period (Regulation B's 25 months) so each can be looked up, verified and re-scored exactly.
 
 - `recorder`: `BatchStart` and `Recorder`, which the scoring service drives (add, complete, fail);
-- `archive`: the records store, one immutable Parquet file per batch;
+- `archive`: the records store, one immutable Parquet file per batch, named relative to the store;
 - `digest`: the canonical serialisation, the SHA-256 chain, the `Loan_ID` key of the index;
+- `index`: the index as derived data: a batch's (key, row) pairs, how the stored ones differ, a rebuild;
 - `models`: the tables (batches, decision_index, deletions);
-- `services`: lookups (a Loan_ID's decisions, a batch's), verify, purge, hold, release, export;
+- `services`: lookups (a Loan_ID's decisions, a batch's), verify, reindex, purge, hold, release, export;
 - `replay`: re-score a batch and compare.
 
 May import: `webapp.db`, `webapp.core`, `webapp.stats`, `webapp.storage`, SQLAlchemy, pyarrow,
-pandas, numpy. Never Flask.
+pandas, numpy, fsspec (a store behind a URL). Never Flask.
 """
 from webapp.records.recorder import BatchStart, Recorder, RecordingClosed
 from webapp.records.replay import ReplayReport, replay
@@ -28,6 +29,7 @@ from webapp.records.services import (
     index_pending,
     list_batches,
     purge,
+    reindex,
     release,
     verify,
 )
@@ -51,6 +53,7 @@ __all__ = [
     "index_pending",
     "list_batches",
     "purge",
+    "reindex",
     "release",
     "replay",
     "verify",

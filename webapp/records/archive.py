@@ -3,8 +3,11 @@ temporary name and renamed when the batch completes, so no reader ever sees a pa
 Batches under 1 MiB (single records, small files) are kept in the batch's row instead, as an Arrow
 IPC stream: a Parquet file and its fsync would cost a single-record request several milliseconds.
 
-The store is a folder (`RECORDS_URL`, by default `records/` in the instance folder); it must outlive
-the 24-hour result files and be shared by every worker and host that records."""
+The store is a folder (`RECORDS_URL`, by default `records/` in the instance folder) or any fsspec
+URL (`memory://`, `s3://…`); it must outlive the 24-hour result files and be shared by every worker
+and host that records. A batch row names its archive relative to the store (`stored_name`), so the
+store and the instance folder can move: `locate` finds it under the store as configured now, and
+takes the absolute paths that rows written before kept as they are."""
 from __future__ import annotations
 
 import os
@@ -23,14 +26,69 @@ INPUT_PREFIX = "input."
 APPROVED, DECLINED = "Y", "N"
 
 
-def store_folder(store, database_url: str | None = None) -> Path:
-    """The store's folder: `store` when given (a path or `file://` URL), else beside a SQLite file."""
+def store_folder(store, database_url: str | None = None) -> Path | str:
+    """The store's root: `store` when given (a path, a `file://` URL, or another fsspec URL, kept as
+    text), else beside a SQLite file."""
     if store is not None:
         text = str(store)
-        return Path(text.removeprefix("file://"))
+        return text.rstrip("/") if is_url(text) else Path(text.removeprefix("file://"))
     if database_url and database_url.startswith("sqlite:///") and ":memory:" not in database_url:
         return Path(database_url[len("sqlite:///"):]).parent / "records"
     raise ValueError("the records store is not set: pass store= (RECORDS_URL)")
+
+
+def is_url(location) -> bool:
+    """Whether `location` is on another filesystem than this machine's (`memory://`, `s3://`)."""
+    scheme, separator, _ = str(location).partition("://")
+    return bool(separator) and scheme != "file"
+
+
+def stored_name(path: Path | str | None, root: Path | str) -> str | None:
+    """What a batch row keeps of its archive at `path` in the store `root`: the name relative to the
+    root (POSIX separators), so moving the store breaks nothing; a location outside it, whole."""
+    if path is None:
+        return None
+    if is_url(path):
+        prefix = f"{str(root).rstrip('/')}/"
+        return str(path).removeprefix(prefix) if is_url(root) and str(path).startswith(prefix) else str(path)
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except (TypeError, ValueError):
+        return str(path)
+
+
+def locate(stored: str | None, store, database_url: str | None = None) -> str | None:
+    """Where the archive a batch row names is now: a relative name under the store as configured
+    today (`store` and `database_url` as the `Recorder` takes them); a URL as it is. An absolute
+    path (rows written before names were relative) as it is while the file is there; once the store
+    has moved, the same file name under the store (names are batch ids: unique, and verify checks
+    the content)."""
+    if stored is None:
+        return None
+    if is_url(stored):
+        return stored
+    if Path(stored).is_absolute():
+        if os.path.exists(stored):
+            return stored
+        try:
+            return _under(store_folder(store, database_url), Path(stored).name)
+        except ValueError:  # no store to look in: the path as it is (verify says the archive is missing)
+            return stored
+    return _under(store_folder(store, database_url), stored)
+
+
+def _under(root: Path | str, name: str) -> str:
+    return f"{root}/{name}" if is_url(root) else str(root / name)
+
+
+def _filesystem(location: str):
+    """(path, filesystem) for pyarrow: a local path as it is, a URL through fsspec."""
+    if not is_url(location):
+        return location, None
+    import fsspec
+
+    filesystem, path = fsspec.core.url_to_fs(location)
+    return path, filesystem
 
 
 def normalise(table: pa.Table) -> pa.Table:
@@ -39,14 +97,19 @@ def normalise(table: pa.Table) -> pa.Table:
     missing = [name for name in FIXED if name not in table.column_names]
     if missing:
         raise ValueError(f"decisions lack the columns {missing}")
-    columns = {name: table[name].cast(kind) for name, kind in FIXED.items()}
-    columns |= {name: table[name].cast(kind) for name, kind in OPTIONAL.items() if name in table.column_names}
+    columns = {name: _as(table[name], kind) for name, kind in FIXED.items()}
+    columns |= {name: _as(table[name], kind) for name, kind in OPTIONAL.items() if name in table.column_names}
     for name in table.column_names:
         if name.startswith(INPUT_PREFIX):
             column = table[name]
             numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
-            columns[name] = column.cast(pa.float64() if numeric else pa.string())
+            columns[name] = _as(column, pa.float64() if numeric else pa.string())
     return pa.table(columns)
+
+
+def _as(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
+    """Cast only what is not already `kind`: a cast to the same type still costs a call per column."""
+    return column if column.type == kind else column.cast(kind)
 
 
 def action_of(record: dict) -> str | None:
@@ -63,12 +126,14 @@ INLINE_BYTES = 1 << 20  # a smaller batch is kept in its database row: no file, 
 class ArchiveWriter:
     """Collects a batch's chunks. Up to `INLINE_BYTES` of Arrow data they stay in memory and `close()`
     gives them back as an Arrow IPC stream (microseconds to write, kept in the database); past it
-    they go to `<batch>.parquet.partial`, which `close()` fsyncs and renames to `<batch>.parquet`."""
+    they go to `<batch>.parquet.partial`, which `close()` fsyncs and renames to `<batch>.parquet`
+    (in a store behind a URL: closes and moves, the nearest an object store has)."""
 
-    def __init__(self, folder: Path, batch_id: str):
+    def __init__(self, folder: Path | str, batch_id: str):
         self.folder = folder
-        self.path = folder / f"{batch_id}.parquet"
-        self.partial = folder / f"{batch_id}.parquet.partial"
+        self.remote = is_url(folder)
+        self.path = f"{folder}/{batch_id}.parquet" if self.remote else folder / f"{batch_id}.parquet"
+        self.partial = f"{self.path}.partial" if self.remote else folder / f"{batch_id}.parquet.partial"
         self.schema: pa.Schema | None = None
         self._pending: list[pa.Table] = []
         self._pending_bytes = 0
@@ -93,15 +158,20 @@ class ArchiveWriter:
         self._writer.write_table(table, row_group_size=1_000_000)
 
     def _open_file(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.partial, "wb")  # noqa: SIM115 - kept open across chunks, closed in close()
+        if self.remote:
+            filesystem = _filesystem(self.folder)[1]
+            filesystem.makedirs(self.folder, exist_ok=True)
+            self._file = filesystem.open(self.partial, "wb")
+        else:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.partial, "wb")  # noqa: SIM115 - kept open across chunks, closed in close()
         # Dictionaries only where values repeat (categories, codes); zstd at its fastest level.
         repeated = [f.name for f in self.schema if f.name not in ("row", "loan_id", "probability")
                     and not pa.types.is_floating(f.type)]
         self._writer = pq.ParquetWriter(self._file, self.schema, compression="zstd", compression_level=1,
                                         use_dictionary=repeated)
 
-    def close(self) -> tuple[Path | None, bytes | None]:
+    def close(self) -> tuple[Path | str | None, bytes | None]:
         """(the file, None) or (None, the IPC bytes). An empty batch gets an empty archive."""
         if self._writer is None:
             schema = self.schema or empty().schema
@@ -111,11 +181,19 @@ class ArchiveWriter:
                     stream.write_table(chunk)
             return None, sink.getvalue().to_pybytes()
         self._writer.close()
+        if self.remote:
+            self._file.close()
+            _filesystem(self.folder)[1].mv(self.partial, self.path)
+            return self.path, None
         self._file.flush()
         os.fsync(self._file.fileno())  # the record must survive a crash once the database says complete
         self._file.close()
         os.replace(self.partial, self.path)
         return self.path, None
+
+    def stored_name(self, path: Path | str | None) -> str | None:
+        """What the batch row keeps of the archive `close()` published: see `stored_name`."""
+        return stored_name(path, self.folder)
 
     def abandon(self) -> None:
         if self._writer is not None:
@@ -125,43 +203,63 @@ class ArchiveWriter:
                 pass
         if self._file is not None:
             self._file.close()
-        self.partial.unlink(missing_ok=True)
-        self.path.unlink(missing_ok=True)  # published, but the transaction did not commit
+        for location in (self.partial, self.path):  # the second published, but the transaction did not commit
+            remove(str(location))
+
+
+def remove(location: str) -> None:
+    """Delete an archive, if it is there."""
+    path, filesystem = _filesystem(location)
+    if filesystem is None:
+        Path(path).unlink(missing_ok=True)
+    elif filesystem.exists(path):
+        filesystem.rm(path)
 
 
 def empty() -> pa.Table:
     return normalise(pa.table({name: pa.array([], kind) for name, kind in FIXED.items()}))
 
 
-def chunks(path: str | None, data: bytes | None, columns: list[str] | None = None):
-    """A batch's decisions chunk by chunk (Parquet row groups, IPC record batches)."""
+def chunks(location: str | None, data: bytes | None, columns: list[str] | None = None):
+    """A batch's decisions chunk by chunk (Parquet row groups, IPC record batches). `location` is
+    where the archive is (`locate`), not what the batch row names."""
     if data is not None:
         for batch in ipc.open_stream(data):
             yield pa.Table.from_batches([batch]).select(columns) if columns else pa.Table.from_batches([batch])
         return
-    with pq.ParquetFile(path) as parquet:
+    path, filesystem = _filesystem(location)
+    with pq.ParquetFile(path, filesystem=filesystem) as parquet:
         for group in range(parquet.num_row_groups):
             yield parquet.read_row_group(group, columns=columns)
 
 
-def read(path: str | None, data: bytes | None, rows: list[int] | None = None,
+def read(location: str | None, data: bytes | None, rows: list[int] | None = None,
          columns: list[str] | None = None) -> pa.Table:
     """A batch's decisions, or only the given row numbers (Parquet row groups skipped by their stats)."""
     if data is not None:
         table = ipc.open_stream(data).read_all()
         table = table.select(columns) if columns else table
     elif rows is None:
-        return pq.read_table(path, columns=columns)
+        path, filesystem = _filesystem(location)
+        return pq.read_table(path, columns=columns, filesystem=filesystem)
     else:
-        table = _row_groups(path, rows)
+        table = _row_groups(location, rows)
     if rows is None:
         return table
     return table.filter(pc.is_in(table["row"], pa.array(sorted(rows), pa.int64())))
 
 
-def _row_groups(path: str, rows: list[int]) -> pa.Table:
+def schema(location: str | None, data: bytes | None) -> pa.Schema:
+    if data is not None:
+        return ipc.open_stream(data).schema
+    path, filesystem = _filesystem(location)
+    return pq.read_schema(path, filesystem=filesystem)
+
+
+def _row_groups(location: str, rows: list[int]) -> pa.Table:
     low, high = min(rows), max(rows)
-    with pq.ParquetFile(path) as parquet:
+    path, filesystem = _filesystem(location)
+    with pq.ParquetFile(path, filesystem=filesystem) as parquet:
         column = parquet.schema_arrow.get_field_index("row")
         groups = [g for g in range(parquet.num_row_groups)
                   if _may_hold(parquet.metadata.row_group(g).column(column).statistics, low, high)]

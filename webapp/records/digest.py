@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import struct
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -126,6 +127,8 @@ def string_buffers(array: pa.Array) -> tuple[np.ndarray, bytes]:
 def loan_keys(loan_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """64-bit FNV-1a of each ID's UTF-8 bytes, as signed int64 (the database's BIGINT): vectorised
     over rows, one numpy pass per character position."""
+    if len(loan_ids) <= SMALL_ROWS:  # numpy's per-call cost dwarfs a few IDs' bytes
+        return np.array([_fnv1a((text or "").encode()) for text in loan_ids.to_pylist()], dtype=np.uint64).view(np.int64)
     if isinstance(loan_ids, pa.ChunkedArray):
         loan_ids = loan_ids.combine_chunks()
     offsets, raw = string_buffers(loan_ids)
@@ -137,6 +140,13 @@ def loan_keys(loan_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         rows = np.nonzero(lengths > position)[0]
         keys[rows] = (keys[rows] ^ data[starts[rows] + position].astype(np.uint64)) * FNV_PRIME
     return keys.view(np.int64)
+
+
+def _fnv1a(data: bytes) -> int:
+    key = int(FNV_OFFSET)
+    for byte in data:
+        key = ((key ^ byte) * int(FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
+    return key
 
 
 def loan_key(loan_id: str) -> int:
@@ -164,3 +174,23 @@ def _plain(value):
 
 def batch_digest(prev_digest: str, header: str, data_digest: str) -> str:
     return hashlib.sha256(f"{VERSION}\n{prev_digest}\n{header}\n{data_digest}".encode()).hexdigest()
+
+
+HEADER_FIELDS = ("id", "seq", "created_at", "actor", "channel", "purpose", "input_name", "input_sha256",
+                 "input_size", "input_format", "options", "model_name", "model_version", "model_sha256",
+                 "threshold", "code_version", "rows", "scored", "failed", "summary")
+
+
+def header_of(batch) -> str:
+    """The batch's fields that the digest covers, as canonical JSON (the time to the microsecond, UTC)."""
+    values = {name: getattr(batch, name) for name in HEADER_FIELDS}
+    values["created_at"] = iso(batch.created_at)
+    values["threshold"] = float(batch.threshold).hex()
+    return canonical_json(values)
+
+
+def iso(moment: datetime) -> str:
+    """UTC, microseconds, `Z`: SQLite gives times back without their zone, PostgreSQL with it."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

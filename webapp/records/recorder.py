@@ -8,26 +8,27 @@ import logging
 import queue
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import text, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from webapp.db import Database
 from webapp.records import archive
-from webapp.records.digest import GENESIS, DataDigest, batch_digest, canonical_json, loan_keys
+from webapp.records.digest import DataDigest, canonical_json, header_of, iso, loan_keys  # noqa: F401 (re-exported)
 from webapp.records.models import Batch
+from webapp.records.publish import publish
 
 log = logging.getLogger(__name__)
 CHANNELS = ("api", "page", "cli", "job")
 INDEX_NOW_ROWS = 1_000  # up to this many rows, the index is written in the batch's own transaction
 PURPOSES = ("decision", "analysis")
-CHAIN_LOCK = 21_0001  # PostgreSQL advisory lock: one batch at a time takes the chain's next link
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class BatchStart:
             raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}")
 
 
+START_FIELDS = tuple(f.name for f in fields(BatchStart))
+
+
 class RecordingClosed(RuntimeError):
     """`add`, `complete` or `fail` after the batch was completed or failed."""
 
@@ -62,11 +66,17 @@ class RecordingClosed(RuntimeError):
 class Recorder:
     """One batch's recording. Use: `add` each scored chunk in input order, then `complete` or `fail`."""
 
-    def __init__(self, database: Database, start: BatchStart, *, store=None):
+    def __init__(self, database: Database, start: BatchStart, *, store=None,
+                 index_elsewhere: Callable[[str], None] | None = None):
+        """`index_elsewhere(batch_id)`, when given, hands a large batch's index to another process
+        (the jobs worker): writing a million index rows holds this process's GIL for seconds, which
+        a web worker needs for the next request. Without it, or if it fails, a thread writes it."""
         self.database = database
         self.start = start
+        self.index_elsewhere = index_elsewhere
         self.batch_id = uuid.uuid4().hex
         self.created_at = utcnow()
+        self.store = store
         self._writer = archive.ArchiveWriter(archive.store_folder(store, database.url), self.batch_id)
         self._digest = DataDigest()
         self._keys: list[np.ndarray] = []
@@ -92,8 +102,9 @@ class Recorder:
         table = archive.normalise(decisions)
         self._writer.write(table)
         self._digest.update(table)
-        self._keys.append(loan_keys(table["loan_id"]))
-        self._rows.append(np.asarray(table["row"], dtype=np.int64))
+        if self.index_elsewhere is None or self._counts["rows"] <= INDEX_NOW_ROWS:  # else: keyed where indexed
+            self._keys.append(loan_keys(table["loan_id"]))
+            self._rows.append(np.asarray(table["row"], dtype=np.int64))
         failed = table.num_rows - pc.sum(pc.is_null(table["error"]).cast(pa.int64())).as_py() if table.num_rows else 0
         self._counts["rows"] += table.num_rows
         self._counts["failed"] += failed
@@ -113,19 +124,14 @@ class Recorder:
             path, data = self._writer.close()
             data_digest = self._digest.hexdigest()
             index_now = self._counts["rows"] <= INDEX_NOW_ROWS
-            with self.database.session() as session:
-                batch = self._batch("complete", summary, archive=path and str(path), archive_data=data,
-                                    data_digest=data_digest, indexed=index_now)
-                take_next_link(session, batch)
-                session.add(batch)
-                session.flush()
-                if index_now:
-                    write_index(session, self._sorted_keys(), batch.seq)
+            batch = self._batch("complete", summary, archive=self._writer.stored_name(path), archive_data=data,
+                                data_digest=data_digest, indexed=index_now)
+            publish(self.database, batch, self._sorted_keys() if index_now else None)
         except BaseException as exc:
             self.fail(failure_reason(exc))
             raise
         self._closed = True
-        if not index_now:
+        if not index_now and not self._handed_over():
             self._index_seq = batch.seq
             if index_later:
                 self.start_indexing()
@@ -138,12 +144,27 @@ class Recorder:
         self._indexer = threading.Thread(target=self._index_later, args=(self._index_seq,), name="record-index")
         self._indexer.start()
 
+    def _handed_over(self) -> bool:
+        if self.index_elsewhere is None:
+            return False
+        try:
+            self.index_elsewhere(self.batch_id)
+            return True
+        except Exception:  # noqa: BLE001 - the queue is unreachable: index here instead
+            log.warning("batch %s could not be handed over for indexing; indexing it here", self.batch_id)
+            return False
+
     def wait_indexed(self, timeout: float | None = None) -> None:
         if self._indexer is not None:
             self._indexer.join(timeout)
 
     def _index_later(self, seq: int) -> None:
         try:
+            if self.index_elsewhere is not None and sum(len(k) for k in self._keys) < self._counts["rows"]:
+                from webapp.records.services import reindex  # the keys were left for the other process
+
+                reindex(self.database, self.batch_id, store=self.store)
+                return
             index_batch(self.database, self.batch_id, seq, self._sorted_keys())
         except Exception:
             log.warning("indexing batch %s failed: lookups read its archive until index_pending mends it",
@@ -174,7 +195,7 @@ class Recorder:
             raise RecordingClosed(f"batch {self.batch_id} is already closed")
 
     def _batch(self, status: str, summary: dict, **fields) -> Batch:
-        start = asdict(self.start)
+        start = {name: getattr(self.start, name) for name in START_FIELDS}  # shallow: asdict deep-copies
         start["options"] = canonical_json(start["options"])
         return Batch(id=self.batch_id, created_at=self.created_at, completed_at=utcnow(), status=status,
                      summary=canonical_json(summary), **start, **self._counts, **fields)
@@ -300,47 +321,5 @@ def _copy_index(session: Session, keys: np.ndarray, rows: np.ndarray, seq: int) 
         copy.write(buffer.getvalue())
 
 
-def take_next_link(session: Session, batch: Batch) -> None:
-    """Give `batch` the chain's next position and its predecessor's digest, under a lock so two
-    batches never claim the same predecessor (SQLite: the transaction began IMMEDIATE, one writer)."""
-    if session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-    last_seq, last_digest = last_link(session)
-    batch.seq = last_seq + 1
-    batch.prev_digest = last_digest
-    batch.digest = batch_digest(batch.prev_digest, header_of(batch), batch.data_digest)
-
-
-LAST_LINK = text(
-    "SELECT seq, digest FROM batches WHERE seq = (SELECT max(seq) FROM batches) "
-    "UNION ALL SELECT seq, digest FROM deletions WHERE seq = (SELECT max(seq) FROM deletions) "
-    "ORDER BY seq DESC LIMIT 1")  # plain SQL: both maxima come off unique indexes, no ORM compilation
-
-
-def last_link(session: Session) -> tuple[int, str]:
-    last = session.execute(LAST_LINK).first()
-    return (0, GENESIS) if last is None else (last[0], last[1])
-
-
-HEADER_FIELDS = ("id", "seq", "created_at", "actor", "channel", "purpose", "input_name", "input_sha256",
-                 "input_size", "input_format", "options", "model_name", "model_version", "model_sha256",
-                 "threshold", "code_version", "rows", "scored", "failed", "summary")
-
-
-def header_of(batch: Batch) -> str:
-    """The batch's fields that the digest covers, as canonical JSON (the time to the microsecond, UTC)."""
-    values = {name: getattr(batch, name) for name in HEADER_FIELDS}
-    values["created_at"] = iso(batch.created_at)
-    values["threshold"] = float(batch.threshold).hex()
-    return canonical_json(values)
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """UTC, microseconds, `Z`: SQLite gives times back without their zone, PostgreSQL with it."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -31,7 +31,8 @@ class ReplayReport:
         return not self.differences
 
 
-def replay(database: Database, batch_id: str, score_frame: ScoreFrame) -> ReplayReport:
+def replay(database: Database, batch_id: str, score_frame: ScoreFrame, *, store=None) -> ReplayReport:
+    """Re-score the batch's stored inputs; `store`: the records store as configured now."""
     with database.session() as session:
         batch = session.get(Batch, batch_id)
         if batch is None or batch.status != "complete":
@@ -40,7 +41,7 @@ def replay(database: Database, batch_id: str, score_frame: ScoreFrame) -> Replay
                 raise BatchPurged(f"Batch {batch_id} was purged (retention).")
             raise BatchNotFound(f"There is no complete batch {batch_id}.")
         path, data = batch.archive, batch.archive_data
-    recorded = archive.read(path, data)
+    recorded = archive.read(archive.locate(path, store, database.url), data)
     if recorded.num_rows == 0:  # nothing was decided, nothing to re-score
         return ReplayReport(batch_id)
     replayed = score_frame(inputs_frame(recorded))

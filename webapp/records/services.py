@@ -5,22 +5,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from pyarrow import ipc
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from webapp.db import Database
-from webapp.records import archive
-from webapp.records.digest import GENESIS, DataDigest, batch_digest, loan_key, loan_keys
+from webapp.records import archive, index
+from webapp.records.digest import GENESIS, DataDigest, batch_digest, loan_key
 from webapp.records.models import Batch, DecisionIndex, Deletion
-from webapp.records.recorder import header_of, index_batch, iso, utcnow
+from webapp.records.recorder import header_of, iso, utcnow
 
 DEFAULT_RETENTION_MONTHS = 25
 PENDING_AGE = timedelta(minutes=10)  # an indexing thread older than this has died
@@ -89,8 +87,9 @@ def list_batches(session: Session, *, since: datetime | date | None = None, unti
     return {"batches": [batch_fields(b) for b in batches], "page": page, "per_page": per_page, "total": total}
 
 
-def decisions_for(session: Session, loan_id: str, *, actor: str | None = None) -> list[dict]:
-    """Every complete decision for `loan_id`, newest first (by `actor` only, when given)."""
+def decisions_for(session: Session, loan_id: str, *, actor: str | None = None, store=None) -> list[dict]:
+    """Every complete decision for `loan_id`, newest first (by `actor` only, when given). `store`:
+    the records store as configured now (`RECORDS_URL`), where the batch rows' archive names lead."""
     query = (select(Batch, DecisionIndex.row).join(DecisionIndex, DecisionIndex.batch_seq == Batch.seq)
              .where(DecisionIndex.loan_key == loan_key(loan_id), Batch.status == "complete"))
     if actor:
@@ -103,24 +102,30 @@ def decisions_for(session: Session, loan_id: str, *, actor: str | None = None) -
         rows_by_batch[batch.id] = (batch, None)  # not indexed yet: its archive is read whole
     found = []
     for batch, rows in rows_by_batch.values():
-        table = archive.read(batch.archive, batch.archive_data, rows)
+        table = archive.read(_location(session, batch.archive, store), batch.archive_data, rows)
         table = table.filter(pc.equal(table["loan_id"], loan_id))  # the key may collide; the ID may not
         found += [_decision(batch, record) for record in table.to_pylist()]
     found.sort(key=lambda d: (d["created_at"], d["batch_id"], -d["row"]), reverse=True)
     return found
 
 
-def batch_decisions(session: Session, batch_id: str, actions: tuple[str, ...] | None = None) -> tuple[dict, list[dict]]:
+def batch_decisions(session: Session, batch_id: str, actions: tuple[str, ...] | None = None, *,
+                    store=None) -> tuple[dict, list[dict]]:
     """A complete batch's fields and its decisions in row order (those whose action is in `actions`,
     when given); `BatchNotFound` (or `BatchPurged`) for a batch that is not complete."""
     fields = get_batch(session, batch_id)
     if fields["status"] != "complete":
         raise BatchNotFound(f"Batch {batch_id} is not complete ({fields['status']}); it has no decisions.")
     batch = session.get(Batch, batch_id)
-    table = archive.read(batch.archive, batch.archive_data)
+    table = archive.read(_location(session, batch.archive, store), batch.archive_data)
     if actions is not None and table.num_rows:
         table = table.filter(_action_in(table, actions))
     return fields, [_decision(batch, record) for record in table.to_pylist()]
+
+
+def _location(session: Session, stored: str | None, store) -> str | None:
+    """Where a batch row's archive is: under `store`, else beside the SQLite file (as the Recorder)."""
+    return archive.locate(stored, store, str(session.get_bind().url))
 
 
 def _action_in(table: pa.Table, actions: tuple[str, ...]):
@@ -131,20 +136,48 @@ def _action_in(table: pa.Table, actions: tuple[str, ...]):
     return pc.fill_null(pc.is_in(table["status"], pa.array(derived, pa.string())), False)
 
 
-def index_pending(database: Database, older_than: timedelta = PENDING_AGE) -> list[str]:
+def index_pending(database: Database, older_than: timedelta = PENDING_AGE, *, store=None) -> list[str]:
     """Write the index of complete batches whose indexing thread never finished (a killed worker)."""
     cutoff = utcnow() - older_than
     with database.session() as session:
         pending = session.execute(select(Batch.id, Batch.seq, Batch.archive, Batch.archive_data).where(
             Batch.status == "complete", Batch.indexed.is_(False), Batch.completed_at < cutoff)).all()
-    for batch_id, seq, path, data in pending:
-        table = archive.read(path, data, columns=["loan_id", "row"])
-        keys, rows = loan_keys(table["loan_id"]), np.asarray(table["row"], dtype=np.int64)
-        order = np.lexsort((rows, keys))
-        with database.session() as session:
-            session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))  # a partial attempt
-        index_batch(database, batch_id, seq, (keys[order], rows[order]))
+    for batch_id, seq, stored, data in pending:
+        location = archive.locate(stored, store, database.url)
+        index.rebuild(database, batch_id, seq, _archive_pairs(location, data))  # a partial attempt replaced
     return [batch_id for batch_id, *_ in pending]
+
+
+def reindex(database: Database, batch_id: str | None = None, *, store=None) -> list[str]:
+    """Rebuild the `Loan_ID` index from the archives: of `batch_id`, or else of every indexed batch
+    whose index differs from its decisions and of those whose indexing never finished. Returns the
+    batches rebuilt (the index is derived data: this loses nothing)."""
+    with database.session() as session:
+        query = select(Batch.id, Batch.seq, Batch.archive, Batch.indexed).where(Batch.status == "complete")
+        if batch_id is not None:
+            get_batch(session, batch_id)  # BatchNotFound, BatchPurged
+            query = query.where(Batch.id == batch_id)
+        batches = session.execute(query.order_by(Batch.seq)).all()
+    if batch_id is not None and not batches:
+        raise BatchNotFound(f"Batch {batch_id} is not complete; it has no decisions to index.")
+    rebuilt = []
+    for entry_id, seq, stored, indexed in batches:
+        if batch_id is None and not indexed:
+            continue  # its thread may still be writing it: index_pending below, once it is old enough
+        expected = _archive_pairs(archive.locate(stored, store, database.url),
+                                  _archive_data(database, entry_id) if stored is None else None)
+        if batch_id is None:
+            with database.read_session() as session:
+                if index.difference(expected, index.stored_pairs(session, seq)) is None:
+                    continue
+        index.rebuild(database, entry_id, seq, expected)
+        rebuilt.append(entry_id)
+    return rebuilt + (index_pending(database, store=store) if batch_id is None else [])
+
+
+def _archive_pairs(location: str | None, data: bytes | None) -> np.ndarray:
+    chunks = archive.chunks(location, data, ["loan_id", "row"])
+    return index.in_order([index.chunk_pairs(chunk) for chunk in chunks])
 
 
 def _decision(batch: Batch, record: dict) -> dict:
@@ -170,24 +203,32 @@ def as_datetime(moment: datetime | date) -> datetime:
 @dataclass
 class VerifyReport:
     checked: int = 0
-    first_bad: str | None = None
+    first_bad: str | None = None  # the first batch whose digest or link differs: the chain is broken there
     problem: str | None = None
+    # batch id -> how its index differs from its decisions (derived data: `reindex` mends it)
+    index_problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.first_bad is None
+        return self.first_bad is None and not self.index_problems
 
 
-def verify(database: Database, batch_id: str | None = None) -> VerifyReport:
+def verify(database: Database, batch_id: str | None = None, *, store=None) -> VerifyReport:
     """Recompute each complete batch's digest from its archive and its link to the one before it
-    (a purged batch's deletion entry stands in for it); stop at the first that differs."""
+    (a purged batch's deletion entry stands in for it); stop at the first that differs. Each indexed
+    batch's index rows are compared with its decisions' (key, row) pairs on the way; an index that
+    differs is reported and the chain's check goes on."""
     report = VerifyReport()
-    with database.session() as session:
+    # A read: on SQLite it never holds the write lock, so scoring goes on while a long check runs (under
+    # WAL it sees the chain as it was when it began; batches published meanwhile are checked next time).
+    with database.read_session() as session:
         previous = GENESIS
         for kind, entry_id, entry in _chain(session):
             if batch_id is None or entry_id == batch_id:
-                problem = _check(kind, entry, previous)
+                problem, index_problem = _check(session, kind, entry, previous, store)
                 report.checked += 1
+                if index_problem:
+                    report.index_problems[entry_id] = index_problem
                 if problem:
                     report.first_bad, report.problem = entry_id, problem
                     return report
@@ -208,27 +249,34 @@ def _chain(session: Session) -> list[tuple[str, str, Batch | Deletion]]:
     return sorted(links, key=lambda link: link[2].seq)
 
 
-def _check(kind: str, entry, previous: str) -> str | None:
+def _check(session: Session, kind: str, entry, previous: str, store) -> tuple[str | None, str | None]:
+    """(what differs in the entry's link or digest, what differs in its index), None when nothing."""
     if entry.prev_digest != previous:
-        return "its link to the previous batch does not match (a batch was removed or reordered)"
+        return "its link to the previous batch does not match (a batch was removed or reordered)", None
     if kind == "deletion":
-        return None
+        return None, None
     try:
-        data_digest = data_digest_of(entry.archive, entry.archive_data)
+        location = _location(session, entry.archive, store)
+        data_digest, expected = _read_archive(location, entry.archive_data, pairs=entry.indexed)
     except OSError:
-        return "its archive is missing or unreadable"
+        return "its archive is missing or unreadable", None
     if data_digest != entry.data_digest:
-        return "its decisions differ from those recorded (the archive was changed)"
+        return "its decisions differ from those recorded (the archive was changed)", None
     if batch_digest(entry.prev_digest, header_of(entry), data_digest) != entry.digest:
-        return "its recorded fields differ from those recorded"
-    return None
+        return "its recorded fields differ from those recorded", None
+    if expected is None:  # not indexed yet: lookups read its archive
+        return None, None
+    return None, index.difference(expected, index.stored_pairs(session, entry.seq))
 
 
-def data_digest_of(path: str | None, data: bytes | None) -> str:
-    digest = DataDigest()
-    for chunk in archive.chunks(path, data):
+def _read_archive(location: str | None, data: bytes | None, *, pairs: bool) -> tuple[str, np.ndarray | None]:
+    """The archive's data digest and, when asked, its index pairs: one pass over the archive."""
+    digest, parts = DataDigest(), []
+    for chunk in archive.chunks(location, data):
         digest.update(chunk)
-    return digest.hexdigest()
+        if pairs:
+            parts.append(index.chunk_pairs(chunk))
+    return digest.hexdigest(), index.in_order(parts) if pairs else None
 
 
 # --- retention -----------------------------------------------------------------------------------
@@ -251,7 +299,7 @@ class PurgeReport:
 
 
 def purge(database: Database, as_of: datetime | date | None = None,
-          retention_months: int = DEFAULT_RETENTION_MONTHS) -> PurgeReport:
+          retention_months: int = DEFAULT_RETENTION_MONTHS, *, store=None) -> PurgeReport:
     """Delete the batches created before `as_of` minus the retention, never one on hold, leaving a
     deletion entry for each (its dates, counts and digest, so the chain still verifies)."""
     cutoff = months_before(as_datetime(as_of or utcnow()), retention_months)
@@ -265,14 +313,14 @@ def purge(database: Database, as_of: datetime | date | None = None,
                 report.held.append(batch.id)
                 continue
             session.add(_deletion_entry(batch))
-            files += [batch.archive] if batch.archive else []
+            files += [archive.locate(batch.archive, store, database.url)] if batch.archive else []
             seqs += [batch.seq] if batch.seq is not None else []
             session.delete(batch)
             report.purged.append(batch.id)
         if seqs:  # one pass over the index, whatever the number of batches
             session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq.in_(seqs)))
-    for path in files:  # only once the deletion is committed: a failed purge leaves every archive
-        Path(path).unlink(missing_ok=True)
+    for location in files:  # only once the deletion is committed: a failed purge leaves every archive
+        archive.remove(location)
     return report
 
 
@@ -308,7 +356,7 @@ BATCH_COLUMNS = (("batch_id", pa.string()), ("created_at", pa.string()), ("model
 LIST_COLUMNS = ("reason_codes", "reason_contributions")
 
 
-def export(database: Database, since: datetime | date, fmt: str, out) -> int:
+def export(database: Database, since: datetime | date, fmt: str, out, *, store=None) -> int:
     """Every decision of the complete batches created since `since`, oldest first, with its batch's
     id, time and model version, as Parquet or CSV (reasons joined with `;`). Streams batch by batch
     and chunk by chunk, so memory stays that of one chunk. Returns the rows written."""
@@ -318,6 +366,8 @@ def export(database: Database, since: datetime | date, fmt: str, out) -> int:
         batches = session.execute(select(Batch.id, Batch.created_at, Batch.model_version, Batch.archive)
                                   .where(Batch.status == "complete", Batch.created_at >= as_datetime(since))
                                   .order_by(Batch.seq)).all()
+    batches = [(batch_id, created_at, model_version, archive.locate(stored, store, database.url))
+               for batch_id, created_at, model_version, stored in batches]
     schema = _export_schema(database, batches, csv=fmt == "csv")
     writer = pq.ParquetWriter(out, schema, compression="zstd") if fmt == "parquet" else pacsv.CSVWriter(out, schema)
     written = 0
@@ -340,9 +390,8 @@ def _archive_data(database: Database, batch_id: str) -> bytes | None:
 def _export_schema(database: Database, batches, *, csv: bool) -> pa.Schema:
     """The archives' columns united (inputs differ between files), after the batch's own."""
     schemas = [archive.empty().schema]
-    for batch_id, _, _, path in batches:
-        schemas.append(pq.read_schema(path) if path else
-                       ipc.open_stream(_archive_data(database, batch_id)).schema)
+    for batch_id, _, _, location in batches:
+        schemas.append(archive.schema(location, None if location else _archive_data(database, batch_id)))
     united = pa.unify_schemas(schemas, promote_options="permissive")
     fields = [pa.field(name, kind) for name, kind in BATCH_COLUMNS]
     fields += [pa.field(f.name, pa.string()) if csv and f.name in LIST_COLUMNS else pa.field(f.name, f.type)

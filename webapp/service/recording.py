@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.exc import SQLAlchemyError
 
-from webapp.core.contract import ID_COLUMN
+from webapp.core.contract import ID_COLUMN, cell_text
 from webapp.core.errors import DatabaseUnavailable
 from webapp.core.reasons import ACTIONS, REASONS
 from webapp.core.results import ScoredChunk
@@ -107,8 +107,9 @@ class BatchRecording:
 
     index_later = True  # a large batch's index is written on a thread once it completes (else: `start_indexing`)
 
-    def __init__(self, database, store, caller: Caller, options: ScoringOptions, model, source: InputFile):
-        self.database, self.store = database, store
+    def __init__(self, database, store, caller: Caller, options: ScoringOptions, model, source: InputFile, *,
+                 index_elsewhere=None):
+        self.database, self.store, self.index_elsewhere = database, store, index_elsewhere
         self.caller, self.options, self.model, self.source = caller, options, model, source
         self._recorder: Recorder | None = None
 
@@ -120,7 +121,7 @@ class BatchRecording:
                            model_version=self.model.version, model_sha256=artifact_sha256(self.model),
                            threshold=float(self.model.threshold), code_version=code_version())
         with _faults_as_answers():
-            self._recorder = Recorder(self.database, start, store=self.store)
+            self._recorder = Recorder(self.database, start, store=self.store, index_elsewhere=self.index_elsewhere)
         return self
 
     @property
@@ -162,28 +163,37 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     frame, n = chunk.frame, len(chunk)
     valid = np.asarray(chunk.valid, dtype=bool)
     # Column by column in Arrow, never row by row in Python: a million rows cost tens of milliseconds.
-    status = pa.DictionaryArray.from_arrays(
-        pa.array(frame["Loan_Status"].cat.codes.to_numpy().astype(np.int8) - 1, mask=~valid), _STATUSES)
+    # Up to SMALL_ROWS rows, from Python lists: the same arrays without pandas' per-column cost.
+    small = n <= SMALL_ROWS
+    status = frame["Loan_Status"].array.codes
     columns = {
         "row": pa.array(np.arange(chunk.first_row, chunk.first_row + n, dtype=np.int64)),
-        "loan_id": _text(frame[ID_COLUMN]),
-        "status": status.cast(pa.string()),
+        "loan_id": _text(frame[ID_COLUMN].to_numpy(dtype=object) if small else frame[ID_COLUMN]),
+        "status": _from_codes(status - 1, _STATUSES, small),
         "probability": pa.array(chunk.probability, mask=~valid, type=pa.float64()),
         "error": pa.array(frame["Error"].to_numpy(dtype=object), mask=valid, type=pa.string()),
         **_reasons(chunk, n),
     }
     if chunk.action is not None:
-        actions = pa.array(np.asarray(chunk.action, dtype=np.int8) - 1, mask=np.asarray(chunk.action) == 0)
-        columns["action"] = pa.DictionaryArray.from_arrays(actions, _ACTIONS).cast(pa.string())
+        columns["action"] = _from_codes(np.asarray(chunk.action, dtype=np.int8) - 1, _ACTIONS, small)
     for name, values in (chunk.features.items() if chunk.features is not None else ()):
-        columns[f"input.{name}"] = _input_column(values)
+        columns[f"input.{name}"] = _input_column(values, small)
     for name, values in (chunk.monitored or {}).items():
-        columns[f"input.{name}"] = _given(values)
+        columns[f"input.{name}"] = _given(values.to_numpy(dtype=object) if small else values)
     return pa.table(columns)
 
 
+SMALL_ROWS = 64
 _STATUSES = pa.array(["N", "Y"])
 _ACTIONS = pa.array(list(ACTIONS[1:]))
+
+
+def _from_codes(codes: np.ndarray, labels: pa.Array, small: bool) -> pa.Array:
+    """Text from codes into `labels` (-1: null)."""
+    if small:
+        names = labels.to_pylist()
+        return pa.array([names[code] if code >= 0 else None for code in codes.tolist()], type=pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8), mask=codes < 0), labels).cast(pa.string())
 
 
 def _text(values) -> pa.Array:
@@ -193,8 +203,14 @@ def _text(values) -> pa.Array:
 
 
 def _given(values) -> pa.Array:
-    """A monitored attribute as the input gave it: text, with empty cells as nulls."""
-    array = pa.array(values, from_pandas=True)
+    """A monitored attribute as the input gave it: text, with empty cells as nulls. JSON may mix
+    kinds in one column (`0` and `"3+"` for Dependents), which Arrow cannot type: each value is
+    then written as the cell text validation read."""
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = pa.array([None if pd.isna(value) else cell_text(value) for value in np.asarray(values, dtype=object)],
+                         type=pa.string())
     if pa.types.is_dictionary(array.type) or array.type != pa.string():
         array = array.cast(pa.string())
     return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
@@ -213,10 +229,15 @@ def _reasons(chunk: ScoredChunk, n: int) -> dict:
             "reason_contributions": pa.ListArray.from_arrays(offsets, contributions)}
 
 
-def _input_column(values: pd.Series) -> pa.Array:
+def _input_column(values, small: bool = False) -> pa.Array:
+    """A decision input (a Categorical, or floats with NaN for missing) as Arrow text or floats."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return pa.DictionaryArray.from_pandas(values.array).cast(pa.string())
-    return pa.array(values.to_numpy(dtype=np.float64, na_value=np.nan), from_pandas=True, type=pa.float64())
+        if small:
+            categories = list(values.categories)
+            return pa.array([categories[code] if code >= 0 else None for code in values.codes.tolist()],
+                            type=pa.string())
+        return pa.DictionaryArray.from_pandas(values).cast(pa.string())
+    return pa.array(np.asarray(values, dtype=np.float64), from_pandas=True, type=pa.float64())
 
 
 def artifact_sha256(model) -> str:

@@ -64,8 +64,9 @@ class ModelNotAvailable(RecordError):
 class RecordedScorer:
     """Called with a frame: the current champion. `for_batch`: the version the batch recorded."""
 
-    def __init__(self, database, registry, models):
+    def __init__(self, database, registry, models, store=None):
         self.database, self.registry, self.models = database, registry, models
+        self.store = store  # the records store: batch rows name their archives relative to it
 
     def __call__(self, frame: pd.DataFrame) -> pa.Table:
         return score_frame_for(self.models.current())(frame)
@@ -76,7 +77,7 @@ class RecordedScorer:
             if batch is None:
                 raise BatchNotFound(f"There is no complete batch {batch_id}.")
             version, recorded = batch.model_version, json.loads(batch.options or "{}")
-            location, data = batch.archive, batch.archive_data
+            location, data = archive.locate(batch.archive, self.store, self.database.url), batch.archive_data
         options = ScoringOptions(explain=bool(recorded.get("explain")),
                                  reasons_for=recorded.get("reasons_for") or "declined")
         refused = None

@@ -58,5 +58,6 @@ def recording(channel: str, options, model, source, name: str):
     from webapp.web import auth
 
     caller = Caller(auth.current_actor() or "anonymous", channel)
+    queue = current_app.extensions.get("jobs")  # a large batch's index is written by the jobs worker
     return BatchRecording(current_app.extensions["database"], records_store(), caller, options, model,
-                          InputFile.of(source, name))
+                          InputFile.of(source, name), index_elsewhere=queue.index_batch if queue else None)

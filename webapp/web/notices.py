@@ -31,7 +31,8 @@ def _notices(batch_id: str, fmt: str, applicants=None) -> Response:
     config = current_app.config
     with auth.database().session() as session:
         generated = generate(session, batch_id, fmt, Lender.from_config(config), config["NOTICE_STYLE"],
-                             owner=_owner(), applicants=applicants, response_days=config["NOTICE_RESPONSE_DAYS"])
+                             owner=_owner(), applicants=applicants, response_days=config["NOTICE_RESPONSE_DAYS"],
+                             store=context.records_store())
         accounts.record(session, auth.current_actor() or "anonymous", EVENT, generated.event_detail(),
                         auth.client_address())
     response = Response(generated.data, content_type=MEDIA_TYPES[fmt])

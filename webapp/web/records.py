@@ -8,7 +8,6 @@ decisions (another's answer 404, as if they did not exist); auditors and admins 
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, render_template, request
 
@@ -23,9 +22,10 @@ PER_PAGE = 50
 JOBS_SHOWN = 20  # the newest jobs above the batches; the API lists the rest
 
 
-def records_store(app: Flask) -> Path:
-    """Where the scoring service's `Recorder` puts archives (the service decides: one rule)."""
-    return Path(store_for(app.config, app.instance_path))
+def records_store(app: Flask) -> str:
+    """Where the scoring service's `Recorder` puts archives (the service decides: one rule), and
+    so where look-ups find them: a folder or an fsspec URL, as configured now."""
+    return store_for(app.config, app.instance_path)
 
 
 class BadQuery(ValueError):
@@ -79,7 +79,7 @@ def decisions():
     if not loan_id:
         return problem(400, "Bad Request", "Give the application's ID: ?loan_id=…", "bad-query")
     with _session() as session:
-        return {"decisions": decisions_for(session, loan_id, actor=_owner())}
+        return {"decisions": decisions_for(session, loan_id, actor=_owner(), store=records_store(current_app))}
 
 
 @bp.get("/api/v1/batches")
@@ -125,7 +125,7 @@ def lookup_page():
     found = None
     if loan_id:
         with _session() as session:
-            found = decisions_for(session, loan_id, actor=_owner())
+            found = decisions_for(session, loan_id, actor=_owner(), store=records_store(current_app))
     return render_template("lookup.html", loan_id=loan_id, found=found)
 
 

@@ -1,0 +1,159 @@
+"""Where archives are: a batch row names its archive relative to the records store, so the store
+(or the instance folder holding it) can move; rows written before, with absolute paths, still read;
+a store behind an fsspec URL works the same way."""
+import shutil
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import BufferedClient, signed_in_client
+from tests.factories import applications
+from tests.records.conftest import decisions, start
+from webapp import create_app
+from webapp.records import Recorder, archive, batch_decisions, decisions_for, export, purge, reindex, verify
+from webapp.records.models import Batch
+
+
+def archive_name(database, batch_id):
+    with database.session() as session:
+        return session.get(Batch, batch_id).archive
+
+
+# --- names and locations
+
+@pytest.mark.parametrize(("path", "root", "name"), [
+    ("/srv/records/abc.parquet", "/srv/records", "abc.parquet"),
+    ("records/abc.parquet", "records", "abc.parquet"),  # a store given relative to the working folder
+    ("/elsewhere/abc.parquet", "/srv/records", "/elsewhere/abc.parquet"),
+    ("memory://records/abc.parquet", "memory://records", "abc.parquet"),
+    ("s3://bucket/records/abc.parquet", "memory://records", "s3://bucket/records/abc.parquet"),
+    (None, "/srv/records", None),  # kept in the batch's row
+])
+def test_a_batch_row_names_its_archive_relative_to_the_store(path, root, name):
+    assert archive.stored_name(path if path is None or "://" in path else Path(path),
+                               root if "://" in root else Path(root)) == name
+
+
+@pytest.mark.parametrize(("stored", "store", "location"), [
+    ("abc.parquet", "/srv/moved", "/srv/moved/abc.parquet"),
+    ("abc.parquet", "file:///srv/moved", "/srv/moved/abc.parquet"),
+    ("abc.parquet", "memory://records/", "memory://records/abc.parquet"),
+    ("/srv/records/abc.parquet", "/srv/moved", "/srv/moved/abc.parquet"),  # a row written before, moved since
+    ("s3://bucket/abc.parquet", "/srv/moved", "s3://bucket/abc.parquet"),
+    (None, "/srv/moved", None),
+])
+def test_an_archive_is_located_under_the_store_as_configured_now(stored, store, location):
+    assert archive.locate(stored, store) == location
+
+
+def test_without_a_store_a_name_is_found_beside_the_sqlite_file():
+    assert archive.locate("abc.parquet", None, "sqlite:////srv/instance/loan.db") == "/srv/instance/records/abc.parquet"
+    with pytest.raises(ValueError, match="RECORDS_URL"):
+        archive.locate("abc.parquet", None, "postgresql+psycopg://db/loans")
+
+
+# --- the record's operations after a move
+
+@pytest.fixture
+def files(monkeypatch):
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+
+
+def test_every_operation_reads_a_moved_store(database, store, record, files, tmp_path):
+    ids = [record(decisions(["A", "B"])), record(decisions(["A", "C"]))]
+    assert archive_name(database, ids[0]) == f"{ids[0]}.parquet"
+    moved = tmp_path / "elsewhere" / "records"
+    shutil.move(store, moved)
+    with database.session() as session:
+        assert [d["batch_id"] for d in decisions_for(session, "A", store=moved)] == ids[::-1]
+        assert [d["loan_id"] for d in batch_decisions(session, ids[1], store=moved)[1]] == ["A", "C"]
+    assert verify(database, store=moved).ok
+    assert export(database, datetime(2000, 1, 1), "parquet", str(tmp_path / "out.parquet"), store=moved) == 4
+    assert reindex(database, ids[0], store=moved) == [ids[0]]
+    assert not verify(database, store=store).ok  # the old place is empty: the archive is missing
+    purge(database, as_of=datetime(2999, 1, 1), store=moved)
+    assert list(moved.glob("*.parquet")) == []
+
+
+def test_a_row_with_an_absolute_path_still_reads_and_is_found_once_its_store_moved(database, store, record,
+                                                                                   files, tmp_path):
+    """Batches recorded before names were relative: their rows keep the absolute path."""
+    batch_id = record(decisions(["A"]))
+    with database.session() as session:
+        session.get(Batch, batch_id).archive = str(store / f"{batch_id}.parquet")
+    assert verify(database, store=tmp_path / "unused").ok
+    moved = tmp_path / "moved"
+    shutil.move(store, moved)
+    assert verify(database, store=moved).ok
+    with database.session() as session:
+        assert [d["batch_id"] for d in decisions_for(session, "A", store=moved)] == [batch_id]
+    assert "missing" in verify(database, store=store).problem
+
+
+def test_a_store_behind_an_fsspec_url(database, files):
+    import fsspec
+
+    url = f"memory://records-{uuid.uuid4().hex}"
+    recorder = Recorder(database, start(), store=url)
+    recorder.add(decisions(["A", "B"]))
+    recorder.complete({})
+    name, fs = f"{recorder.batch_id}.parquet", fsspec.filesystem("memory")
+    try:
+        assert fs.exists(f"{url}/{name}") and not fs.exists(f"{url}/{name}.partial")
+        assert archive_name(database, recorder.batch_id) == name
+        assert verify(database, store=url).ok
+        with database.session() as session:
+            assert [d["row"] for d in decisions_for(session, "B", store=url)] == [2]
+        purge(database, as_of=datetime(2999, 1, 1), store=url)
+        assert not fs.exists(f"{url}/{name}")
+    finally:
+        if fs.exists(url):
+            fs.rm(url, recursive=True)
+
+
+# --- the app after a move: a restart with RECORDS_URL at the new place
+
+@pytest.fixture
+def app_on(model_path, tmp_path, database_url):
+    """app_on(store) -> the app on this test's database with RECORDS_URL at `store`."""
+    apps = []
+
+    def app_on(store):
+        uploads = tmp_path / f"uploads-{len(apps)}"
+        uploads.mkdir()
+        app = create_app({"TESTING": True, "SECRET_KEY": "test", "MODEL_PATH": str(model_path),
+                          "UPLOAD_FOLDER": str(uploads), "WTF_CSRF_ENABLED": False, "DATABASE_URL": database_url,
+                          "MODEL_STORE": str(tmp_path / "models"), "RECORDS_URL": str(store)})
+        app.test_client_class = BufferedClient
+        apps.append(app)
+        return app
+    yield app_on
+    for app in apps:
+        app.extensions["database"].dispose()
+
+
+def test_a_moved_store_serves_the_api_verify_replay_export_and_notices(app_on, tmp_path, files):
+    before = app_on(tmp_path / "instance" / "records")
+    frame = applications(25, seed=5)
+    response = signed_in_client(before).post("/api/v1/score?explain=1", data=frame.to_csv(index=False).encode(),
+                                             content_type="text/csv")
+    assert response.status_code == 200
+    batch_id = response.headers["X-Batch-Id"]
+    assert (tmp_path / "instance" / "records" / f"{batch_id}.parquet").exists()
+    shutil.move(tmp_path / "instance", tmp_path / "new-instance")
+
+    after = app_on(tmp_path / "new-instance" / "records")
+    client = signed_in_client(after, "auditor@bank.example", "auditor")
+    found = client.get(f"/api/v1/decisions?loan_id={frame['Loan_ID'][3]}")
+    assert found.status_code == 200 and [d["batch_id"] for d in found.json["decisions"]] == [batch_id]
+    assert client.get(f"/api/v1/batches/{batch_id}/notices.csv").status_code == 200
+    runner = after.test_cli_runner()
+    assert runner.invoke(args=["records", "verify"]).exit_code == 0
+    replayed = runner.invoke(args=["records", "replay", batch_id])
+    assert replayed.exit_code == 0, replayed.output
+    out = tmp_path / "export.parquet"
+    exported = runner.invoke(args=["records", "export", "--since", "2000-01-01", "--output", str(out)])
+    assert exported.exit_code == 0 and pq.read_table(out).num_rows == 25
