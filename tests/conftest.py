@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.request
 from pathlib import Path
@@ -112,6 +113,16 @@ def anonymous_client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@contextlib.contextmanager
+def local_cluster(n_workers: int, processes: bool = True):
+    """A real Dask cluster on 127.0.0.1 (its dashboard on a free loopback port), bounded in time."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", death_timeout=60) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -229,7 +229,8 @@ SETTINGS: tuple[Setting, ...] = (
             group="jobs", minimum=5, unit="s"),
     # engines (read by webapp.engines.cluster, which may not import this module; Dask's own name)
     Setting("DASK_SCHEDULER_ADDRESS", str, None, "the Dask scheduler `flask score --engine dask` uses when "
-            "`--scheduler` is not given; unset: a `LocalCluster` on 127.0.0.1", group="engines"),
+            "`--scheduler` is not given, and dataset jobs with engine `dask`; unset: a `LocalCluster` on "
+            "127.0.0.1", group="engines"),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 

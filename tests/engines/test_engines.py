@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests import factories
+from tests.conftest import local_cluster
 from webapp.core.errors import InputError
 from webapp.core.scoring import score
 from webapp.engines.dataset import default_output, format_of, score_dataset
@@ -18,11 +19,8 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A real two-process Dask cluster on 127.0.0.1, bounded in time."""
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                      death_timeout=60) as local:
+    """A real two-process Dask cluster."""
+    with local_cluster(n_workers=2) as local:
         yield local.scheduler_address
 
 

@@ -1,5 +1,5 @@
 """Fixtures for the jobs: the app on each database with Huey in immediate mode (a job runs as it is
-submitted), an app whose queue nobody consumes (jobs stay queued), a Redis database of our own, and
+submitted), apps whose queue nobody consumes (jobs stay queued), a Redis database of our own, and
 inputs built by the factories."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import io
 import pytest
 
 from tests import factories
-from tests.conftest import BufferedClient, _service_missing
+from tests.conftest import BufferedClient, _service_missing, local_cluster
 from webapp import create_app
 
 REDIS_URL = "redis://127.0.0.1:6379/11"  # the jobs tests' own database number
@@ -59,6 +59,15 @@ def queued_app(model_path, tmp_path):
     app.extensions["database"].dispose()
 
 
+@pytest.fixture
+def idle_app(model_path, tmp_path, database_url):
+    """Jobs queue on each database in turn and nobody consumes them: a test runs the worker's
+    `run_job` itself, with hooks where it needs an order of events."""
+    app = make_app(model_path, tmp_path, database_url)
+    yield app
+    app.extensions["database"].dispose()
+
+
 def empty_redis(url: str):
     """Yield `url` with its Redis database emptied before and after; fail in CI when Redis is down."""
     import redis
@@ -77,3 +86,11 @@ def empty_redis(url: str):
 @pytest.fixture
 def redis_url():
     yield from empty_redis(REDIS_URL)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real Dask cluster of one single-threaded worker process: small, but the model and the
+    part tasks still cross a process boundary as on a real cluster."""
+    with local_cluster(n_workers=1) as cluster:
+        yield cluster

@@ -158,3 +158,53 @@ def test_a_running_job_cancelled_stops_at_the_next_chunk(jobs_app, monkeypatch):
 def test_an_unknown_state_is_a_bad_query(jobs_app):
     response = signed_in_client(jobs_app).get("/api/v1/jobs?state=done")
     assert response.status_code == 400 and response.mimetype == "application/problem+json"
+
+
+def test_a_job_that_is_finishing_is_not_cancelled_409(queued_app):
+    from webapp.jobs import Job
+
+    client = signed_in_client(queued_app)
+    job = client.post("/api/v1/jobs", data=upload(csv_bytes(10))).json
+    with queued_app.extensions["database"].session() as session:
+        session.get(Job, job["id"]).state = "finishing"  # its worker is completing the batch
+    response = client.delete(f"/api/v1/jobs/{job['id']}")
+    assert response.status_code == 409 and response.mimetype == "application/problem+json"
+    assert (response.json["code"], response.json["detail"]) == ("job-finishing",
+                                                                "The job is finishing; its result is kept.")
+    assert client.get(f"/api/v1/jobs/{job['id']}").json["state"] == "finishing"
+
+
+def test_a_raw_body_is_stored_as_sent_and_one_too_large_leaves_nothing(jobs_app):
+    client = signed_in_client(jobs_app)
+    body = csv_bytes(50)
+    job = client.post("/api/v1/jobs", data=body, content_type="text/csv").json
+    assert job["state"] == "succeeded" and job["summary"]["rows"] == 50
+    assert batches(jobs_app)[0].input_size == len(body)
+    jobs_app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = client.post("/api/v1/jobs", data=body, content_type="text/csv")
+    assert response.status_code == 413 and response.mimetype == "application/problem+json"
+    assert len(client.get("/api/v1/jobs").json["jobs"]) == 1
+    folder = jobs_app.extensions["results"].folder / "job-inputs"
+    assert list(folder.iterdir()) == []
+
+
+def test_an_upload_that_breaks_off_midway_leaves_no_stored_input(jobs_app):
+    from webapp.jobs import inputs
+
+    class BreaksOff(io.RawIOBase):
+        sent = 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            if self.sent > 3 << 20:
+                raise OSError("the client went away")
+            self.sent += len(buffer)
+            buffer[:] = b"x" * len(buffer)
+            return len(buffer)
+
+    store = jobs_app.extensions["results"]
+    with pytest.raises(OSError):
+        inputs.save(store, "a" * 32, BreaksOff())
+    assert list((store.folder / "job-inputs").iterdir()) == []

@@ -1,6 +1,6 @@
 """The queue: jobs wait queued until a worker claims them; a task delivered twice runs once; a
 queued job cancelled never runs; an unreachable Redis answers 503; lost jobs are re-queued and a
-retry never records its rows twice."""
+retry never records its rows twice; a big batch is indexed after its job has ended, not before."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -123,3 +123,27 @@ def test_housekeeping_purges_inputs_of_ended_jobs(queued_app):
     os.utime(stray, (1, 1))
     report = tasks.housekeeping(runtime, lambda job_id: None)
     assert report["inputs_removed"] == 1 and not stray.exists()
+
+
+def test_a_big_batch_is_indexed_once_its_job_has_ended_not_before(queued_app, monkeypatch):
+    import threading
+
+    from webapp.records.recorder import INDEX_NOW_ROWS
+
+    job = signed_in_client(queued_app).post("/api/v1/jobs", data=upload(csv_bytes(INDEX_NOW_ROWS + 500))).json
+    indexing_at_finish = []
+    original = services.finish
+    monkeypatch.setattr(services, "finish", lambda *a, **k: (indexing_at_finish.append(
+        [t for t in threading.enumerate() if t.name == "record-index"]), original(*a, **k))[1])
+    assert tasks.run_job(queued_app.extensions["jobs"].runtime, job["id"]) == "succeeded"
+    assert indexing_at_finish == [[]]  # the job's last UPDATE did not queue behind the index
+    for thread in threading.enumerate():
+        if thread.name == "record-index":
+            thread.join(30)
+    with queued_app.extensions["database"].session() as session:
+        assert session.scalar(select(Batch.indexed)) is True
+
+
+def test_an_idle_worker_polls_the_sqlite_queue_at_least_four_times_a_second(queued_app):
+    consumer = queued_app.extensions["jobs"].consumer()
+    assert consumer.max_delay <= 0.25

@@ -3,7 +3,8 @@ its progress written to the database as it goes, its answer kept in the results 
 
 - `models`: the `jobs` table.
 - `services`: the operations — submit (with idempotency keys), get and list (owner-scoped), cancel,
-  claim, progress, finish, and the requeue of jobs found running on no live worker.
+  claim, progress, seal (the point past which a cancel is refused), finish, and the requeue of jobs
+  found running on no live worker.
 - `sources`: the fence around dataset sources (only under a `JOB_SOURCES` prefix).
 - `inputs`: a queued job's upload, kept owner-only in the results store until the job ends.
 - `queue`: the Huey instance (SQLite in the instance folder, or Redis) and its tasks (`run_job`, the
@@ -15,8 +16,8 @@ May import: the standard library, SQLAlchemy, huey, redis, fsspec, pandas, pyarr
 `webapp.core`, `webapp.model`, `webapp.stats`. Never Flask or the web layer.
 """
 from webapp.jobs.models import STATES, Job
-from webapp.jobs.services import (JobConflict, JobError, JobNotFound, QueueUnavailable, SourceRefused, cancel,
-                                  get_job, job_document, list_jobs, submit)
+from webapp.jobs.services import (JobConflict, JobError, JobFinishing, JobNotFound, QueueUnavailable, SourceRefused,
+                                  cancel, get_job, job_document, list_jobs, submit)
 
-__all__ = ["STATES", "Job", "JobConflict", "JobError", "JobNotFound", "QueueUnavailable", "SourceRefused", "cancel",
-           "get_job", "job_document", "list_jobs", "submit"]
+__all__ = ["STATES", "Job", "JobConflict", "JobError", "JobFinishing", "JobNotFound", "QueueUnavailable",
+           "SourceRefused", "cancel", "get_job", "job_document", "list_jobs", "submit"]

@@ -19,19 +19,28 @@ def location_for(job_id: str) -> str:
 
 
 def save(store, job_id: str, source: BinaryIO) -> str:
+    """Copy `source` (from its start if it can seek: else a request's stream, read once) into the
+    store; an upload that breaks off (too large, the client gone) leaves nothing behind."""
     location = location_for(job_id)
     path = f"{store.root}/{location}"
-    source.seek(0)
-    if store.local:
-        os.makedirs(f"{store.root}/{FOLDER}", mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
-    else:
-        store.fs.makedirs(f"{store.root}/{FOLDER}", exist_ok=True)
-        with store.fs.open(path, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
-    source.seek(0)
+    seekable = source.seekable()
+    if seekable:
+        source.seek(0)
+    try:
+        if store.local:
+            os.makedirs(f"{store.root}/{FOLDER}", mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+        else:
+            store.fs.makedirs(f"{store.root}/{FOLDER}", exist_ok=True)
+            with store.fs.open(path, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+    except BaseException:
+        delete(store, location)
+        raise
+    if seekable:
+        source.seek(0)
     return location
 
 

@@ -8,8 +8,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.db import Base
 
-STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+# "finishing": the worker is completing the job's batch record; past this point a cancel is refused,
+# so a job's state and its batch always agree (a cancelled job never has a complete batch).
+STATES = ("queued", "running", "finishing", "succeeded", "failed", "cancelled")
 ENDED = ("succeeded", "failed", "cancelled")
+WORKING = ("running", "finishing")
 
 
 class Job(Base):

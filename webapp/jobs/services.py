@@ -1,7 +1,11 @@
 """The jobs' operations. Submitting, reading, listing and cancelling are owner-scoped (another
 analyst's job is not found; `owner=None` is for auditors and admins). Claiming, progress and
 finishing are the worker's: each is one conditional UPDATE, so two workers never both run a job
-and a worker whose job was cancelled or re-queued learns it at its next progress write."""
+and a worker whose job was cancelled or re-queued learns it at its next progress write.
+
+Cancelling races the worker's `seal`, the UPDATE running → finishing made just before the job's
+batch is completed: whichever commits first wins. A cancel before it leaves the worker to fail the
+batch (reason "cancelled"); one after it answers 409 `job-finishing` and the result is kept."""
 from __future__ import annotations
 
 import logging
@@ -18,8 +22,9 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.core.errors import InputError, ServiceUnavailable
 from webapp.jobs import inputs
-from webapp.jobs.models import ENDED, STATES, Job
+from webapp.jobs.models import ENDED, STATES, WORKING, Job
 from webapp.jobs.sources import SourceRefused
+from webapp.records.models import Batch
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_SECONDS = 24 * 3600
@@ -41,6 +46,10 @@ class JobNotFound(JobError):
 
 class JobConflict(JobError):
     status, code, title = 409, "job-ended", "Conflict"
+
+
+class JobFinishing(JobConflict):
+    code = "job-finishing"
 
 
 class QueueUnavailable(ServiceUnavailable):
@@ -154,20 +163,33 @@ def list_jobs(session, owner: str | None, state: str | None = None, limit: int =
 
 def cancel(database, store, job_id: str, owner: str | None) -> dict:
     """A queued job is cancelled at once; a running one is marked cancelled and its worker stops at
-    the next chunk (its batch failed with reason "cancelled", its partial output removed)."""
+    the next chunk (its batch failed with reason "cancelled", its partial output removed). A job
+    past the worker's `seal`, or re-queued after its batch completed, is not: `JobFinishing`."""
     with database.session() as session:
         job = get_job(session, job_id, owner)
-        if job.state in ENDED:
-            raise JobConflict(f"The job has already {job.state}; there is nothing to cancel.")
-        was_queued = job.state == "queued"
-        job.state, job.finished_at = "cancelled", utcnow()
-        location = job.input_location
-        if was_queued:
-            job.input_location = None
-        document = job_document(job)
-    if was_queued:
-        inputs.delete(store, location)
-    return document
+        location, sealed = job.input_location, _batch_complete(session, job.batch_id)
+    # Conditional UPDATEs, never a read then a write: the worker's claim, release or seal may commit
+    # in between (queued again last: a running job released for a retry meanwhile).
+    for was in () if sealed else ("queued", "running", "queued"):
+        with database.session() as session:
+            values = {"input_location": None} if was == "queued" else {}
+            cancelled = session.execute(update(Job).where(Job.id == job_id, Job.state == was).values(
+                state="cancelled", finished_at=utcnow(), **values)).rowcount
+        if cancelled:
+            if was == "queued":
+                inputs.delete(store, location)
+            with database.session() as session:
+                return job_document(session.get(Job, job_id))
+    with database.session() as session:
+        state = session.scalar(select(Job.state).where(Job.id == job_id))
+    if state in ENDED:
+        raise JobConflict(f"The job has already {state}; there is nothing to cancel.")
+    raise JobFinishing("The job is finishing; its result is kept.")
+
+
+def _batch_complete(session, batch_id: str | None) -> bool:
+    """The job's batch is recorded complete (a retry of a job that passed its seal re-uses it)."""
+    return bool(batch_id) and session.scalar(select(Batch.status).where(Batch.id == batch_id)) == "complete"
 
 
 def job_document(job: Job) -> dict:
@@ -210,7 +232,7 @@ def claim(database, job_id: str, worker: str) -> Job | None:
 
 
 def _mine(job_id: str, worker: str):
-    return (Job.id == job_id, Job.state == "running", Job.worker_id == worker)
+    return (Job.id == job_id, Job.state.in_(WORKING), Job.worker_id == worker)
 
 
 def progress(database, job_id: str, worker: str, rows_done: int, rows_total: int | None = None) -> None:
@@ -220,6 +242,16 @@ def progress(database, job_id: str, worker: str, rows_done: int, rows_total: int
         values["rows_total"] = rows_total
     with database.session() as session:
         if session.execute(update(Job).where(*_mine(job_id, worker)).values(**values)).rowcount:
+            return
+        state = session.scalar(select(Job.state).where(Job.id == job_id))
+    raise JobStopped("cancelled" if state in ("cancelled", None) else "abandoned")
+
+
+def seal(database, job_id: str, worker: str) -> None:
+    """running → finishing, the point of no return, just before the job's batch is completed: from
+    here a cancel is refused. `JobStopped` if a cancel (or a re-queue) came first."""
+    with database.session() as session:
+        if session.execute(update(Job).where(*_mine(job_id, worker)).values(state="finishing")).rowcount:
             return
         state = session.scalar(select(Job.state).where(Job.id == job_id))
     raise JobStopped("cancelled" if state in ("cancelled", None) else "abandoned")
@@ -236,7 +268,7 @@ def set_batch(database, job_id: str, worker: str, batch_id: str) -> None:
 
 
 def finish(database, job_id: str, worker: str, state: str, **values) -> bool:
-    """running → an ended state, if still this worker's (a cancel meanwhile wins)."""
+    """running or finishing → an ended state, if still this worker's (a cancel while running wins)."""
     with database.session() as session:
         return bool(session.execute(update(Job).where(*_mine(job_id, worker)).values(
             state=state, finished_at=utcnow(), heartbeat_at=None, input_location=None, **values)).rowcount)
@@ -280,7 +312,7 @@ def requeue_lost(database, stale_seconds: float) -> list[str]:
     cutoff, host = utcnow() - timedelta(seconds=stale_seconds), socket.gethostname()
     lost = []
     with database.session() as session:
-        for job in session.scalars(select(Job).where(Job.state == "running")):
+        for job in session.scalars(select(Job).where(Job.state.in_(WORKING))):
             if (_aware(job.heartbeat_at) or cutoff) <= cutoff or _worker_gone(job.worker_id, host):
                 job.state, job.worker_id = "queued", None
                 lost.append(job.id)
@@ -296,7 +328,7 @@ def queued_ids(database) -> list[str]:
 
 def live_inputs(database) -> set[str]:
     with database.session() as session:
-        return set(session.scalars(select(Job.input_location).where(Job.state.in_(("queued", "running")),
+        return set(session.scalars(select(Job.input_location).where(Job.state.in_(("queued", *WORKING)),
                                                                      Job.input_location.is_not(None))))
 
 

@@ -11,7 +11,12 @@ found running on no live worker are re-queued):
 - progress, the heartbeat and cancellation are one UPDATE per chunk, at most `progress_interval`
   apart; a cancelled job stops at the next chunk, its batch failed with reason "cancelled" and no
   result kept;
-- the answer goes into the results store; the job's uploaded input is deleted when it ends.
+- just before the batch is completed the job is sealed, running → finishing in one conditional
+  UPDATE: a cancel that came first fails the batch instead, and one after it is refused (409), so a
+  cancelled job never has a complete batch. A retry re-using a complete batch seals at once;
+- the answer goes into the results store; the job's uploaded input is deleted when it ends;
+- a large batch's `Loan_ID` index is written once the job has ended, not before its last UPDATE
+  (on SQLite that UPDATE would wait about a second per million rows for the index's write lock).
 """
 from __future__ import annotations
 
@@ -57,6 +62,7 @@ class Runtime:
     job_sources: list[str] = field(default_factory=list)
     progress_interval: float = 0.5  # seconds between progress writes (and cancellation checks)
     stale_seconds: float = 60.0     # a running job's heartbeat older than this: its worker is gone
+    dask_scheduler: str | None = None  # DASK_SCHEDULER_ADDRESS; None: a LocalCluster per dataset job
 
 
 class _Progress:
@@ -75,12 +81,17 @@ class _Progress:
 
 
 class JobRecording(BatchRecording):
-    """The batch record of a job: the batch id written to the job when the batch opens, and the
-    error threshold checked before the batch completes (above it, the batch is failed instead)."""
+    """The batch record of a job: the batch id written to the job when the batch opens; before the
+    batch completes, the error threshold checked (above it, the batch is failed instead) and the job
+    sealed (`on_seal` raises `JobStopped` if it was cancelled: the batch is failed instead). A large
+    batch's index is started by `run_job` once the job has ended (`start_indexing`)."""
 
-    def __init__(self, *args, on_open: Callable[[str], None], error_threshold: float | None, **kwargs):
+    index_later = False
+
+    def __init__(self, *args, on_open: Callable[[str], None], on_seal: Callable[[], None],
+                 error_threshold: float | None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.on_open, self.error_threshold = on_open, error_threshold
+        self.on_open, self.on_seal, self.error_threshold = on_open, on_seal, error_threshold
 
     def open(self, input_format: str) -> "JobRecording":
         super().open(input_format)
@@ -89,6 +100,7 @@ class JobRecording(BatchRecording):
 
     def complete(self, report: dict) -> None:
         check_threshold(report, self.error_threshold)
+        self.on_seal()
         super().complete(report)
 
 
@@ -110,12 +122,25 @@ def run_job(runtime: Runtime, job_id: str) -> str | None:
             f"The job was interrupted {MAX_ATTEMPTS} times (its worker stopped); it was not run again.",
             code="worker-lost")))
         return "failed"
+    recordings: list[JobRecording] = []
+    try:
+        return _run(runtime, job, worker, recordings)
+    finally:
+        # Once the job has ended: on SQLite a big batch's index holds the write lock for about a
+        # second per million rows, and the job's last UPDATE would wait behind it.
+        for recording in recordings:
+            recording.start_indexing()
+
+
+def _run(runtime: Runtime, job, worker: str, recordings: list) -> str:
+    job_id = job.id
     beating = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(runtime, job_id, worker, beating), daemon=True,
                             name=f"job-heartbeat-{job_id[:8]}")
     beat.start()
     try:
-        fields = _dataset(runtime, job, worker) if job.source_url else _upload(runtime, job, worker)
+        fields = _dataset(runtime, job, worker, recordings) if job.source_url else \
+            _upload(runtime, job, worker, recordings)
     except JobStopped as stop:
         if stop.code == "cancelled":
             inputs.delete(runtime.results, job.input_location)
@@ -179,18 +204,31 @@ def _recorded_before(runtime: Runtime, batch_id: str | None) -> bool:
         return batch is not None and batch.status == "complete"
 
 
-def _upload(runtime: Runtime, job, worker: str) -> dict:
+def _recording(runtime: Runtime, job, worker: str, options: ScoringOptions, model, source,
+               recordings: list) -> JobRecording | None:
+    """The job's batch record (added to `recordings`), or None when a predecessor's batch is
+    complete (then the job is sealed at once: that batch stands, so it can no longer be cancelled)."""
+    if _recorded_before(runtime, job.batch_id):
+        services.seal(runtime.database, job.id, worker)
+        return None
+    recording = JobRecording(
+        runtime.database, runtime.records_store, Caller(job.owner, "job"), options, model, source(),
+        error_threshold=job.error_threshold, on_seal=lambda: services.seal(runtime.database, job.id, worker),
+        on_open=lambda batch_id: services.set_batch(runtime.database, job.id, worker, batch_id))
+    recordings.append(recording)
+    return recording
+
+
+def _upload(runtime: Runtime, job, worker: str, recordings: list) -> dict:
     model = runtime.models.current()
     options = _scoring_options(job)
     with inputs.open_input(runtime.results, job.input_location) as source:
         total = inputs.count_rows(source)
         tracker = _Progress(runtime, job.id, worker, total)
         tracker(0, force=True)
-        reuse = _recorded_before(runtime, job.batch_id)
-        recorder = None if reuse else JobRecording(
-            runtime.database, runtime.records_store, Caller(job.owner, "job"), options, model,
-            InputFile.of(source, job.input_name), error_threshold=job.error_threshold,
-            on_open=lambda batch_id: services.set_batch(runtime.database, job.id, worker, batch_id))
+        recorder = _recording(runtime, job, worker, options, model, lambda: InputFile.of(source, job.input_name),
+                              recordings)
+        reuse = recorder is None
         outcome = {}
 
         def write(out) -> dict:
@@ -200,15 +238,16 @@ def _upload(runtime: Runtime, job, worker: str) -> dict:
                 check_threshold(answer.report, job.error_threshold)
                 answer.report["batch_id"] = job.batch_id
             outcome["batch_id"] = job.batch_id if reuse else answer.batch_id
+            outcome["report"] = answer.report
             return answer.report
 
         token = runtime.results.create(write, _meta(job, model))
-    report = runtime.results.get(token).meta["summary"]
+    report = outcome["report"]  # as stored beside the answer (no need to read it back)
     return {"result_token": token, "summary": report, "batch_id": outcome["batch_id"],
             "rows_done": report["rows"], "rows_total": report["rows"]}
 
 
-def _dataset(runtime: Runtime, job, worker: str) -> dict:
+def _dataset(runtime: Runtime, job, worker: str, recordings: list) -> dict:
     """A dataset job, through the engines (local or Dask), the same per-part code as `flask score`,
     recorded as one batch like `flask score` (once: a retry after the batch completed re-uses it)."""
     from webapp.engines.dataset import score_dataset
@@ -231,17 +270,14 @@ def _dataset(runtime: Runtime, job, worker: str) -> dict:
         tracker(done["rows"], force=True)  # one write per part
 
     options = _scoring_options(job)
-    reuse = _recorded_before(runtime, job.batch_id)
-    recorder = None if reuse else JobRecording(
-        runtime.database, runtime.records_store, Caller(job.owner, "job"), options, model,
-        dataset_input(parts, location), error_threshold=job.error_threshold,
-        on_open=lambda batch_id: services.set_batch(runtime.database, job.id, worker, batch_id))
+    recorder = _recording(runtime, job, worker, options, model, lambda: dataset_input(parts, location), recordings)
+    reuse = recorder is None
     scratch = tempfile.mkdtemp(prefix="loan-job-")
     try:
         output = str(Path(scratch) / f"answer.{options.format}")
         summary = score_dataset(location, output, model, Options(options, limits=dataclasses.replace(
             _limits(runtime), max_rows=10**12)), engine=job.options.get("engine") or "local", parts=parts,
-            progress=part_done, recorder=recorder)
+            progress=part_done, recorder=recorder, scheduler=runtime.dask_scheduler)
         report = summary.to_dict()
         report["batch_id"] = job.batch_id if reuse else recorder.batch_id
         check_threshold(report, job.error_threshold)

@@ -85,6 +85,7 @@ class Recorder:
         self._closed = self._failed = False
         self._pipeline = _Pipeline(self._write)
         self._indexer: threading.Thread | None = None
+        self._index_seq: int | None = None  # a completed batch whose index is still to be written
 
     def add(self, decisions: pa.Table) -> None:
         """Record one scored chunk. Large chunks are written by a thread of the batch's own, so the
@@ -109,11 +110,14 @@ class Recorder:
         self._counts["failed"] += failed
         self._counts["scored"] += table.num_rows - failed
 
-    def complete(self, summary: dict) -> None:
+    def complete(self, summary: dict, *, index_later: bool = True) -> None:
         """Publish the archive, then write the batch and its chain link in one transaction. The
         `Loan_ID` index of a small batch is written in that transaction too; a larger batch's on a
         thread right after (it costs about 1 s per million rows, and it is derived data: lookups
-        read the archives of batches not yet indexed, and `index_pending` mends an interrupted one)."""
+        read the archives of batches not yet indexed, and `index_pending` mends an interrupted one).
+        `index_later=False` leaves starting that thread to the caller (`start_indexing`): a job
+        worker first writes its job's end, which on SQLite would otherwise wait for the index's
+        transaction to let go of the write lock."""
         self._check_open()
         try:
             self._pipeline.drain()
@@ -128,9 +132,17 @@ class Recorder:
             raise
         self._closed = True
         if not index_now and not self._handed_over():
-            # Not a daemon: a command's process waits for it before exiting.
-            self._indexer = threading.Thread(target=self._index_later, args=(batch.seq,), name="record-index")
-            self._indexer.start()
+            self._index_seq = batch.seq
+            if index_later:
+                self.start_indexing()
+
+    def start_indexing(self) -> None:
+        """Start writing a completed batch's index on a thread, once (a no-op for other batches)."""
+        if self._index_seq is None or self._indexer is not None:
+            return
+        # Not a daemon: a command's process waits for it before exiting.
+        self._indexer = threading.Thread(target=self._index_later, args=(self._index_seq,), name="record-index")
+        self._indexer.start()
 
     def _handed_over(self) -> bool:
         if self.index_elsewhere is None:

@@ -105,6 +105,8 @@ def records_store(config, instance_path: str) -> str:
 class BatchRecording:
     """A Recorder fed scored chunks: the service's `Recorder` protocol over `webapp.records`."""
 
+    index_later = True  # a large batch's index is written on a thread once it completes (else: `start_indexing`)
+
     def __init__(self, database, store, caller: Caller, options: ScoringOptions, model, source: InputFile, *,
                  index_elsewhere=None):
         self.database, self.store, self.index_elsewhere = database, store, index_elsewhere
@@ -136,7 +138,11 @@ class BatchRecording:
 
     def complete(self, report: dict) -> None:
         with _faults_as_answers():
-            self._recorder.complete(report)
+            self._recorder.complete(report, index_later=self.index_later)
+
+    def start_indexing(self) -> None:
+        if self._recorder is not None:
+            self._recorder.start_indexing()
 
     def fail(self, reason: str) -> None:
         """Best effort: a batch that cannot even be marked failed leaves no record that looks complete."""

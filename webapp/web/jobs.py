@@ -20,7 +20,7 @@ from webapp.jobs.tasks import Runtime
 from webapp.service import FORMATS, ScoreQuery, summary_headers
 from webapp.storage import ResultExpired, ResultNotFound
 from webapp.web import auth, context
-from webapp.web.api import _answer_format, _read_input
+from webapp.web.api import CSV_TYPES, FILE_TYPES, _answer_format, _read_input
 from webapp.web.problems import problem
 
 api_bp = Blueprint("jobs_api", __name__, url_prefix="/api/v1")
@@ -69,9 +69,18 @@ def _dataset_payload(source) -> dict | None:
     return body if isinstance(body, dict) and "source" in body else None
 
 
+def _job_input():
+    """The body, its name and whether it is JSON. A raw file body is the request's stream, copied
+    once, straight into the job's stored input (not first into a spooled copy as /score reads it);
+    multipart and JSON bodies as /score reads them (JSON may be a dataset payload: it is peeked at)."""
+    if request.mimetype in CSV_TYPES or request.mimetype in FILE_TYPES:
+        return request.stream, "input", False
+    return _read_input()
+
+
 @api_bp.post("/jobs")
 def submit():
-    source, name, json_input = _read_input()
+    source, name, json_input = _job_input()
     try:
         payload = _dataset_payload(source) if json_input else None
         values = {**request.args.to_dict(), **(payload or {})}
@@ -95,7 +104,8 @@ def submit():
         document, created = services.submit(current_app.extensions["database"], context.results(),
                                             queue().enqueue, submission, None if payload is not None else source)
     finally:
-        source.close()
+        if source is not request.stream:
+            source.close()
     response = jsonify(document)
     response.status_code = 202 if created else 200
     response.headers["Location"] = url_for("jobs_api.job", job_id=document["id"])
@@ -204,7 +214,8 @@ def init_app(app: Flask) -> None:
                       models=app.extensions["models"], limits=app.extensions["limits"],
                       job_sources=parse_prefixes(app.config.get("JOB_SOURCES")),
                       progress_interval=float(app.config.get("JOBS_PROGRESS_SECONDS", 0.5)),
-                      stale_seconds=float(app.config.get("JOBS_STALE_SECONDS", 60)))
+                      stale_seconds=float(app.config.get("JOBS_STALE_SECONDS", 60)),
+                      dask_scheduler=app.config.get("DASK_SCHEDULER_ADDRESS") or None)
     app.extensions["jobs"] = JobQueue(make_huey(app.config, app.instance_path), runtime)
     app.register_blueprint(api_bp)
     app.register_blueprint(bp)
@@ -239,14 +250,16 @@ def openapi_paths() -> dict:
                          503: "The queue cannot be reached"}, code="202")},
             "get": {"operationId": "list_jobs", "summary": "The caller's jobs, newest first", "tags": ["jobs"],
                     "parameters": [{"name": "state", "in": "query", "required": False, "schema": {"type": "string"},
-                                    "description": "queued, running, succeeded, failed or cancelled"}],
+                                    "description": "queued, running, finishing, succeeded, failed or cancelled"}],
                     "responses": responses("{jobs: [...]}", {400: "Unknown state"})}},
         "/api/v1/jobs/{job_id}": {
             "get": {"operationId": "get_job", "summary": "One job: state, progress, summary, error, result URL",
                     "tags": ["jobs"], "parameters": [job_id], "responses": responses("The job", {404: "Unknown job"})},
             "delete": {"operationId": "cancel_job", "summary": "Cancel a queued or running job", "tags": ["jobs"],
                        "parameters": [job_id],
-                       "responses": responses("The cancelled job", {404: "Unknown job", 409: "Already ended"})}},
+                       "responses": responses("The cancelled job", {
+                           404: "Unknown job", 409: "Already ended (job-ended), or finishing: its batch is being "
+                           "completed and its result is kept (job-finishing)"})}},
         "/api/v1/jobs/{job_id}/result": {
             "get": {"operationId": "job_result", "summary": "The job's answer (CSV, Excel, JSON or Parquet)",
                     "tags": ["jobs"], "parameters": [job_id],
