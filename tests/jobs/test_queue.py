@@ -125,6 +125,23 @@ def test_housekeeping_purges_inputs_of_ended_jobs(queued_app):
     assert report["inputs_removed"] == 1 and not stray.exists()
 
 
+def test_housekeeping_indexes_a_batch_whose_index_task_was_lost(queued_app, monkeypatch):
+    from datetime import timedelta
+
+    from webapp.records.models import Batch
+
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 5)
+    answer = signed_in_client(queued_app).post("/api/v1/score?format=json", data=upload(csv_bytes(20)))
+    batch_id = answer.json["summary"]["batch_id"]  # its index task sits in a queue nobody consumes
+    database = queued_app.extensions["database"]
+    runtime = queued_app.extensions["jobs"].runtime
+    assert tasks.housekeeping(runtime, lambda job_id: None)["indexed"] == 0  # too recent: the task may yet run
+    monkeypatch.setattr("webapp.records.services.PENDING_AGE", timedelta(0))
+    assert tasks.housekeeping(runtime, lambda job_id: None)["indexed"] == 1
+    with database.session() as session:
+        assert session.get(Batch, batch_id).indexed is True
+
+
 def test_a_big_batch_is_indexed_once_its_job_has_ended_not_before(queued_app, monkeypatch):
     import threading
 

@@ -310,10 +310,14 @@ def _plain(value):
 
 def housekeeping(runtime: Runtime, enqueue: Callable[[str], None]) -> dict:
     """The periodic task: re-queue jobs running on no live worker, purge expired results and the
-    inputs of jobs that ended without cleaning up (a crash)."""
+    inputs of jobs that ended without cleaning up (a crash), and write the index of batches whose
+    indexing never finished (a lost `index_batch` task: Huey acknowledges a task when it takes it)."""
+    from webapp.records import index_pending
+
     lost = services.requeue_lost(runtime.database, runtime.stale_seconds)
     for job_id in lost:
         enqueue(job_id)
     expired = runtime.results.purge()
     removed = inputs.purge(runtime.results, services.live_inputs(runtime.database))
-    return {"requeued": len(lost), "results_expired": expired, "inputs_removed": removed}
+    indexed = index_pending(runtime.database, store=runtime.records_store)
+    return {"requeued": len(lost), "results_expired": expired, "inputs_removed": removed, "indexed": len(indexed)}

@@ -136,9 +136,10 @@ def _action_in(table: pa.Table, actions: tuple[str, ...]):
     return pc.fill_null(pc.is_in(table["status"], pa.array(derived, pa.string())), False)
 
 
-def index_pending(database: Database, older_than: timedelta = PENDING_AGE, *, store=None) -> list[str]:
-    """Write the index of complete batches whose indexing thread never finished (a killed worker)."""
-    cutoff = utcnow() - older_than
+def index_pending(database: Database, older_than: timedelta | None = None, *, store=None) -> list[str]:
+    """Write the index of complete batches whose indexing never finished (a killed worker, a lost
+    task), once older than `older_than` (default PENDING_AGE: before that it may still be under way)."""
+    cutoff = utcnow() - (PENDING_AGE if older_than is None else older_than)
     with database.session() as session:
         pending = session.execute(select(Batch.id, Batch.seq, Batch.archive, Batch.archive_data).where(
             Batch.status == "complete", Batch.indexed.is_(False), Batch.completed_at < cutoff)).all()
