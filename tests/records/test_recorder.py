@@ -197,3 +197,21 @@ def test_a_batch_the_queue_cannot_take_is_indexed_here(database, store, monkeypa
     with database.session() as session:
         assert session.get(Batch, recorder.batch_id).indexed is True
         assert [d["row"] for d in decisions_for(session, "A", store=store)] == [1]
+
+
+def test_on_sqlite_a_large_index_is_written_in_steps_that_let_other_batches_publish(database, store, monkeypatch):
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 0)
+    monkeypatch.setattr("webapp.records.recorder.SQLITE_INDEX_STEP", 3)
+    steps = []
+    real = recorder_module.write_index
+    monkeypatch.setattr("webapp.records.recorder.write_index", lambda session, keys, seq: (
+        steps.append(len(keys[0])), real(session, keys, seq)))
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions([f"ID{i}" for i in range(8)]))
+    recorder.complete({})
+    recorder.wait_indexed()
+    assert steps == ([3, 3, 2] if database.backend == "sqlite" else [8])
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is True
+        assert [d["row"] for d in decisions_for(session, "ID6", store=store)] == [7]
+    assert verify(database, store=store).ok

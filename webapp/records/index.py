@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.db import Database
 from webapp.records.digest import loan_keys
-from webapp.records.models import Batch, DecisionIndex
-from webapp.records.recorder import write_index
+from webapp.records.models import DecisionIndex
+from webapp.records.recorder import index_batch
 
 PAIR = np.dtype([("key", "<i8"), ("row", "<i8")])
 FETCH_ROWS = 100_000  # index rows read from the database at a time
@@ -59,8 +59,6 @@ def difference(expected: np.ndarray, stored: np.ndarray) -> str | None:
 
 
 def rebuild(database: Database, batch_id: str, seq: int, expected: np.ndarray) -> None:
-    """Replace the batch's index rows with `expected` and mark it indexed, in one transaction."""
-    with database.session() as session:
-        session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))
-        write_index(session, (np.ascontiguousarray(expected["key"]), np.ascontiguousarray(expected["row"])), seq)
-        session.execute(update(Batch).where(Batch.id == batch_id).values(indexed=True))
+    """Replace the batch's index rows with `expected` and mark it indexed (`recorder.index_batch`)."""
+    index_batch(database, batch_id, seq, (np.ascontiguousarray(expected["key"]), np.ascontiguousarray(expected["row"])),
+                replace=True)

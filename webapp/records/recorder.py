@@ -16,13 +16,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from webapp.db import Database
 from webapp.records import archive
 from webapp.records.digest import DataDigest, canonical_json, header_of, iso, loan_keys  # noqa: F401 (re-exported)
-from webapp.records.models import Batch
+from webapp.records.models import Batch, DecisionIndex
 from webapp.records.publish import publish
 
 log = logging.getLogger(__name__)
@@ -292,10 +292,33 @@ def write_index(session: Session, sorted_keys: tuple[np.ndarray, np.ndarray], se
         _executemany_index(session, keys, rows, seq)
 
 
-def index_batch(database: Database, batch_id: str, seq: int, sorted_keys) -> None:
-    """Write a complete batch's index and mark it indexed, in one transaction."""
+SQLITE_INDEX_STEP = 20_000  # index rows per SQLite transaction: its one writer is held ~40 ms at a time
+
+
+def index_batch(database: Database, batch_id: str, seq: int, sorted_keys, *, replace: bool = False) -> None:
+    """Write a complete batch's index (replacing any rows it has, with `replace`) and mark it indexed.
+
+    One transaction on PostgreSQL. SQLite has one writer: a million rows in one transaction held it
+    for about 2 s, and every upload's record waited behind it; there the rows go in steps, and the
+    batch is marked indexed only in the last (until then lookups read its archive, and a step that
+    never came is mended by `index_pending`, which replaces the partial rows)."""
+    keys, rows = sorted_keys
+    if database.backend != "sqlite" or len(keys) <= SQLITE_INDEX_STEP:
+        with database.session() as session:
+            if replace:
+                session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))
+            write_index(session, sorted_keys, seq)
+            session.execute(update(Batch).where(Batch.id == batch_id).values(indexed=True))
+        return
+    if replace:  # lookups read the archive while the rows are rewritten
+        with database.session() as session:
+            session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))
+            session.execute(update(Batch).where(Batch.id == batch_id).values(indexed=False))
+    for start in range(0, len(keys), SQLITE_INDEX_STEP):
+        with database.session() as session:
+            step = slice(start, start + SQLITE_INDEX_STEP)
+            write_index(session, (keys[step], rows[step]), seq)
     with database.session() as session:
-        write_index(session, sorted_keys, seq)
         session.execute(update(Batch).where(Batch.id == batch_id).values(indexed=True))
 
 
