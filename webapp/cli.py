@@ -452,8 +452,7 @@ def records_hold_command(batch_id, reason):
     from webapp.records import hold
 
     with _record_errors():
-        hold(_database(), batch_id, reason)
-    _account_event("record_held", f"{batch_id}: {reason.strip()}")
+        hold(_database(), batch_id, reason, also=_account_event("record_held", f"{batch_id}: {reason.strip()}"))
     click.echo(f"batch {batch_id} on hold")
 
 
@@ -465,8 +464,7 @@ def records_release_command(batch_id):
     from webapp.records import release
 
     with _record_errors():
-        release(_database(), batch_id)
-    _account_event("record_released", batch_id)
+        release(_database(), batch_id, also=_account_event("record_released", batch_id))
     click.echo(f"batch {batch_id} released")
 
 
@@ -480,9 +478,12 @@ def cli_actor() -> str:
         return "cli"
 
 
-def _account_event(action: str, detail: str) -> None:
-    """A hold or its release is an admin's act: written to the events table, like a role change."""
-    _accounts_call(lambda s, services: services.record(s, cli_actor(), action, detail, "cli"))
+def _account_event(action: str, detail: str):
+    """A hold or its release is an admin's act: written to the events table, like a role change, in
+    the transaction that holds or releases (the returned function is given its session)."""
+    from webapp.accounts import services
+
+    return lambda session: services.record(session, cli_actor(), action, detail, "cli")
 
 
 @records_group.command("replay")

@@ -179,6 +179,21 @@ def test_a_hold_needs_a_reason_and_an_existing_batch(database, record):
         hold(database, "f" * 32, "x")
 
 
+def test_a_hold_and_its_audit_event_are_one_transaction(database, record):
+    batch_id = record(decisions(["A"]))
+
+    def event_cannot_be_written(session):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        hold(database, batch_id, "exam", also=event_cannot_be_written)
+    with database.session() as session:
+        assert get_batch(session, batch_id)["hold"] is None  # no hold without its event
+    seen = []
+    hold(database, batch_id, "exam", also=lambda session: seen.append(session.get(Batch, batch_id).hold_reason))
+    assert seen == ["exam"]
+
+
 # --- export
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])

@@ -3,6 +3,7 @@ export. Each takes a session (or the database when it opens transactions of its 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -331,19 +332,24 @@ def _deletion_entry(batch: Batch) -> Deletion:
                     data_digest=batch.data_digest, prev_digest=batch.prev_digest, digest=batch.digest)
 
 
-def hold(database: Database, batch_id: str, reason: str) -> None:
-    """Keep a batch past its retention (an examination or a lawsuit pending, §1002.12(b)(4))."""
+def hold(database: Database, batch_id: str, reason: str, *, also: Callable[[Session], None] | None = None) -> None:
+    """Keep a batch past its retention (an examination or a lawsuit pending, §1002.12(b)(4)).
+    `also(session)` runs in the same transaction: the audit event is written with the hold or not at all."""
     if not reason.strip():
         raise RecordError("A hold needs a reason.")
     with database.session() as session:
         batch = _existing(session, batch_id)
         batch.hold_reason, batch.held_at = reason.strip(), utcnow()
+        if also is not None:
+            also(session)
 
 
-def release(database: Database, batch_id: str) -> None:
+def release(database: Database, batch_id: str, *, also: Callable[[Session], None] | None = None) -> None:
     with database.session() as session:
         batch = _existing(session, batch_id)
         batch.hold_reason, batch.held_at = None, None
+        if also is not None:
+            also(session)
 
 
 def _existing(session: Session, batch_id: str) -> Batch:
