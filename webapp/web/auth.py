@@ -268,7 +268,7 @@ def init_app(app: Flask) -> None:
 def sso_login():
     from webapp.web import oidc
 
-    if "oidc_client" not in current_app.extensions:
+    if not current_app.config.get("OIDC_ISSUER"):
         abort(404)
     session["sso_next"] = _next_url()
     try:
@@ -282,7 +282,7 @@ def sso_login():
 def sso_callback():
     from webapp.web import oidc
 
-    if "oidc_client" not in current_app.extensions:
+    if not current_app.config.get("OIDC_ISSUER"):
         abort(404)
     config = current_app.config
     try:

@@ -3,10 +3,9 @@
 JWKS, its issuer, audience and expiry validated. Roles come from a claim through a mapping setting."""
 from __future__ import annotations
 
-from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.flask_client import OAuth
+import threading
+
 from flask import Flask, current_app
-from joserfc.errors import JoseError
 
 from webapp.accounts.roles import ROLES
 
@@ -32,8 +31,23 @@ def role_from_claims(claims: dict, claim: str, mapping: dict[str, str]) -> str |
     return next((role for role in PRECEDENCE if role in roles), None)
 
 
+_registering = threading.Lock()
+
+
 def client():
-    return current_app.extensions["oidc_client"]
+    """The provider's client, registered on first use in each process: Authlib brings requests and
+    urllib3, which bind names from `ssl`, and importing them in gunicorn's master (the app is
+    preloaded there) would keep them off gevent's patched `ssl` in the workers."""
+    app = current_app._get_current_object()
+    with _registering:
+        if "oidc_client" not in app.extensions:
+            from authlib.integrations.flask_client import OAuth
+
+            app.extensions["oidc_client"] = OAuth(app).register(
+                "oidc", client_id=app.config.get("OIDC_CLIENT_ID"), client_secret=app.config.get("OIDC_CLIENT_SECRET"),
+                server_metadata_url=app.config["OIDC_ISSUER"].rstrip("/") + "/.well-known/openid-configuration",
+                client_kwargs={"scope": "openid email", "code_challenge_method": "S256"})
+    return app.extensions["oidc_client"]
 
 
 class SignInRefused(Exception):
@@ -53,6 +67,9 @@ def claims_from_callback() -> dict:
     all (it only parses one if present), which would leave nothing verified: refused too. And it
     checks `azp` but never that `aud` holds our client id (OIDC Core 3.1.3.7, step 3): asked here,
     with the issuer, which Authlib only checks when given no claims options of ours."""
+    from authlib.common.errors import AuthlibBaseError
+    from joserfc.errors import JoseError
+
     config = current_app.config
     claims_options = {"iss": {"essential": True, "value": config["OIDC_ISSUER"]},
                       "aud": {"essential": True, "value": config.get("OIDC_CLIENT_ID")}}
@@ -69,9 +86,4 @@ def init_app(app: Flask) -> None:
     issuer = app.config.get("OIDC_ISSUER")
     if not issuer:
         return
-    app.config["OIDC_ROLE_MAP"] = parse_role_mapping(app.config.get("OIDC_ROLE_MAPPING") or "")
-    oauth = OAuth(app)
-    app.extensions["oidc_client"] = oauth.register(
-        "oidc", client_id=app.config.get("OIDC_CLIENT_ID"), client_secret=app.config.get("OIDC_CLIENT_SECRET"),
-        server_metadata_url=issuer.rstrip("/") + "/.well-known/openid-configuration",
-        client_kwargs={"scope": "openid email", "code_challenge_method": "S256"})
+    app.config["OIDC_ROLE_MAP"] = parse_role_mapping(app.config.get("OIDC_ROLE_MAPPING") or "")  # the client: `client()`
