@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from webapp.core.errors import Problem
 from webapp.db import Database
 from webapp.model.loading import LoadedModel, ModelLoadError, file_sha256, load_model
 from webapp.registry.artifacts import ArtifactRefused, json_sha256, validation_report, vet
@@ -37,18 +38,13 @@ SYSTEM = "system"  # the actor that registers the shipped artifact on first star
 _GENERATION = select(Generation.value).where(Generation.id == 1)
 
 
-class RegistryError(Exception):
-    """A refused registry operation: `status`, a stable `code`, a `title` and a message for people."""
+class RegistryError(Problem):
+    """A refused registry operation: a problem like the input's (`status`, a stable `code`, a `title`
+    and a message for people), answered by the models blueprint."""
 
     status = 409
     code = "registry-conflict"
     title = "The model registry refused the change"
-
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.code
-        self.status = status or self.status
 
 
 class NotAllowed(RegistryError):
