@@ -407,6 +407,9 @@ def records_verify_command(batch_id):
     for bad, problem in report.index_problems.items():
         click.echo(f"index of batch {bad} differs from its decisions: {problem} "
                    f"(derived data: rebuild it with `flask records reindex --batch {bad}`)", err=True)
+    if report.stray_index:
+        click.echo(f"index rows point to {len(report.stray_index)} chain position(s) with no batch "
+                   f"({', '.join(map(str, report.stray_index[:10]))}): `flask records reindex` removes them", err=True)
     if report.first_bad is not None:
         click.echo(f"batch {report.first_bad}: {report.problem}", err=True)
     if not report.ok:

@@ -51,6 +51,21 @@ def test_verify_names_a_batch_whose_index_differs_and_reindex_mends_it(db_app, r
     assert unknown.exit_code != 0 and "no batch" in unknown.output.lower()
 
 
+def test_verify_reports_index_rows_that_point_to_no_batch(db_app, recorded):
+    from sqlalchemy import insert
+
+    from webapp.records.models import DecisionIndex
+
+    runner = db_app.test_cli_runner()
+    recorded(decisions(["A"]))
+    with db_app.extensions["database"].session() as session:
+        session.execute(insert(DecisionIndex).values(loan_key=7, batch_seq=99, row=1))
+    result = runner.invoke(args=["records", "verify"])
+    assert result.exit_code == 1 and "1 chain position(s) with no batch (99)" in result.output
+    assert runner.invoke(args=["records", "reindex"]).exit_code == 0
+    assert runner.invoke(args=["records", "verify"]).exit_code == 0
+
+
 def test_hold_release_and_purge(db_app, recorded):
     runner = db_app.test_cli_runner()
     batch_id = recorded(decisions(["A"]))

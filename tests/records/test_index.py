@@ -116,3 +116,16 @@ def test_a_large_batch_indexed_on_its_thread_verifies_and_rebuilds(database, sto
     assert verify(database, store=store).ok and len(index_rows(database, recorder.batch_id)) == n
     with database.session() as session:
         assert [d["row"] for d in decisions_for(session, "L1", store=store)] == [2]
+
+
+def test_index_rows_that_point_to_no_batch_are_reported_and_reindex_removes_them(database, store, record):
+    batch_id = record(decisions(["A", "B"]))
+    stray = seq_of(database, batch_id) + 40
+    with database.session() as session:
+        session.execute(insert(DecisionIndex).values(loan_key=loan_key("Z"), batch_seq=stray, row=1))
+    report = verify(database, store=store)
+    assert (report.ok, report.first_bad, report.stray_index) == (False, None, [stray])
+    reindex(database, store=store)
+    assert verify(database, store=store).ok
+    with database.session() as session:
+        assert [d["loan_id"] for d in decisions_for(session, "A", store=store)] == ["A"]

@@ -174,6 +174,11 @@ def reindex(database: Database, batch_id: str | None = None, *, store=None) -> l
                     continue
         index.rebuild(database, entry_id, seq, expected)
         rebuilt.append(entry_id)
+    if batch_id is None:
+        with database.session() as session:
+            stray = stray_index_positions(session)
+            if stray:
+                session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq.in_(stray)))
     return rebuilt + (index_pending(database, store=store) if batch_id is None else [])
 
 
@@ -209,10 +214,11 @@ class VerifyReport:
     problem: str | None = None
     # batch id -> how its index differs from its decisions (derived data: `reindex` mends it)
     index_problems: dict[str, str] = field(default_factory=dict)
+    stray_index: list[int] = field(default_factory=list)  # chain positions with index rows but no batch
 
     @property
     def ok(self) -> bool:
-        return self.first_bad is None and not self.index_problems
+        return self.first_bad is None and not self.index_problems and not self.stray_index
 
 
 def verify(database: Database, batch_id: str | None = None, *, store=None) -> VerifyReport:
@@ -237,9 +243,19 @@ def verify(database: Database, batch_id: str | None = None, *, store=None) -> Ve
             if kind == "batch":
                 session.expire(entry, ["archive_data"])  # one small archive in memory at a time
             previous = entry.digest
+        if batch_id is None:
+            report.stray_index = stray_index_positions(session)
     if batch_id is not None and report.checked == 0:
         report.first_bad, report.problem = batch_id, "no complete batch has this id"
     return report
+
+
+def stray_index_positions(session: Session) -> list[int]:
+    """Chain positions that index rows point to but no complete batch holds (a purge removes a
+    batch's rows with it, so these come only from a fault or a hand's edit): lookups ignore them."""
+    published = select(Batch.seq).where(Batch.seq.is_not(None))
+    query = select(DecisionIndex.batch_seq).where(DecisionIndex.batch_seq.not_in(published)).distinct()
+    return sorted(session.execute(query).scalars())
 
 
 def _chain(session: Session) -> list[tuple[str, str, Batch | Deletion]]:
