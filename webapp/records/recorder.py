@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from types import SimpleNamespace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -124,8 +125,9 @@ class Recorder:
             path, data = self._writer.close()
             data_digest = self._digest.hexdigest()
             index_now = self._counts["rows"] <= INDEX_NOW_ROWS
-            batch = self._batch("complete", summary, archive=self._writer.stored_name(path), archive_data=data,
-                                data_digest=data_digest, indexed=index_now)
+            batch = SimpleNamespace(**self._fields("complete", summary, archive=self._writer.stored_name(path),
+                                                   archive_data=data, data_digest=data_digest, indexed=index_now,
+                                                   failure_reason=None))  # published by one INSERT: no ORM object
             publish(self.database, batch, self._sorted_keys() if index_now else None)
         except BaseException as exc:
             self.fail(failure_reason(exc))
@@ -195,10 +197,13 @@ class Recorder:
             raise RecordingClosed(f"batch {self.batch_id} is already closed")
 
     def _batch(self, status: str, summary: dict, **fields) -> Batch:
+        return Batch(**self._fields(status, summary, **fields))
+
+    def _fields(self, status: str, summary: dict, **fields) -> dict:
         start = {name: getattr(self.start, name) for name in START_FIELDS}  # shallow: asdict deep-copies
         start["options"] = canonical_json(start["options"])
-        return Batch(id=self.batch_id, created_at=self.created_at, completed_at=utcnow(), status=status,
-                     summary=canonical_json(summary), **start, **self._counts, **fields)
+        return dict(id=self.batch_id, created_at=self.created_at, completed_at=utcnow(), status=status, seq=None,
+                    summary=canonical_json(summary), **start, **self._counts, prev_digest=None, digest=None, **fields)
 
 
 def failure_reason(exc: BaseException) -> str:
