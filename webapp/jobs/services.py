@@ -20,7 +20,7 @@ from typing import BinaryIO
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from webapp.core.errors import InputError, ServiceUnavailable
+from webapp.core.errors import InputError, Problem, ServiceUnavailable
 from webapp.jobs import inputs
 from webapp.jobs.models import ENDED, STATES, WORKING, Job
 from webapp.jobs.sources import SourceRefused
@@ -32,12 +32,10 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 __all__ = ["SourceRefused"]
 
 
-class JobError(Exception):
-    status, code, title = 400, "job-error", "The job could not be used"
+class JobError(Problem):
+    """A refused job operation: a problem like the input's, answered by the jobs blueprint."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    status, code, title = 400, "job-error", "The job could not be used"
 
 
 class JobNotFound(JobError):

@@ -40,6 +40,7 @@ def _session():
     return current_app.extensions["database"].session()
 
 
+@api_bp.errorhandler(JobError)
 def _job_problem(exc: JobError):
     return problem(exc.status, exc.title, exc.message, exc.code)
 
@@ -114,39 +115,27 @@ def submit():
 
 @api_bp.get("/jobs")
 def jobs():
-    try:
-        with _session() as session:
-            return {"jobs": list_jobs(session, _owner(), request.args.get("state") or None)}
-    except JobError as exc:
-        return _job_problem(exc)
+    with _session() as session:
+        return {"jobs": list_jobs(session, _owner(), request.args.get("state") or None)}
 
 
 @api_bp.get("/jobs/<job_id>")
 def job(job_id: str):
-    try:
-        with _session() as session:
-            return job_document(get_job(session, job_id, _owner()))
-    except JobError as exc:
-        return _job_problem(exc)
+    with _session() as session:
+        return job_document(get_job(session, job_id, _owner()))
 
 
 @api_bp.delete("/jobs/<job_id>")
 def cancel_job(job_id: str):
-    try:
-        return cancel(current_app.extensions["database"], context.results(), job_id, _owner())
-    except JobError as exc:
-        return _job_problem(exc)
+    return cancel(current_app.extensions["database"], context.results(), job_id, _owner())
 
 
 @api_bp.get("/jobs/<job_id>/result")
 def result(job_id: str):
-    try:
-        with _session() as session:
-            found = get_job(session, job_id, _owner())
-            state, token, fmt, batch_id = found.state, found.result_token, found.format, found.batch_id
-            name = found.input_name
-    except JobError as exc:
-        return _job_problem(exc)
+    with _session() as session:
+        found = get_job(session, job_id, _owner())
+        state, token, fmt, batch_id = found.state, found.result_token, found.format, found.batch_id
+        name = found.input_name
     if state != "succeeded" or not token:
         return problem(409, "Conflict", f"The job is {state}; it has no result.", "no-result")
     store = context.results()
