@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from sqlalchemy import event
 
 from tests.conftest import signed_in_client
@@ -111,10 +110,3 @@ def test_parallel_publishers_with_stale_tips_never_fork_the_chain(database, stor
     with database.session() as session:
         assert sorted(s for (s,) in session.query(Batch.seq)) == list(range(1, 21))
     assert verify(database).ok
-
-
-@pytest.fixture
-def store(tmp_path):
-    folder = tmp_path / "records"
-    folder.mkdir()
-    return folder
