@@ -192,11 +192,14 @@ def test_a_batch_the_queue_cannot_take_is_indexed_here(database, store, monkeypa
 
     recorder = Recorder(database, start(), store=store, index_elsewhere=unreachable)
     recorder.add(decisions(["A", "B"]))
+    recorder.add(decisions(["C"], start=3))  # past INDEX_NOW_ROWS: its keys were left to the other process
     recorder.complete({})
     recorder.wait_indexed()
     with database.session() as session:
         assert session.get(Batch, recorder.batch_id).indexed is True
         assert [d["row"] for d in decisions_for(session, "A", store=store)] == [1]
+        assert [d["row"] for d in decisions_for(session, "C", store=store)] == [3]
+    assert verify(database, store=store).ok
 
 
 def test_on_sqlite_a_large_index_is_written_in_steps_that_let_other_batches_publish(database, store, monkeypatch):

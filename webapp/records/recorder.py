@@ -81,6 +81,7 @@ class Recorder:
         self._writer = archive.ArchiveWriter(archive.store_folder(store, database.url), self.batch_id)
         self._digest = DataDigest()
         self._keys: list[np.ndarray] = []
+        self._all_keys = True  # every chunk's keys are in _keys
         self._rows: list[np.ndarray] = []
         self._counts = {"rows": 0, "scored": 0, "failed": 0}
         self._closed = self._failed = False
@@ -103,9 +104,11 @@ class Recorder:
         table = archive.normalise(decisions)
         self._writer.write(table)
         self._digest.update(table)
-        if self.index_elsewhere is None or self._counts["rows"] <= INDEX_NOW_ROWS:  # else: keyed where indexed
+        if self.index_elsewhere is None or self._counts["rows"] <= INDEX_NOW_ROWS:
             self._keys.append(loan_keys(table["loan_id"]))
             self._rows.append(np.asarray(table["row"], dtype=np.int64))
+        else:
+            self._all_keys = False  # a large batch handed over is keyed where it is indexed
         failed = table.num_rows - pc.sum(pc.is_null(table["error"]).cast(pa.int64())).as_py() if table.num_rows else 0
         self._counts["rows"] += table.num_rows
         self._counts["failed"] += failed
@@ -162,8 +165,8 @@ class Recorder:
 
     def _index_later(self, seq: int) -> None:
         try:
-            if self.index_elsewhere is not None and sum(len(k) for k in self._keys) < self._counts["rows"]:
-                from webapp.records.services import reindex  # the keys were left for the other process
+            if not self._all_keys:  # the handover failed after the keys were left to the other process
+                from webapp.records.services import reindex
 
                 reindex(self.database, self.batch_id, store=self.store)
                 return
