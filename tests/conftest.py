@@ -325,6 +325,17 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
+def migrated_database(database_url):
+    """A `Database` on each backend in turn, brought to the current revision; disposed after."""
+    from webapp.db import Database, ensure_schema
+
+    database = Database(database_url)
+    ensure_schema(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def db_app(model_path, tmp_path, database_url):
     """The app on each database in turn."""
     uploads = tmp_path / "db-uploads"

@@ -4,15 +4,6 @@ import pytest
 from sqlalchemy import event, text
 
 from webapp.accounts import services
-from webapp.db import Database, ensure_schema
-
-
-@pytest.fixture
-def db(database_url):
-    database = Database(database_url)
-    ensure_schema(database.engine)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

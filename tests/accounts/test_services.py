@@ -6,17 +6,8 @@ from sqlalchemy import select
 
 from webapp.accounts import services
 from webapp.accounts.models import ApiKey, Event
-from webapp.db import Database, ensure_schema
 
 PASSWORD = "violet-harbour-anvil-77"
-
-
-@pytest.fixture
-def db(database_url):
-    database = Database(database_url)
-    ensure_schema(database.engine)
-    yield database
-    database.dispose()
 
 
 def test_users_are_created_with_a_role_and_a_hashed_password(db):

@@ -6,7 +6,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from webapp.db import Database, ensure_schema
 from webapp.records import BatchStart, Recorder, archive
 from webapp.records.models import Batch
 
@@ -46,11 +45,8 @@ def start(**overrides) -> BatchStart:
 
 
 @pytest.fixture
-def database(database_url):
-    database = Database(database_url)
-    ensure_schema(database.engine)
-    yield database
-    database.dispose()
+def database(migrated_database):
+    return migrated_database
 
 
 @pytest.fixture(params=["inline", "file"])

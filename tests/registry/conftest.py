@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from tests.registry.apps import ROLES
-from webapp.db import Database, ensure_schema
 from webapp.model import training
 from webapp.registry import ModelRegistry, ModelStore
 
@@ -20,8 +19,5 @@ def other_model_path(tmp_path_factory, training_csv):
 
 
 @pytest.fixture
-def registry(database_url, tmp_path):
-    database = Database(database_url)
-    ensure_schema(database.engine)
-    yield ModelRegistry(database, ModelStore(str(tmp_path / "store")), ROLES.get)
-    database.dispose()
+def registry(migrated_database, tmp_path):
+    return ModelRegistry(migrated_database, ModelStore(str(tmp_path / "store")), ROLES.get)
