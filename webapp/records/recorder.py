@@ -3,7 +3,6 @@ and, on `complete`, publishes the archive and writes the batch, its place in the
 its `Loan_ID` index in one transaction: a batch is recorded entirely or marked failed."""
 from __future__ import annotations
 
-import io
 import logging
 import queue
 import threading
@@ -16,15 +15,13 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from sqlalchemy import delete, update
-from sqlalchemy.orm import Session
 
 from webapp.db import Database
 from webapp.records import archive
 from webapp.records.digest import DataDigest, canonical_json, header_of, iso, loan_keys  # noqa: F401 (re-exported)
 from webapp.records.models import Batch, DecisionIndex
-from webapp.records.publish import publish
+from webapp.records.publish import publish, write_index
 
 log = logging.getLogger(__name__)
 CHANNELS = ("api", "page", "cli", "job")
@@ -290,16 +287,6 @@ def _green() -> bool:
     return monkey.is_module_patched("threading")
 
 
-def write_index(session: Session, sorted_keys: tuple[np.ndarray, np.ndarray], seq: int) -> None:
-    keys, rows = sorted_keys
-    if not len(keys):
-        return
-    if session.bind.dialect.name == "postgresql" and len(keys) > INDEX_NOW_ROWS:
-        _copy_index(session, keys, rows, seq)  # COPY: fastest in bulk, but several round trips
-    else:
-        _executemany_index(session, keys, rows, seq)
-
-
 SQLITE_INDEX_STEP = 20_000  # index rows per SQLite transaction: its one writer is held ~40 ms at a time
 
 
@@ -315,7 +302,7 @@ def index_batch(database: Database, batch_id: str, seq: int, sorted_keys, *, rep
         with database.session() as session:
             if replace:
                 session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))
-            write_index(session, sorted_keys, seq)
+            write_index(session.connection(), sorted_keys, seq)
             session.execute(update(Batch).where(Batch.id == batch_id).values(indexed=True))
         return
     if replace:  # lookups read the archive while the rows are rewritten
@@ -325,31 +312,10 @@ def index_batch(database: Database, batch_id: str, seq: int, sorted_keys, *, rep
     for start in range(0, len(keys), SQLITE_INDEX_STEP):
         with database.session() as session:
             step = slice(start, start + SQLITE_INDEX_STEP)
-            write_index(session, (keys[step], rows[step]), seq)
+            write_index(session.connection(), (keys[step], rows[step]), seq)
     with database.session() as session:
         session.execute(update(Batch).where(Batch.id == batch_id).values(indexed=True))
 
-
-def _executemany_index(session: Session, keys: np.ndarray, rows: np.ndarray, seq: int) -> None:
-    """The driver's executemany straight from tuples: several times faster than SQLAlchemy's insert
-    (sqlite3 takes `?`, psycopg `%s`; psycopg pipelines the statements)."""
-    cursor = session.connection().connection.dbapi_connection.cursor()
-    mark = "%s" if session.bind.dialect.name == "postgresql" else "?"
-    try:
-        cursor.executemany(f"INSERT INTO decision_index (loan_key, batch_seq, row) VALUES ({mark}, {mark}, {mark})",
-                           zip(keys.tolist(), [seq] * len(keys), rows.tolist()))
-    finally:
-        cursor.close()
-
-
-def _copy_index(session: Session, keys: np.ndarray, rows: np.ndarray, seq: int) -> None:
-    """PostgreSQL COPY of a CSV that pyarrow writes in C."""
-    buffer = io.BytesIO()
-    table = pa.table({"loan_key": keys, "batch_seq": np.full(len(keys), seq, dtype=np.int64), "row": rows})
-    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
-    cursor = session.connection().connection.dbapi_connection.cursor()
-    with cursor.copy("COPY decision_index (loan_key, batch_seq, row) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(buffer.getvalue())
 
 
 def utcnow() -> datetime:
