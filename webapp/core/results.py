@@ -4,6 +4,7 @@ probabilities). Scoring builds these; writing and recording read them — neithe
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,11 +69,13 @@ class ExplainedRows:
 
 @dataclass(frozen=True)
 class ScoredChunk:
-    """One chunk of a scored input: `frame` holds the answer's rows (the fixed columns, then the
-    reason columns when asked for, then joined input columns); the rest is for JSON explanations
-    and the decision record."""
+    """One chunk of a scored input: `columns` holds the answer's columns in order (the fixed ones,
+    then the reason columns when asked for, then joined input columns), and `frame` the same as a
+    DataFrame, built on first use (CSV, Excel and Parquet writers): a JSON answer and the record
+    read the columns themselves, and for a few rows the frame would cost more than scoring them.
+    The rest is for JSON explanations and the decision record."""
 
-    frame: pd.DataFrame
+    columns: dict                      # column name -> array-like of the answer's rows, in order
     valid: np.ndarray                  # (n,) bool: the row was scored
     probability: np.ndarray            # (n,) float64, unrounded; NaN where the row failed
     features: FeatureColumns | None    # the decision inputs as the model used them, every row
@@ -85,7 +88,29 @@ class ScoredChunk:
     outcomes: np.ndarray | None = None  # labelled files: 1/0/-1 per row (a challenger's evaluation)
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self.valid)
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.columns, copy=False)
+
+    def objects(self, name: str) -> np.ndarray:
+        """One answer column as Python objects, as `frame[name].to_numpy(dtype=object)` gives it."""
+        return as_objects(self.columns[name])
+
+
+def as_objects(column) -> np.ndarray:
+    """`pd.Series(column).to_numpy(dtype=object)`, without the Series for the answer's own column
+    types (floats, Categoricals, text arrays); anything else (a joined input column of dates, say)
+    goes through pandas, so the values are the same either way."""
+    if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
+        return column.astype(object)
+    if isinstance(column, np.ndarray) and column.dtype == object:
+        return column
+    if isinstance(column, (pd.Categorical, pd.Series)) or (
+            isinstance(column, pd.api.extensions.ExtensionArray) and pd.api.types.is_string_dtype(column.dtype)):
+        return column.to_numpy(dtype=object)
+    return pd.Series(column, copy=False).to_numpy(dtype=object)
 
 
 def frame_of(chunk) -> pd.DataFrame:

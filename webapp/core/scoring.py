@@ -207,11 +207,10 @@ class Scoring:
             for position, name in self.plan.extra_columns.items():
                 columns[joined_name(name, taken)] = chunk[position].to_numpy()
         self._tally(checked, valid, probability, approved, action)
-        result = pd.DataFrame(columns, copy=False)  # built once: inserting columns one by one costs ms each
         # As given, and as they are (often Arrow-backed): the record converts them without a Python loop.
         monitored = {name: chunk[self.plan.positions[name]] for name in self.contract.monitored
                      if name in self.plan.positions and self.plan.positions[name] in chunk}
-        return ScoredChunk(result, valid=valid, probability=probability, features=checked.features,
+        return ScoredChunk(columns, valid=valid, probability=probability, features=checked.features,
                            monitored=monitored, explained=explained, principal=principal, action=action,
                            reason_contribution=contribution,
                            first_row=self.summary.rows + 1, outcomes=checked.outcomes)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from webapp.core.errors import ContractViolation, InputTooLarge
 from webapp.core.reasons import ACTION_COLUMN, REASONS
-from webapp.core.results import FIXED_WIDTH, ExplainedRows, explained_of, frame_of
+from webapp.core.results import FIXED_WIDTH, ExplainedRows, ScoredChunk, explained_of, frame_of
 
 EXCEL_MAX_ROWS = 1_048_575  # a sheet's 1,048,576 rows, less the header
 FORMATS = {  # media types; Flask adds `charset=utf-8` to text types itself
@@ -144,10 +144,14 @@ def to_records(chunks: Iterable[pd.DataFrame]) -> list[dict]:
 
 def chunk_records(scored) -> list[dict]:
     """One chunk's rows as the JSON answer's records (see `to_records`)."""
-    chunk = frame_of(scored)
-    columns = list(chunk.columns)
-    values = [chunk[name].to_numpy(dtype=object) for name in columns]
-    probability = chunk["Approval_Probability"].to_numpy()
+    if isinstance(scored, ScoredChunk):  # its columns, without building the frame
+        columns = list(scored.columns)
+        values = [scored.objects(name) for name in columns]
+        probability = np.asarray(scored.columns["Approval_Probability"], dtype=np.float64)
+    else:
+        columns = list(scored.columns)
+        values = [scored[name].to_numpy(dtype=object) for name in columns]
+        probability = scored["Approval_Probability"].to_numpy()
     values[columns.index("Approval_Probability")] = [None if math.isnan(p) else float(p) for p in probability]
     for name in ("Loan_Status", "Error", ACTION_COLUMN):
         if name not in columns:

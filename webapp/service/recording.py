@@ -160,18 +160,18 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     incomplete: what the notices are made from), and the inputs as the model used them
     (`input.<feature>`) beside the monitored attributes as given. Nothing else of the input (no
     name, no address) is ever recorded."""
-    frame, n = chunk.frame, len(chunk)
+    n = len(chunk)
     valid = np.asarray(chunk.valid, dtype=bool)
     # Column by column in Arrow, never row by row in Python: a million rows cost tens of milliseconds.
     # Up to SMALL_ROWS rows, from Python lists: the same arrays without pandas' per-column cost.
     small = n <= SMALL_ROWS
-    status = frame["Loan_Status"].array.codes
+    status = chunk.columns["Loan_Status"].codes
     columns = {
         "row": pa.array(np.arange(chunk.first_row, chunk.first_row + n, dtype=np.int64)),
-        "loan_id": _text(frame[ID_COLUMN].to_numpy(dtype=object) if small else frame[ID_COLUMN]),
+        "loan_id": _text(chunk.objects(ID_COLUMN) if small else pd.Series(chunk.columns[ID_COLUMN], copy=False)),
         "status": _from_codes(status - 1, _STATUSES, small),
         "probability": pa.array(chunk.probability, mask=~valid, type=pa.float64()),
-        "error": pa.array(frame["Error"].to_numpy(dtype=object), mask=valid, type=pa.string()),
+        "error": pa.array(chunk.objects("Error"), mask=valid, type=pa.string()),
         **_reasons(chunk, n),
     }
     if chunk.action is not None:
