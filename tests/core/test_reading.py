@@ -236,3 +236,10 @@ def test_dataframe_split_refuses_repeated_columns():
     body = json.dumps({"dataframe_split": {"columns": ["Loan_ID", "Gender", "Gender"], "data": [["A", "Male", "x"]]}})
     with pytest.raises(DuplicateColumns, match="repeats 'Gender'"):
         parse_records(body)
+
+
+@pytest.mark.parametrize("text", ["[]", "{}", '[{"a": [1, [2]]}]', '{"x": "[[[["}', "]]][[", "", "[[]]" * 3])
+def test_json_depth_is_counted_the_same_for_short_and_long_bodies(text):
+    from webapp.core.reading import SMALL_JSON_CHARACTERS, _max_depth
+
+    assert _max_depth(text) == _max_depth(text + " " * SMALL_JSON_CHARACTERS)

@@ -341,9 +341,19 @@ def _loads(text: str, limits: Limits):
         raise UnreadableInput(f"The body is not valid JSON: {first_line(exc)}") from exc
 
 
+SMALL_JSON_CHARACTERS = 16_384
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
 def _max_depth(text: str) -> int:
     """Nesting depth counted without parsing, so deep nesting is refused before recursion starts.
     Brackets inside strings count too: that can only overestimate, and records are shallow."""
+    if len(text) <= SMALL_JSON_CHARACTERS:  # numpy's per-call cost dwarfs a few records' brackets
+        depth = deepest = 0
+        for bracket in _BRACKETS.findall(text):
+            depth += 1 if bracket in "[{" else -1
+            deepest = max(deepest, depth)
+        return deepest
     import numpy as np
 
     data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
