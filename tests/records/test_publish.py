@@ -20,10 +20,15 @@ ONE_RECORD = [{"Loan_ID": "LP001015", "Gender": "Male", "Married": "Yes", "Depen
 
 
 class Statements:
-    """Every statement the engine sends while the block runs (BEGIN and COMMIT included)."""
+    """Every statement sent while the block runs (BEGIN and COMMIT included). On SQLite, as the
+    driver runs them (its trace callback): the record is published on the driver's own connection."""
 
     def __init__(self, engine):
         self.engine, self.sent = engine, []
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.listeners = ([(engine.pool, "checkout", self._trace), (engine.pool, "checkin", self._untrace)]
+                          if self.sqlite else
+                          [(engine, "before_cursor_execute", self._sent), (engine, "commit", self._commit)])
 
     def _sent(self, conn, cursor, statement, *args):
         self.sent.append(statement.split(None, 3)[:3])
@@ -31,14 +36,20 @@ class Statements:
     def _commit(self, conn):
         self.sent.append(["COMMIT"])
 
+    def _trace(self, dbapi_connection, *args):
+        dbapi_connection.set_trace_callback(lambda statement: self.sent.append(statement.split(None, 3)[:3]))
+
+    def _untrace(self, dbapi_connection, *args):
+        dbapi_connection.set_trace_callback(None)
+
     def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._sent)
-        event.listen(self.engine, "commit", self._commit)
+        for target, name, listener in self.listeners:
+            event.listen(target, name, listener)
         return self
 
     def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._sent)
-        event.remove(self.engine, "commit", self._commit)
+        for target, name, listener in self.listeners:
+            event.remove(target, name, listener)
 
 
 def published(database, batch_id) -> Batch:
@@ -62,8 +73,9 @@ def test_a_single_record_request_records_its_decision_in_one_round_trip(db_app):
     assert answer.status_code == 200
     if database.backend == "postgresql":  # one statement in autocommit: no BEGIN, no COMMIT
         assert statements.sent == [["WITH", "inserted", "AS"]]
-    else:  # in-process SQLite: one transaction (its index rows go through the driver's executemany)
-        assert statements.sent == [["BEGIN", "IMMEDIATE"], ["INSERT", "INTO", "batches"], ["COMMIT"]]
+    else:  # in-process SQLite: one transaction, the batch row and its index row
+        assert statements.sent == [["BEGIN", "IMMEDIATE"], ["INSERT", "INTO", "batches"],
+                                   ["INSERT", "INTO", "decision_index"], ["COMMIT"]]
     batch = published(database, answer.json["summary"]["batch_id"])
     assert (batch.status, batch.indexed, batch.rows) == ("complete", True, 1)
 

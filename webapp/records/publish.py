@@ -11,7 +11,9 @@ unique index are checked by the database, in the statement itself.
 """
 from __future__ import annotations
 
+import functools
 import io
+import sqlite3
 import threading
 import weakref
 
@@ -20,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import BigInteger, Integer, String, bindparam, exists, func, insert, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from webapp.db import Database
 from webapp.records.digest import GENESIS, batch_digest, header_of
@@ -141,12 +143,46 @@ def _publish_postgres(database: Database, batch: Batch, keys: np.ndarray, rows: 
 
 
 def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np.ndarray) -> bool:
-    # BEGIN IMMEDIATE (the engine's listener): one writer at a time, so only a stale guess can miss.
-    with database.engine.begin() as connection:
-        if connection.execute(BATCH_INSERT, _values(batch)).rowcount != 1:
-            return False
-        write_index(connection, (keys, rows), batch.seq)
-        return True
+    """On the driver's own connection: SQLAlchemy's work around one execute (its statement cache,
+    events, result objects, the transaction's context) took longer than SQLite's insert and commit."""
+    insert_batch = _sqlite_batch_insert(database.engine.dialect)
+    with database.engine.connect() as connection:
+        driver = connection.connection.dbapi_connection
+        try:
+            driver.execute("BEGIN IMMEDIATE")  # one writer at a time, so only a stale guess can miss
+            if driver.execute(insert_batch.sql, insert_batch.parameters(_values(batch))).rowcount != 1:
+                driver.execute("ROLLBACK")
+                return False
+            write_index(connection, (keys, rows), batch.seq)
+            driver.execute("COMMIT")
+            return True
+        except sqlite3.Error as exc:
+            if driver.in_transaction:
+                driver.execute("ROLLBACK")
+            # As SQLAlchemy would raise it: IntegrityError for a lost race, OperationalError for a fault.
+            raise DBAPIError.instance(insert_batch.sql, None, exc, sqlite3.Error, dialect=database.engine.dialect) from exc
+
+
+class DriverStatement:
+    """A SQLAlchemy statement compiled once for a dialect with positional parameters, and its
+    values made driver-ready by the same type processors SQLAlchemy would apply."""
+
+    def __init__(self, statement, dialect):
+        self.compiled = statement.compile(dialect=dialect)
+        self.sql = str(self.compiled)
+        self.names = self.compiled.positiontup
+        self.processors = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                           for name, bind in self.compiled.binds.items()}
+
+    def parameters(self, values: dict) -> tuple:
+        given = self.compiled.construct_params(values)
+        return tuple(given[name] if self.processors.get(name) is None else self.processors[name](given[name])
+                     for name in self.names)
+
+
+@functools.cache
+def _sqlite_batch_insert(dialect) -> DriverStatement:
+    return DriverStatement(BATCH_INSERT, dialect)
 
 
 COPY_ROWS = 1_000  # PostgreSQL: more index rows than this go by COPY
