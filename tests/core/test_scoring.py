@@ -287,3 +287,14 @@ def test_every_row_has_an_action_and_explaining_does_not_change_it(loaded_model)
     approved = plain["Loan_Status"] == "Y"
     assert (plain.loc[approved, "Action"] == "approve").all()
     assert plain.loc[plain["Loan_Status"] == "N", "Action"].isin(["decline", "incomplete"]).all()
+
+
+def test_the_probability_histogram_counts_as_numpy_histogram_does():
+    from webapp.core.scoring import HISTOGRAM_BINS, HISTOGRAM_EDGES, probability_counts
+
+    edges = HISTOGRAM_EDGES
+    probability = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, 1),
+                                  np.random.default_rng(7).random(1000)]).clip(0, 1)
+    expected, _ = np.histogram(probability, bins=HISTOGRAM_BINS, range=(0, 1))
+    assert probability_counts(probability).tolist() == expected.tolist()
+    assert probability_counts(np.empty(0)).tolist() == [0] * HISTOGRAM_BINS

@@ -79,7 +79,7 @@ class ScoredChunk:
     valid: np.ndarray                  # (n,) bool: the row was scored
     probability: np.ndarray            # (n,) float64, unrounded; NaN where the row failed
     features: FeatureColumns | None    # the decision inputs as the model used them, every row
-    monitored: dict | None             # monitored attribute -> the values as given (a Series)
+    monitored: dict | None             # monitored attribute -> the values as given (a Series, or FewValues)
     explained: ExplainedRows | None = None  # JSON explanations (None unless asked for)
     principal: np.ndarray | None = None     # (n, MAX_REASONS) stated reasons when explained
     action: np.ndarray | None = None        # (n,) codes into reasons.ACTIONS (0: failed row)
@@ -100,17 +100,28 @@ class ScoredChunk:
 
 
 def as_objects(column) -> np.ndarray:
-    """`pd.Series(column).to_numpy(dtype=object)`, without the Series for the answer's own column
-    types (floats, Categoricals, text arrays); anything else (a joined input column of dates, say)
-    goes through pandas, so the values are the same either way."""
+    """`pd.DataFrame({name: column})[name].to_numpy(dtype=object)`, without the frame for the
+    answer's own column types (floats, Categoricals, Arrow text, a few strings); anything else (a
+    joined input column of dates, say) goes through a Series, which infers types as the frame did."""
+    if isinstance(column, pd.Categorical):
+        return _categories_then_nan(column.dtype)[column.codes]  # code -1 (missing) takes the NaN
     if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
         return column.astype(object)
-    if isinstance(column, np.ndarray) and column.dtype == object:
-        return column
-    if isinstance(column, (pd.Categorical, pd.Series)) or (
-            isinstance(column, pd.api.extensions.ExtensionArray) and pd.api.types.is_string_dtype(column.dtype)):
-        return column.to_numpy(dtype=object)
+    if isinstance(column, pd.Series) or (isinstance(column, pd.api.extensions.ExtensionArray)
+                                         and not isinstance(column, pd.arrays.NumpyExtensionArray)):
+        return column.to_numpy(dtype=object)  # kept as they are by a frame
+    values = np.asarray(column)
+    if values.dtype == object and len(values) <= SMALL_ROWS and all(type(v) is str for v in values):
+        return values  # a frame would make them Arrow text, and give the same strings back
     return pd.Series(column, copy=False).to_numpy(dtype=object)
+
+
+SMALL_ROWS = 64
+
+
+@functools.lru_cache(maxsize=64)
+def _categories_then_nan(dtype: pd.CategoricalDtype) -> np.ndarray:
+    return np.array([*dtype.categories.to_numpy(dtype=object), np.nan], dtype=object)
 
 
 def frame_of(chunk) -> pd.DataFrame:

@@ -207,11 +207,8 @@ class Scoring:
             for position, name in self.plan.extra_columns.items():
                 columns[joined_name(name, taken)] = chunk[position].to_numpy()
         self._tally(checked, valid, probability, approved, action)
-        # As given, and as they are (often Arrow-backed): the record converts them without a Python loop.
-        monitored = {name: chunk[self.plan.positions[name]] for name in self.contract.monitored
-                     if name in self.plan.positions and self.plan.positions[name] in chunk}
         return ScoredChunk(columns, valid=valid, probability=probability, features=checked.features,
-                           monitored=monitored, explained=explained, principal=principal, action=action,
+                           monitored=checked.given, explained=explained, principal=principal, action=action,
                            reason_contribution=contribution,
                            first_row=self.summary.rows + 1, outcomes=checked.outcomes)
 
@@ -264,7 +261,7 @@ class Scoring:
         s.failures_by_reason.update(checked.reasons)
         for row in np.flatnonzero(~valid)[: max(0, MAX_LISTED_FAILURES - len(s.first_failures))]:
             s.first_failures.append({"row": s.rows + int(row) + 1, "error": checked.errors[row]})
-        counts, _ = np.histogram(probability[valid], bins=HISTOGRAM_BINS, range=(0, 1))
+        counts = probability_counts(probability[valid])
         s.probability_histogram = [a + int(b) for a, b in zip(s.probability_histogram, counts)]
         for attribute, groups in checked.monitored.items():
             s.fairness.add(attribute, groups, approved, valid)
@@ -272,6 +269,16 @@ class Scoring:
             s.drift.add({**checked.arrays, **checked.monitored}, valid)
         if s.evaluation is not None:
             s.evaluation.add(probability, checked.outcomes, valid)
+
+
+HISTOGRAM_EDGES = np.linspace(0, 1, HISTOGRAM_BINS + 1)
+
+
+def probability_counts(probability: np.ndarray) -> np.ndarray:
+    """What `np.histogram(probability, HISTOGRAM_BINS, range=(0, 1))` counts (each bin closed on
+    the left, the last on both sides), in three numpy calls instead of its twenty."""
+    bins = np.minimum(np.searchsorted(HISTOGRAM_EDGES, probability, side="right") - 1, HISTOGRAM_BINS - 1)
+    return np.bincount(bins, minlength=HISTOGRAM_BINS)
 
 
 def joined_name(name: str, taken: set[str]) -> str:

@@ -127,6 +127,7 @@ class CheckedChunk:
     monitored: dict[str, pd.Categorical] = field(default_factory=dict)  # attribute -> groups, for parity
     outcomes: np.ndarray | None = None  # labelled files: 1 approved, 0 declined, -1 blank or not recognised
     arrays: dict = field(default_factory=dict)  # the decision features as arrays (floats, Categoricals)
+    given: dict = field(default_factory=dict)   # monitored attribute -> its column as given (the record keeps it)
 
     @property
     def valid(self) -> np.ndarray:
@@ -135,6 +136,7 @@ class CheckedChunk:
 
 def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limits: Limits) -> CheckedChunk:
     n = len(chunk)
+    chunk = _few_columns(chunk)
     messages: list[tuple[np.ndarray, np.ndarray, str]] = []  # (row mask, per-row text, reason)
     ids, empty, too_long = _check_ids(chunk[plan.positions[ID_COLUMN]], limits.max_cell_length)
     if empty.any():
@@ -165,8 +167,42 @@ def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limit
                         _monitored_category(chunk[plan.positions[name]], contract.allowed[name]))
                  for name in contract.monitored if name in plan.positions}
     outcomes = None if plan.outcome is None else _outcomes(chunk[plan.outcome])
+    # As given, and as they are (often Arrow-backed): the record converts them without a Python loop.
+    given = {name: chunk[plan.positions[name]] for name in contract.monitored
+             if name in plan.positions and plan.positions[name] in chunk}
     return CheckedChunk(ids=ids, features=FeatureColumns(features, n), errors=errors, reasons=reasons, monitored=monitored,
-                        outcomes=outcomes, arrays=features)
+                        outcomes=outcomes, arrays=features, given=given)
+
+
+class FewValues:
+    """A few cells of one column as Python objects, read as the small path reads a Series (`dtype`,
+    `len`, `to_numpy`, `iloc`, `index`): looking up a column of a DataFrame costs more than
+    checking a record's value, and a JSON chunk's cells are Python objects anyway."""
+
+    __slots__ = ("values", "index")
+    dtype = np.dtype(object)
+
+    def __init__(self, values: np.ndarray, index: pd.Index):
+        self.values, self.index = values, index
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def to_numpy(self, dtype=None) -> np.ndarray:
+        return self.values
+
+    @property
+    def iloc(self) -> np.ndarray:
+        return self.values
+
+
+def _few_columns(chunk: pd.DataFrame):
+    """A small chunk of Python objects (JSON records) as {column: FewValues}, from its one block;
+    any other chunk as it is."""
+    if len(chunk) > SMALL_ROWS or not all(dtype == object for dtype in chunk.dtypes):
+        return chunk
+    block, index = chunk.to_numpy(dtype=object), chunk.index
+    return {name: FewValues(block[:, i], index) for i, name in enumerate(chunk.columns)}
 
 
 def _small(column: pd.Series) -> bool:
@@ -248,7 +284,9 @@ def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
 
 @functools.lru_cache(maxsize=64)
 def _category_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype:
-    return pd.CategoricalDtype(list(categories))
+    # Categories as Python strings, not pandas' Arrow-backed `str`: every tally, the model and the
+    # record list a chunk's categories, and iterating an Arrow index costs microseconds per value.
+    return pd.CategoricalDtype(pd.Index(list(categories), dtype=object))
 
 
 def _check_number(column: pd.Series, name: str, spec: dict):

@@ -179,7 +179,7 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     for name, values in (chunk.features.items() if chunk.features is not None else ()):
         columns[f"input.{name}"] = _input_column(values, small)
     for name, values in (chunk.monitored or {}).items():
-        columns[f"input.{name}"] = _given(values.to_numpy(dtype=object) if small else values)
+        columns[f"input.{name}"] = _given_few(values.to_numpy(dtype=object)) if small else _given(values)
     return pa.table(columns)
 
 
@@ -203,9 +203,20 @@ def _text(values) -> pa.Array:
 
 
 def _given(values) -> pa.Array:
-    """A monitored attribute as the input gave it: text, with empty cells as nulls. JSON may mix
-    kinds in one column (`0` and `"3+"` for Dependents), which Arrow cannot type: each value is
-    then written as the cell text validation read."""
+    """A monitored attribute as the input gave it: text, with empty cells as nulls."""
+    array = _given_text(values)
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+
+
+def _given_few(values: np.ndarray) -> pa.Array:
+    """`_given` for a few values: emptied in Python, where Arrow's compute calls cost more than the values."""
+    texts = _given_text(values).to_pylist()
+    return pa.array([None if text == "" else text for text in texts], type=pa.string())
+
+
+def _given_text(values) -> pa.Array:
+    """The values as Arrow text. JSON may mix kinds in one column (`0` and `"3+"` for Dependents),
+    which Arrow cannot type: each value is then written as the cell text validation read."""
     try:
         array = pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -213,7 +224,7 @@ def _given(values) -> pa.Array:
                          type=pa.string())
     if pa.types.is_dictionary(array.type) or array.type != pa.string():
         array = array.cast(pa.string())
-    return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+    return array
 
 
 def _reasons(chunk: ScoredChunk, n: int) -> dict:
