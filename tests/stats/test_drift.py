@@ -90,3 +90,20 @@ def test_counting_by_comparison_equals_binning_row_by_row():
     for chosen in (edges, edges[:1], []):
         expected = np.bincount(number_bins(values, chosen), minlength=len(chosen) + 2)
         assert _number_counts(values, chosen).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("rows", [1, 5, 64])
+def test_a_few_values_are_counted_as_many_are(rows, monkeypatch):
+    from webapp.stats import drift
+
+    rng = np.random.default_rng(rows)
+    edges = [1.0, 2.5, 4.0]
+    numbers = rng.choice([0.5, 1.0, 2.5, 3.0, 4.0, 9.0, np.inf, -np.inf, np.nan], size=rows)
+    groups = pd.Categorical(rng.choice(["Urban", "Rural", "Elsewhere", None], size=rows),
+                            categories=["Elsewhere", "Rural", "Urban"])
+    names = ["Urban", "Rural"]
+    few = drift._number_counts(numbers, edges), drift._category_counts(groups, names)
+    monkeypatch.setattr(drift, "FEW_VALUES", 0)
+    many = drift._number_counts(numbers, edges), drift._category_counts(groups, names)
+    assert [f.tolist() for f in few] == [m.tolist() for m in many]
+    assert [f.dtype for f in few] == [m.dtype for m in many]

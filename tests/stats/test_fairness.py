@@ -74,3 +74,16 @@ def test_tallies_merge_exactly_across_chunks():
 def test_the_four_fifths_line(groups, ratio, flagged):
     report = parity(groups)
     assert report["adverse_impact_ratio"] == ratio and report["flagged"] is flagged
+
+
+@pytest.mark.parametrize("rows", [1, 7, 64])
+def test_a_few_rows_are_tallied_as_many_are(rows, monkeypatch):
+    from webapp.stats import fairness
+
+    rng = np.random.default_rng(rows)
+    values = list(rng.choice(["A", "B", NOT_RECOGNISED, None], size=rows))
+    approved, scored = rng.random(rows) < 0.6, rng.random(rows) < 0.8
+    few = tally_of(values, approved, scored).counts
+    monkeypatch.setattr(fairness, "FEW_VALUES", 0)
+    many = tally_of(values, approved, scored).counts
+    assert few == many and [list(g) for g in few.values()] == [list(g) for g in many.values()]

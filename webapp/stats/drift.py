@@ -9,6 +9,7 @@ SHARE_FLOOR so an empty bin does not make it infinite. Conventional levels: belo
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ SHARE_FLOOR = 1e-4
 MIN_ROWS = 100
 MODERATE, MAJOR = 0.1, 0.25
 MISSING = "(missing)"
+FEW_VALUES = 64  # up to this many values a feature is counted in Python (fairness.FEW_VALUES, likewise)
 OTHER = "(other)"
 
 
@@ -51,6 +53,11 @@ def category_bins(values: pd.Categorical, names: list[str]) -> np.ndarray:
 def _number_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
     """Counts per bin of number_bins, from one comparison per edge: the count at or above each edge
     (NaN compares false). Measured: 13x faster than searchsorted + bincount for nine edges."""
+    if len(values) <= FEW_VALUES:  # in Python: a few values cost less than numpy's ten calls
+        counts = [0] * (len(edges) + 2)
+        for value in values.tolist():
+            counts[len(edges) + 1 if value != value else bisect.bisect_right(edges, value)] += 1
+        return np.array(counts, dtype=np.int64)
     missing = int(np.isnan(values).sum())
     present = len(values) - missing
     at_least = [int(np.count_nonzero(values >= edge)) for edge in edges]
@@ -60,10 +67,15 @@ def _number_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
 
 def _category_counts(values: pd.Categorical, names: list[str]) -> np.ndarray:
     """Counts per bin of category_bins, counting codes first: a few categories, however many rows."""
-    by_code = np.bincount(np.asarray(values.codes) + 1, minlength=len(values.categories) + 1)
     position = {name: i for i, name in enumerate(names)}
-    table = np.array([len(names) + 1] + [position.get(str(c), len(names)) for c in values.categories])
-    return np.bincount(table, weights=by_code, minlength=len(names) + 2).astype(np.int64)
+    bins = [len(names) + 1] + [position.get(str(c), len(names)) for c in values.categories]  # code -1 first
+    if len(values) <= FEW_VALUES:
+        counts = [0] * (len(names) + 2)
+        for code in values.codes.tolist():
+            counts[bins[code + 1]] += 1
+        return np.array(counts, dtype=np.int64)
+    by_code = np.bincount(np.asarray(values.codes) + 1, minlength=len(values.categories) + 1)
+    return np.bincount(np.array(bins), weights=by_code, minlength=len(names) + 2).astype(np.int64)
 
 
 def training_distribution(numbers: dict[str, np.ndarray], categories: dict[str, pd.Categorical]) -> dict:

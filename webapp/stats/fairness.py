@@ -17,6 +17,7 @@ FOUR_FIFTHS = 0.8
 MISSING = "(missing)"
 NOT_RECOGNISED = "(not recognised)"
 UNJUDGED_GROUPS = (MISSING, NOT_RECOGNISED)
+FEW_VALUES = 64  # up to this many rows a chunk is tallied in Python: numpy's cost per call is most of the work
 
 
 @dataclass
@@ -32,13 +33,16 @@ class ParityTally:
         are boolean arrays of the same length."""
         categorical = values.array if isinstance(values, pd.Series) else values
         names = [MISSING, *map(str, categorical.categories)]
-        # One bincount over (group, approved) keys; missing (code -1) becomes group 0.
-        keys = (np.asarray(categorical.codes, dtype=np.intp) + 1) * 2 + approved
-        if not scored.all():
-            keys = keys[scored]
-        counts = np.bincount(keys, minlength=2 * len(names))
-        approvals = counts[1::2]
-        rows = counts[0::2] + approvals
+        if len(categorical) <= FEW_VALUES:
+            rows, approvals = _few_counts(categorical.codes.tolist(), approved.tolist(), scored.tolist(), len(names))
+        else:
+            # One bincount over (group, approved) keys; missing (code -1) becomes group 0.
+            keys = (np.asarray(categorical.codes, dtype=np.intp) + 1) * 2 + approved
+            if not scored.all():
+                keys = keys[scored]
+            counts = np.bincount(keys, minlength=2 * len(names))
+            approvals = counts[1::2]
+            rows = counts[0::2] + approvals
         groups = self.counts.setdefault(attribute, {})
         for name, n, k in zip(names, rows, approvals):
             if n:
@@ -60,6 +64,16 @@ class ParityTally:
 
     def flagged(self) -> list[str]:
         return [attribute for attribute, entry in self.report().items() if entry["flagged"]]
+
+
+def _few_counts(codes: list[int], approved: list[bool], scored: list[bool], groups: int) -> tuple[list, list]:
+    """Scored rows and approvals per group (missing, code -1, first), counted in Python."""
+    rows, approvals = [0] * groups, [0] * groups
+    for code, yes, counted in zip(codes, approved, scored):
+        if counted:
+            rows[code + 1] += 1
+            approvals[code + 1] += yes
+    return rows, approvals
 
 
 def parity(groups: dict[str, list[int]]) -> dict:
