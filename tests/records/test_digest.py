@@ -1,4 +1,7 @@
 """The canonical serialisation: exact, chunking-independent, nulls distinct from empties."""
+from datetime import datetime
+
+import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,3 +88,18 @@ def test_a_few_ids_are_keyed_in_python_exactly_as_many_are_in_numpy(ids):
         assert small.tolist() == loan_keys(pa.array(ids, pa.string())).tolist()
     finally:
         digest.SMALL_ROWS = saved
+
+
+def test_canonical_json_writes_numpy_scalars_and_non_finite_numbers_as_the_walked_value_would():
+    import json
+
+    from webapp.records.digest import _plain, canonical_json
+
+    def walked(value):
+        return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False, default=str)
+
+    summary = {"rows": np.int64(3), "rate": np.float64(0.1), "flag": np.bool_(True), "shares": (0.5, 0.25),
+               "z": {"b": [1, "é"], "a": None}, "when": datetime(2026, 1, 1), 7: "seven"}
+    for value in (summary, {**summary, "psi": float("nan")}, {"x": np.float32(1.5), "inf": np.float64("inf")}):
+        assert canonical_json(value) == walked(value)

@@ -155,9 +155,22 @@ def loan_key(loan_id: str) -> int:
 
 def canonical_json(value) -> str:
     """Sorted keys, no spaces, floats as Python's shortest exact repr. A summary's NaN or infinity
-    (not JSON) is stored as null, numpy scalars as their Python values, anything else as its str."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False, default=str)
+    (not JSON) is stored as null, numpy scalars as their Python values, anything else as its str.
+    Keys are text in everything recorded (a number key is written as its text either way)."""
+    try:  # the C encoder alone: walking the value first (`_plain`) cost more than encoding it
+        return _CANONICAL.encode(value)
+    except (ValueError, TypeError):  # a NaN or infinity, or a key that is not text: walk it first
+        return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False, default=str)
+
+
+def _scalar_or_text(value):
+    """What the encoder cannot write itself: numpy scalars as their Python values, the rest as text."""
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                              default=_scalar_or_text)
 
 
 def _plain(value):
