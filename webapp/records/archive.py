@@ -94,6 +94,8 @@ def _filesystem(location: str):
 def normalise(table: pa.Table) -> pa.Table:
     """The stored schema: the fixed columns with their types, then the inputs (numbers float64, the
     rest text), so equal decisions always serialise, and hash, the same."""
+    if table.schema in _NORMAL:  # a layout already seen to come out as it went in: nothing to do
+        return table
     missing = [name for name in FIXED if name not in table.column_names]
     if missing:
         raise ValueError(f"decisions lack the columns {missing}")
@@ -104,7 +106,13 @@ def normalise(table: pa.Table) -> pa.Table:
             column = table[name]
             numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
             columns[name] = _as(column, pa.float64() if numeric else pa.string())
-    return pa.table(columns)
+    normal = pa.table(columns)
+    if normal.schema == table.schema and len(_NORMAL) < 64:
+        _NORMAL.add(table.schema)
+    return normal
+
+
+_NORMAL: set[pa.Schema] = set()  # schemas normalise returns unchanged (a process sees a handful)
 
 
 def _as(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:

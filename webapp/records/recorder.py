@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import delete, update
 
 from webapp.db import Database
@@ -106,7 +105,7 @@ class Recorder:
             self._rows.append(np.asarray(table["row"], dtype=np.int64))
         else:
             self._all_keys = False  # a large batch handed over is keyed where it is indexed
-        failed = table.num_rows - pc.sum(pc.is_null(table["error"]).cast(pa.int64())).as_py() if table.num_rows else 0
+        failed = table.num_rows - table["error"].null_count
         self._counts["rows"] += table.num_rows
         self._counts["failed"] += failed
         self._counts["scored"] += table.num_rows - failed
