@@ -6,9 +6,10 @@ import csv
 import io
 import shutil
 import tempfile
+import time
 from pathlib import PurePath
 
-from flask import Blueprint, Response, request, send_file
+from flask import Blueprint, Response, current_app, request, send_file
 from werkzeug.utils import secure_filename
 
 from webapp.core.contract import FEATURES, ID_COLUMN
@@ -47,13 +48,29 @@ def score():
         source.close()  # the raw upload never outlives the request
     record_summary(answer.summary)
     if options.format == "json":  # streamed to a spooled file as it was scored: memory holds one chunk
-        response = send_file(answer.file, mimetype="application/json", max_age=0)
+        response = _small_answer(answer.file) or send_file(answer.file, mimetype="application/json", max_age=0)
         response.headers.update(answer.headers)
         return response
     response = send_file(answer.file, mimetype=FORMATS[options.format], max_age=0)
     response.headers.update(answer.headers)
     # `name` went through secure_filename: plain ASCII, safe to quote as is.
     response.headers["Content-Disposition"] = f'attachment; filename="{name}-predictions.{options.format}"'
+    return response
+
+
+SMALL_ANSWER_BYTES = 64 * 1024
+
+
+def _small_answer(file):
+    """A JSON answer of a few records as a plain response (what send_file would send, without the
+    file wrapper's work); None for a larger one, left at its start for send_file."""
+    data = file.read(SMALL_ANSWER_BYTES + 1)
+    if len(data) > SMALL_ANSWER_BYTES:
+        file.seek(0)
+        return None
+    file.close()
+    response = current_app.response_class(data, mimetype="application/json")
+    response.expires = int(time.time())  # as send_file's max_age=0 says it (Cache-Control is no-store)
     return response
 
 
