@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webapp.core import results, validation
+from webapp.core import table, validation
 from webapp.core.contract import FEATURES, cell_text
 from webapp.core.errors import InputError
 from webapp.service import ScoringOptions, score_input
@@ -85,12 +85,11 @@ class Kept:
 
 @contextlib.contextmanager
 def small_rows(limit: int):
-    saved = validation.SMALL_ROWS, recording.SMALL_ROWS, results.SMALL_ROWS
-    validation.SMALL_ROWS = recording.SMALL_ROWS = results.SMALL_ROWS = limit
+    saved, table.SMALL_ROWS = table.SMALL_ROWS, limit
     try:
         yield
     finally:
-        validation.SMALL_ROWS, recording.SMALL_ROWS, results.SMALL_ROWS = saved
+        table.SMALL_ROWS = saved
 
 
 def answered(model, body: bytes, options: ScoringOptions, limit: int):

@@ -28,7 +28,8 @@ from webapp.core.errors import (
     UnsupportedFormat,
 )
 from webapp.core.limits import DEFAULT_LIMITS, Limits
-from webapp.core.table import CATEGORY, NUMBER, SUPPORTED, TEXT, Table, first_line  # noqa: F401 (re-exported)
+from webapp.core import table as tables
+from webapp.core.table import CATEGORY, NUMBER, SUPPORTED, TEXT, FewRows, Table, first_line  # noqa: F401 (re-exported)
 
 
 _MAGIC = (
@@ -271,7 +272,10 @@ def _open_json(stream: BinaryIO, encoding: str, limits: Limits) -> Table:
         for start in range(0, len(records), limits.chunk_rows):
             rows = [[read(record.get(c)) for read, c in zip(cell, columns)]
                     for record in records[start:start + limits.chunk_rows]]
-            yield pd.DataFrame(rows, columns=range(len(columns)), dtype=object)
+            if len(rows) <= tables.SMALL_ROWS:
+                yield FewRows(rows, len(columns))
+            else:
+                yield pd.DataFrame(rows, columns=range(len(columns)), dtype=object)
 
     return Table("json", columns, read_chunks)
 

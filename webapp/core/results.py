@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from webapp.core import table as tables
 from webapp.core.contract import ID_COLUMN
 from webapp.core.reasons import Explanations
 
@@ -92,11 +93,21 @@ class ScoredChunk:
 
     @functools.cached_property
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.columns, copy=False)
+        columns = {name: pd.Series(values, dtype=object, copy=False) if name in OBJECT_COLUMNS else values
+                   for name, values in self.columns.items()}
+        return pd.DataFrame(columns, copy=False)
 
     def objects(self, name: str) -> np.ndarray:
         """One answer column as Python objects, as `frame[name].to_numpy(dtype=object)` gives it."""
-        return as_objects(self.columns[name])
+        column = self.columns[name]
+        if name in OBJECT_COLUMNS and isinstance(column, np.ndarray):
+            return column
+        return as_objects(column)
+
+
+# Answer columns whose object arrays a frame keeps as they are: it would otherwise scan every row to
+# infer text (a million error cells, nearly all empty).
+OBJECT_COLUMNS = frozenset({"Error"})
 
 
 def as_objects(column) -> np.ndarray:
@@ -111,12 +122,9 @@ def as_objects(column) -> np.ndarray:
                                          and not isinstance(column, pd.arrays.NumpyExtensionArray)):
         return column.to_numpy(dtype=object)  # kept as they are by a frame
     values = np.asarray(column)
-    if values.dtype == object and len(values) <= SMALL_ROWS and all(type(v) is str for v in values):
+    if values.dtype == object and len(values) <= tables.SMALL_ROWS and all(type(v) is str for v in values):
         return values  # a frame would make them Arrow text, and give the same strings back
     return pd.Series(column, copy=False).to_numpy(dtype=object)
-
-
-SMALL_ROWS = 64
 
 
 @functools.lru_cache(maxsize=64)

@@ -191,10 +191,10 @@ class Scoring:
         status = pd.Categorical.from_codes(np.where(valid, approved.astype(np.int8) + 1, 0), dtype=STATUS_DTYPE,
                                            validate=False)
         columns = {
-            ID_COLUMN: checked.ids.array,
+            ID_COLUMN: checked.ids,
             "Loan_Status": status,
             "Approval_Probability": np.round(probability, 4),
-            "Error": pd.Series(checked.errors, dtype=object, copy=False),
+            "Error": checked.errors,  # kept as objects by ScoredChunk.frame
         }
         action, principal, contribution = self._decide(checked, valid, approved, explanations)
         explained = None

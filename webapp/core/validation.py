@@ -25,7 +25,9 @@ from webapp.core.contract import (
 )
 from webapp.core.errors import DuplicateColumns, MissingColumns
 from webapp.core.limits import Limits
+from webapp.core import table as tables
 from webapp.core.reading import CATEGORY, NUMBER, TEXT
+from webapp.core.table import FewRows
 from webapp.core.results import FeatureColumns
 from webapp.stats.fairness import NOT_RECOGNISED
 
@@ -34,7 +36,6 @@ SHOWN_VALUE_LENGTH = 40  # error messages show at most this much of the offendin
 # each pandas call costs tens of microseconds whatever the size, which was most of a one-record
 # request. The rules and messages are the same functions either way; only how the values are
 # gathered differs (`tests/core/test_small_inputs.py` holds the two paths equal).
-SMALL_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class Contract:
 
 @dataclass
 class CheckedChunk:
-    ids: pd.Series               # Loan_ID as text
+    ids: np.ndarray | pd.api.extensions.ExtensionArray  # Loan_ID as text
     features: FeatureColumns     # the decision features: categories in training spelling, numbers as float, NaN if empty
     errors: np.ndarray           # object: "" when the row is valid, else the message
     reasons: list[str]           # one short reason per failed check, for the summary
@@ -134,9 +135,8 @@ class CheckedChunk:
         return self.errors == ""
 
 
-def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limits: Limits) -> CheckedChunk:
+def check_chunk(chunk: pd.DataFrame | FewRows, plan: ColumnPlan, contract: Contract, limits: Limits) -> CheckedChunk:
     n = len(chunk)
-    chunk = _few_columns(chunk)
     messages: list[tuple[np.ndarray, np.ndarray, str]] = []  # (row mask, per-row text, reason)
     ids, empty, too_long = _check_ids(chunk[plan.positions[ID_COLUMN]], limits.max_cell_length)
     if empty.any():
@@ -174,39 +174,8 @@ def check_chunk(chunk: pd.DataFrame, plan: ColumnPlan, contract: Contract, limit
                         outcomes=outcomes, arrays=features, given=given)
 
 
-class FewValues:
-    """A few cells of one column as Python objects, read as the small path reads a Series (`dtype`,
-    `len`, `to_numpy`, `iloc`, `index`): looking up a column of a DataFrame costs more than
-    checking a record's value, and a JSON chunk's cells are Python objects anyway."""
-
-    __slots__ = ("values", "index")
-    dtype = np.dtype(object)
-
-    def __init__(self, values: np.ndarray, index: pd.Index):
-        self.values, self.index = values, index
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def to_numpy(self, dtype=None) -> np.ndarray:
-        return self.values
-
-    @property
-    def iloc(self) -> np.ndarray:
-        return self.values
-
-
-def _few_columns(chunk: pd.DataFrame):
-    """A small chunk of Python objects (JSON records) as {column: FewValues}, from its one block;
-    any other chunk as it is."""
-    if len(chunk) > SMALL_ROWS or not all(dtype == object for dtype in chunk.dtypes):
-        return chunk
-    block, index = chunk.to_numpy(dtype=object), chunk.index
-    return {name: FewValues(block[:, i], index) for i, name in enumerate(chunk.columns)}
-
-
 def _small(column: pd.Series) -> bool:
-    return len(column) <= SMALL_ROWS and column.dtype == object
+    return len(column) <= tables.SMALL_ROWS and column.dtype == object
 
 
 def _factorized(column: pd.Series) -> tuple[np.ndarray, list]:
@@ -230,15 +199,16 @@ def _factorize_small(values: np.ndarray) -> tuple[np.ndarray, list]:
     return np.array(codes, dtype=np.intp), list(positions)
 
 
-def _check_ids(column: pd.Series, max_length: int) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """IDs as text, and where they are empty or too long."""
+def _check_ids(column, max_length: int) -> tuple[np.ndarray | pd.api.extensions.ExtensionArray, np.ndarray, np.ndarray]:
+    """IDs as text (an array), and where they are empty or too long."""
     if _small(column):
         texts = [_text(value) for value in column.to_numpy(dtype=object)]
-        ids = pd.Series(texts, index=column.index, dtype=object)
+        ids = np.empty(len(texts), dtype=object)
+        ids[:] = texts
         return (ids, np.array([not text.strip() for text in texts], dtype=bool),
                 np.array([len(text) > max_length for text in texts], dtype=bool))
     ids = _as_text(column)
-    return ids, (ids.str.strip() == "").to_numpy(), (ids.str.len() > max_length).to_numpy()
+    return ids.array, (ids.str.strip() == "").to_numpy(), (ids.str.len() > max_length).to_numpy()
 
 
 def _outcomes(column: pd.Series) -> np.ndarray:
@@ -327,6 +297,10 @@ def _check_number(column: pd.Series, name: str, spec: dict):
 def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Floats, NaN where missing; and a mask of cells that hold something that is not a number."""
     small = _small(column)
+    if small:
+        plain = _plain_numbers(column.to_numpy(dtype=object))
+        if plain is not None:
+            return plain, np.zeros(len(column), dtype=bool)
     try:
         if small:  # the same conversion, spared the Series around it
             parsed = np.asarray(pd.to_numeric(column.to_numpy(dtype=object), errors="coerce"), dtype=np.float64)
@@ -347,6 +321,24 @@ def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         parsed[rows] = np.array([d[0] for d in decided])[codes]
         unparsed[rows] = np.array([d[1] for d in decided])[codes]
     return parsed, unparsed
+
+
+EXACT_INTEGERS = 2 ** 53  # every integer below this in magnitude is exactly a float64
+
+
+def _plain_numbers(values: np.ndarray) -> np.ndarray | None:
+    """What `pd.to_numeric` makes of JSON numbers and nulls (floats; NaN for None), converted in
+    Python; None when any value is anything else (text, a boolean, a huge integer): pandas decides."""
+    out = []
+    for value in values:
+        kind = type(value)
+        if kind is float or (kind is int and -EXACT_INTEGERS < value < EXACT_INTEGERS):
+            out.append(float(value))
+        elif value is None:
+            out.append(np.nan)
+        else:
+            return None
+    return np.array(out, dtype=np.float64)
 
 
 def _read_number(value) -> tuple[float, bool]:
@@ -379,9 +371,9 @@ def _text(value) -> str:
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
-def _cut_ids(ids: pd.Series, too_long: np.ndarray) -> pd.Series:
+def _cut_ids(ids, too_long: np.ndarray) -> np.ndarray:
     """An overlong ID is echoed in the answer as its first characters only, like any offending value."""
-    ids = ids.astype(object)  # a copy: the reader's column stays as it was
+    ids = np.array(ids, dtype=object)  # a copy: the reader's column stays as it was
     ids[too_long] = [text[:SHOWN_VALUE_LENGTH] + "…" for text in ids[too_long]]
     return ids
 

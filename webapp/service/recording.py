@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp.core import table as tables
 from webapp.core.contract import ID_COLUMN, cell_text
 from webapp.core.errors import DatabaseUnavailable
 from webapp.core.reasons import ACTIONS, REASONS
@@ -164,7 +165,7 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     valid = np.asarray(chunk.valid, dtype=bool)
     # Column by column in Arrow, never row by row in Python: a million rows cost tens of milliseconds.
     # Up to SMALL_ROWS rows, from Python lists: the same arrays without pandas' per-column cost.
-    small = n <= SMALL_ROWS
+    small = n <= tables.SMALL_ROWS
     status = chunk.columns["Loan_Status"].codes
     columns = {
         "row": pa.array(np.arange(chunk.first_row, chunk.first_row + n, dtype=np.int64)),
@@ -183,7 +184,6 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     return pa.table(columns)
 
 
-SMALL_ROWS = 64
 _STATUSES = pa.array(["N", "Y"])
 _ACTIONS = pa.array(list(ACTIONS[1:]))
 
