@@ -14,6 +14,7 @@ digest, which chains every batch to all before it.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -41,12 +42,13 @@ class DataDigest:
     def update(self, table: pa.Table) -> None:
         if table.num_rows == 0:  # an empty chunk (or archive) changes nothing: the digest is the rows'
             return
-        small = table.num_rows <= SMALL_ROWS
+        if table.num_rows <= SMALL_ROWS:
+            values = table.to_pydict()  # one call for every column
+            for field in table.schema:
+                self._column_py(field.name, field.type, values[field.name])
+            return
         for name in table.column_names:
-            if small:
-                self._column_py(name, table.schema.field(name).type, table[name].to_pylist())
-            else:
-                self._column(name, table[name].combine_chunks())
+            self._column(name, table[name].combine_chunks())
 
     def hexdigest(self) -> str:
         total = hashlib.sha256(VERSION.encode())
@@ -55,7 +57,10 @@ class DataDigest:
         return total.hexdigest()
 
     def _feed(self, key: str, data) -> None:
-        self._streams.setdefault(key, hashlib.sha256()).update(data)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = hashlib.sha256()
+        stream.update(data)
 
     def _column(self, name: str, array: pa.Array) -> None:
         self._types.setdefault(name, _kind(array.type))
@@ -96,6 +101,7 @@ class DataDigest:
             self._column_py(f"{name}[]", kind.value_type, [item for v in values if v for item in v])
 
 
+@functools.lru_cache(maxsize=256)
 def _kind(kind: pa.DataType) -> str:
     """The type's tag in the digest: Arrow's own names differ after a Parquet round trip."""
     if pa.types.is_floating(kind):
