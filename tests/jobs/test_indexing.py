@@ -30,3 +30,24 @@ def test_a_single_record_is_indexed_with_its_batch_and_never_queued(jobs_app, mo
     answer = signed_in_client(jobs_app).post("/api/v1/score?format=json", data=upload(csv_bytes(1)))
     with jobs_app.extensions["database"].session() as session:
         assert session.get(Batch, answer.json["summary"]["batch_id"]).indexed is True
+
+
+def test_derived_work_runs_at_a_lower_priority_and_hands_back_its_result_or_error():
+    import os
+    import sys
+    import threading
+
+    import pytest
+
+    from webapp.jobs.tasks import BACKGROUND_NICENESS, at_low_priority
+
+    def niceness():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = niceness()
+    theirs = at_low_priority(niceness)
+    if sys.platform.startswith("linux"):
+        assert theirs == min(19, mine + BACKGROUND_NICENESS)
+    assert niceness() == mine  # the caller's thread keeps its priority
+    with pytest.raises(ZeroDivisionError):
+        at_low_priority(lambda: 1 / 0)

@@ -43,10 +43,10 @@ class JobQueue:
         self.huey, self.runtime = huey, runtime
         # Retries cover transient faults (database, model) only: run_job ends every other failure itself.
         self._run = huey.task(retries=2, retry_delay=5, name="run_job")(lambda job_id: tasks.run_job(runtime, job_id))
-        # A large batch's Loan_ID index, off the web worker that recorded it (derived data: reindex
-        # rebuilds it from the archive; until then look-ups read the archive).
+        # A large batch's Loan_ID index, off the web worker that recorded it, at a lower CPU priority
+        # (derived data: reindex rebuilds it from the archive; until then look-ups read the archive).
         self._index = huey.task(retries=2, retry_delay=5, name="index_batch")(
-            lambda batch_id: reindex(runtime.database, batch_id, store=runtime.records_store))
+            lambda batch_id: tasks.at_low_priority(reindex, runtime.database, batch_id, store=runtime.records_store))
         self._housekeeping = huey.periodic_task(crontab(minute="*"), name="housekeeping")(
             lambda: tasks.housekeeping(runtime, self.enqueue))
 
