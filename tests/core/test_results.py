@@ -18,6 +18,9 @@ COLUMNS = {
     "Arrow text": pd.array(["a", None], dtype="str"),
     "mixed objects": np.array([1, "a"], dtype=object),
     "many strings": np.array(["x"] * 100, dtype=object),
+    "a Series of categories read from CSV": pd.Series(pd.Categorical(["b", None], categories=pd.Index(["a", "b"],
+                                                                                               dtype="str"))),
+    "a Series of floats": pd.Series([1.0, None]),
 }
 
 
@@ -32,3 +35,10 @@ def test_a_column_as_objects_is_what_the_frame_gives(name):
     objects = as_objects(column)
     assert len(objects) == len(from_frame)
     assert all(same(a, b) for a, b in zip(objects, from_frame))
+
+
+def test_few_values_are_their_own_python_objects():
+    from webapp.core.table import FewValues
+
+    cells = np.array(["Male", None, 3], dtype=object)
+    assert as_objects(FewValues(cells)) is cells

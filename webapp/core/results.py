@@ -114,10 +114,14 @@ def as_objects(column) -> np.ndarray:
     """`pd.DataFrame({name: column})[name].to_numpy(dtype=object)`, without the frame for the
     answer's own column types (floats, Categoricals, Arrow text, a few strings); anything else (a
     joined input column of dates, say) goes through a Series, which infers types as the frame did."""
+    if isinstance(column, pd.Series) and isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.array  # a Series converts its Categorical through a take on the categories
     if isinstance(column, pd.Categorical):
         return _categories_then_nan(column.dtype)[column.codes]  # code -1 (missing) takes the NaN
     if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
         return column.astype(object)
+    if isinstance(column, tables.FewValues):
+        return column.to_numpy(dtype=object)  # already the cells' Python objects
     if isinstance(column, pd.Series) or (isinstance(column, pd.api.extensions.ExtensionArray)
                                          and not isinstance(column, pd.arrays.NumpyExtensionArray)):
         return column.to_numpy(dtype=object)  # kept as they are by a frame

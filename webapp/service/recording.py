@@ -24,7 +24,7 @@ from webapp.core import table as tables
 from webapp.core.contract import ID_COLUMN, cell_text
 from webapp.core.errors import DatabaseUnavailable
 from webapp.core.reasons import ACTIONS, REASONS
-from webapp.core.results import ScoredChunk
+from webapp.core.results import ScoredChunk, as_objects
 from webapp.records import BatchStart, Recorder
 from webapp.service.options import ScoringOptions
 
@@ -180,7 +180,7 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     for name, values in (chunk.features.items() if chunk.features is not None else ()):
         columns[f"input.{name}"] = _input_column(values, small)
     for name, values in (chunk.monitored or {}).items():
-        columns[f"input.{name}"] = _given_few(values.to_numpy(dtype=object)) if small else _given(values)
+        columns[f"input.{name}"] = _given_few(as_objects(values)) if small else _given(values)
     return pa.table(columns)
 
 
