@@ -117,7 +117,10 @@ def as_objects(column) -> np.ndarray:
     if isinstance(column, pd.Series) and isinstance(column.dtype, pd.CategoricalDtype):
         column = column.array  # a Series converts its Categorical through a take on the categories
     if isinstance(column, pd.Categorical):
-        return _categories_then_nan(column.dtype)[column.codes]  # code -1 (missing) takes the NaN
+        table = np.empty(len(column.categories) + 1, dtype=object)  # no cache: hashing a dtype costs more
+        table[:-1] = column.categories.to_numpy(dtype=object)
+        table[-1] = np.nan
+        return table[column.codes]  # code -1 (missing) takes the NaN
     if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
         return column.astype(object)
     if isinstance(column, tables.FewValues):
@@ -129,11 +132,6 @@ def as_objects(column) -> np.ndarray:
     if values.dtype == object and len(values) <= tables.SMALL_ROWS and all(type(v) is str for v in values):
         return values  # a frame would make them Arrow text, and give the same strings back
     return pd.Series(column, copy=False).to_numpy(dtype=object)
-
-
-@functools.lru_cache(maxsize=64)
-def _categories_then_nan(dtype: pd.CategoricalDtype) -> np.ndarray:
-    return np.array([*dtype.categories.to_numpy(dtype=object), np.nan], dtype=object)
 
 
 def frame_of(chunk) -> pd.DataFrame:
