@@ -50,3 +50,15 @@ def test_excel_refuses_what_a_sheet_cannot_store_rather_than_change_it():
                           "Approval_Probability": [0.9, 0.1], "Error": ["", ""]})
     with pytest.raises(ContractViolation, match="Row 2 holds a control character"):
         write_xlsx([frame], io.BytesIO())
+
+
+@pytest.mark.parametrize("values", [["", "Y", "N", ""], ["Y", "N"], [""], ["N", None, ""]])
+def test_empty_categories_are_removed_as_pandas_removes_them(values):
+    from webapp.core.writing import _without_empty
+
+    for categories in (["", "N", "Y"], ["N", "Y"], ["N", "", "Y"]):
+        given = pd.Categorical([v for v in values if v is None or v in categories], categories=categories)
+        expected = given.remove_categories([""]) if "" in categories else given
+        removed = _without_empty(given)
+        assert list(removed.categories) == list(expected.categories)
+        assert removed.codes.tolist() == expected.codes.tolist() and removed.codes.dtype == expected.codes.dtype
