@@ -49,11 +49,14 @@ def database(migrated_database):
     return migrated_database
 
 
-@pytest.fixture(params=["inline", "file"])
+@pytest.fixture(params=["inline", "arrow file", "parquet file"])
 def archive_kind(request, monkeypatch):
-    """Small archives live in the database, larger ones in the store: tests taking this run on both."""
-    if request.param == "file":
+    """Small archives live in the database, middling ones in the store as Arrow IPC files, large
+    ones as Parquet: tests taking this run on all three."""
+    if request.param != "inline":
         monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    if request.param == "parquet file":
+        monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)
     return request.param
 
 
@@ -69,7 +72,10 @@ def rewrite(database, batch_id, change, store) -> None:
         batch = session.get(Batch, batch_id)
         location = archive.locate(batch.archive, store)
         changed = change(archive.read(location, batch.archive_data))
-        if batch.archive_data is None:
+        if batch.archive_data is None and archive.is_arrow_file(location):
+            with pa.ipc.new_file(location, changed.schema) as stream:
+                stream.write_table(changed)
+        elif batch.archive_data is None:
             pq.write_table(changed, location)
         else:
             sink = pa.BufferOutputStream()

@@ -123,6 +123,7 @@ def test_verify_names_the_first_batch_whose_decisions_were_changed(database, sto
 
 def test_verify_catches_a_changed_batch_field_and_a_removed_archive(database, store, record, monkeypatch):
     monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)  # a Parquet file
     ids = [record(decisions(["A"])) for _ in range(2)]
     with database.session() as session:
         session.get(Batch, ids[0]).model_version = "something else"
@@ -140,6 +141,7 @@ def test_months_before_keeps_the_day_or_takes_the_months_last():
 
 def test_purge_deletes_only_what_is_past_retention_and_not_on_hold(database, store, record, monkeypatch):
     monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)  # a Parquet file
     old, held, recent = (record(decisions(["A", "B"])) for _ in range(3))
     hold(database, held, "examination pending")
     now = datetime.now(UTC)
@@ -213,6 +215,7 @@ def test_export_streams_every_decision_since_a_date_with_the_union_of_the_inputs
 
 def test_a_lookup_in_a_large_archive_reads_only_the_row_groups_that_hold_the_row(database, store, record, monkeypatch):
     monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)  # a Parquet file
     chunks = [decisions([f"L{offset + i}" for i in range(50)], start=offset + 1) for offset in range(0, 150, 50)]
     with_file = record(chunks)
     read = []
