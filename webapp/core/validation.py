@@ -6,6 +6,7 @@ value once, and numbers are parsed by pandas. Only rows that fail get a message,
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -266,6 +267,8 @@ def _check_number(column: pd.Series, name: str, spec: dict):
         unparsed = np.zeros(n, dtype=bool)
     else:
         values, unparsed = _parse_numbers(column)
+    if n <= tables.SMALL_ROWS and not unparsed.any() and _within_rules(values.tolist(), spec):
+        return values.copy(), []  # no rule below would find anything: spared their dozen numpy calls
     found = []
     if unparsed.any():
         texts = np.full(n, "", dtype=object)
@@ -292,6 +295,15 @@ def _check_number(column: pd.Series, name: str, spec: dict):
     broken = unparsed | np.isinf(values)
     values = np.where(broken, np.nan, values)
     return values, found
+
+
+def _within_rules(values: list[float], spec: dict) -> bool:
+    """Whether no value breaks a rule of `_check_number` (missing values break none)."""
+    if spec["kind"] == "flag":
+        return all(v != v or v == 0 or v == 1 for v in values)
+    maximum = spec.get("maximum")
+    limit = math.inf if maximum is None else maximum
+    return all(v != v or (0 <= v <= limit and v != math.inf) for v in values)
 
 
 def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
