@@ -1,7 +1,8 @@
-"""The records store: one immutable Parquet archive per batch, written chunk by chunk under a
-temporary name and renamed when the batch completes, so no reader ever sees a partial archive.
-Batches under 1 MiB (single records, small files) are kept in the batch's row instead, as an Arrow
-IPC stream: a Parquet file and its fsync would cost a single-record request several milliseconds.
+"""The records store: one immutable archive per batch, written under a temporary name and renamed
+when the batch completes, so no reader ever sees a partial archive. By size: under 1 MiB (single
+records, small files) it is kept in the batch's row, as an Arrow IPC stream (a file and its fsync
+would cost a single-record request milliseconds); up to 32 MiB it is an Arrow IPC file (no
+encoding to pay); beyond, a Parquet file written chunk by chunk (six times smaller on disk).
 
 The store is a folder (`RECORDS_URL`, by default `records/` in the instance folder) or any fsspec
 URL (`memory://`, `s3://…`); it must outlive the 24-hour result files and be shared by every worker

@@ -1,5 +1,5 @@
-"""The decision record's tables. The decisions themselves live in one immutable Parquet archive per
-batch (see `archive`); the database holds each batch, an index from `Loan_ID` to its rows, the
+"""The decision record's tables. The decisions themselves live in one immutable archive per batch
+(Arrow IPC or Parquet, see `archive`); the database holds each batch, an index from `Loan_ID` to its rows, the
 deletion entries the retention purge leaves, and the holds (fields of the batch)."""
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class Batch(Base):
     scored: Mapped[int] = mapped_column(BigInteger, default=0)
     failed: Mapped[int] = mapped_column(BigInteger, default=0)
     summary: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON text
-    archive: Mapped[str | None] = mapped_column(Text)  # the Parquet file's path, or else
+    archive: Mapped[str | None] = mapped_column(Text)  # the archive file's name in the store, or else
     # A small batch's decisions (Arrow IPC), loaded only when read: listings never carry them.
     archive_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     data_digest: Mapped[str | None] = mapped_column(String(64))
