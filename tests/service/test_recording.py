@@ -3,6 +3,9 @@ whole-file failures as failed batches; a database that cannot be written stops t
 import io
 import threading
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -122,3 +125,14 @@ def test_an_unreachable_database_is_a_503_never_scoring_without_recording(model_
     ready = client.get("/readyz")
     assert ready.status_code == 503 and "database" in ready.get_json()
     app.extensions["database"].dispose()
+
+
+@pytest.mark.parametrize("cells", [["Male", "", None, "Female"], ["", ""], [None], ["3+", "0", "3+"]])
+def test_monitored_categories_are_recorded_as_their_text_would_be(cells):
+    from webapp.service.recording import _given, _given_text
+
+    values = pd.Series(pd.Categorical(cells))
+    text = _given_text(pd.Series(cells, dtype=object))
+    expected = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    assert _given(values).to_pylist() == expected.to_pylist()
+    assert _given(values).type == pa.string()

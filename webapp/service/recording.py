@@ -204,8 +204,22 @@ def _text(values) -> pa.Array:
 
 def _given(values) -> pa.Array:
     """A monitored attribute as the input gave it: text, with empty cells as nulls."""
+    categorical = values.array if isinstance(values, pd.Series) else values
+    if isinstance(categorical, pd.Categorical) and all(type(c) is str for c in categorical.categories):
+        return _given_categories(categorical)
     array = _given_text(values)
     return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+
+
+def _given_categories(values: pd.Categorical) -> pa.Array:
+    """`_given` of text categories (as CSV columns are read): the empty category made null once in
+    the codes, instead of comparing every cell's text."""
+    categories = list(values.categories)
+    codes = np.asarray(values.codes)
+    if "" in categories:
+        codes = np.where(codes == categories.index(""), -1, codes)
+    dictionary = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(categories, pa.string()))
+    return dictionary.cast(pa.string())
 
 
 def _given_few(values: np.ndarray) -> pa.Array:
