@@ -29,7 +29,7 @@ from webapp.records import BatchStart, Recorder
 from webapp.service.options import ScoringOptions
 
 log = logging.getLogger(__name__)
-_CODES = np.array([r.code for r in REASONS] + [""], dtype=object)  # index -1: none
+_REASON_CODES = pa.array([r.code for r in REASONS], type=pa.string())
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -172,7 +172,8 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
         "loan_id": _text(chunk.objects(ID_COLUMN) if small else pd.Series(chunk.columns[ID_COLUMN], copy=False)),
         "status": _from_codes(status - 1, _STATUSES, small),
         "probability": pa.array(chunk.probability, mask=~valid, type=pa.float64()),
-        "error": pa.array(chunk.objects("Error"), mask=valid, type=pa.string()),
+        "error": pa.nulls(n, pa.string()) if valid.all() else pa.array(chunk.objects("Error"), mask=valid,
+                                                                      type=pa.string()),
         **_reasons(chunk, n),
     }
     if chunk.action is not None:
@@ -248,7 +249,10 @@ def _reasons(chunk: ScoredChunk, n: int) -> dict:
     stated = chunk.principal >= 0
     counts = stated.sum(axis=1)
     offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
-    codes = pa.array(_CODES[chunk.principal[stated]], type=pa.string())
+    # Through a dictionary of the reason codes: Arrow expands the indices in C, where an object array
+    # of a million code strings was converted one Python string at a time.
+    codes = pa.DictionaryArray.from_arrays(pa.array(chunk.principal[stated].astype(np.int32)),
+                                           _REASON_CODES).cast(pa.string())
     contributions = pa.array(chunk.reason_contribution[stated], type=pa.float64())
     return {"reason_codes": pa.ListArray.from_arrays(offsets, codes),
             "reason_contributions": pa.ListArray.from_arrays(offsets, contributions)}
