@@ -54,7 +54,7 @@ def test_excel_refuses_what_a_sheet_cannot_store_rather_than_change_it():
 
 @pytest.mark.parametrize("values", [["", "Y", "N", ""], ["Y", "N"], [""], ["N", None, ""]])
 def test_empty_categories_are_removed_as_pandas_removes_them(values):
-    from webapp.core.writing import _without_empty
+    from webapp.core.results import without_empty_category as _without_empty
 
     for categories in (["", "N", "Y"], ["N", "Y"], ["N", "", "Y"]):
         given = pd.Categorical([v for v in values if v is None or v in categories], categories=categories)

@@ -24,7 +24,7 @@ from webapp.core import table as tables
 from webapp.core.contract import ID_COLUMN, cell_text
 from webapp.core.errors import DatabaseUnavailable
 from webapp.core.reasons import ACTIONS, REASONS
-from webapp.core.results import ScoredChunk, as_objects
+from webapp.core.results import ScoredChunk, as_objects, without_empty_category
 from webapp.records import BatchStart, Recorder
 from webapp.service.options import ScoringOptions
 
@@ -215,12 +215,7 @@ def _given(values) -> pa.Array:
 def _given_categories(values: pd.Categorical) -> pa.Array:
     """`_given` of text categories (as CSV columns are read): the empty category made null once in
     the codes, instead of comparing every cell's text."""
-    categories = list(values.categories)
-    codes = np.asarray(values.codes)
-    if "" in categories:
-        codes = np.where(codes == categories.index(""), -1, codes)
-    dictionary = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(categories, pa.string()))
-    return dictionary.cast(pa.string())
+    return pa.DictionaryArray.from_pandas(without_empty_category(values)).cast(pa.string())
 
 
 def _given_few(values: np.ndarray) -> pa.Array:

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from webapp.stats.fairness import FEW_VALUES  # up to this many values a feature is counted in Python
+
 SHARE_FLOOR = 1e-4
 MIN_ROWS = 100
 MODERATE, MAJOR = 0.1, 0.25
 MISSING = "(missing)"
-FEW_VALUES = 64  # up to this many values a feature is counted in Python (fairness.FEW_VALUES, likewise)
 OTHER = "(other)"
 
 
