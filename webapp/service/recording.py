@@ -24,7 +24,7 @@ from webapp.core import table as tables
 from webapp.core.contract import ID_COLUMN, cell_text
 from webapp.core.errors import DatabaseUnavailable
 from webapp.core.reasons import ACTIONS, REASONS
-from webapp.core.results import ScoredChunk, as_objects, without_empty_category
+from webapp.core.results import ScoredChunk, as_objects
 from webapp.records import BatchStart, Recorder
 from webapp.service.options import ScoringOptions
 
@@ -145,6 +145,11 @@ class BatchRecording:
         if self._recorder is not None:
             self._recorder.start_indexing()
 
+    def wait_indexed(self, timeout: float | None = None) -> None:
+        """Wait for an index written on this process's thread (a no-op when there is none)."""
+        if self._recorder is not None:
+            self._recorder.wait_indexed(timeout)
+
     def fail(self, reason: str) -> None:
         """Best effort: a batch that cannot even be marked failed leaves no record that looks complete."""
         try:
@@ -178,9 +183,11 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     }
     if chunk.action is not None:
         columns["action"] = _from_codes(np.asarray(chunk.action, dtype=np.int8) - 1, _ACTIONS, small)
+    monitored = chunk.monitored or {}
     for name, values in (chunk.features.items() if chunk.features is not None else ()):
-        columns[f"input.{name}"] = _input_column(values, small)
-    for name, values in (chunk.monitored or {}).items():
+        # A monitored attribute is recorded as given, in the decision input's place: not built twice.
+        columns[f"input.{name}"] = None if name in monitored else _input_column(values, small)
+    for name, values in monitored.items():
         columns[f"input.{name}"] = _given_few(as_objects(values)) if small else _given(values)
     return pa.table(columns)
 
@@ -194,7 +201,13 @@ def _from_codes(codes: np.ndarray, labels: pa.Array, small: bool) -> pa.Array:
     if small:
         names = labels.to_pylist()
         return pa.array([names[code] if code >= 0 else None for code in codes.tolist()], type=pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8), mask=codes < 0), labels).cast(pa.string())
+    return _take(labels, codes, codes < 0)
+
+
+def _take(labels: pa.Array, codes: np.ndarray, missing: np.ndarray) -> pa.Array:
+    """`labels[codes]` as Arrow text, null where `missing`: Arrow's take, in C, costs less than
+    casting a dictionary array (and far less than pandas' way there)."""
+    return labels.take(pa.array(codes, mask=missing))
 
 
 def _text(values) -> pa.Array:
@@ -215,7 +228,15 @@ def _given(values) -> pa.Array:
 def _given_categories(values: pd.Categorical) -> pa.Array:
     """`_given` of text categories (as CSV columns are read): the empty category made null once in
     the codes, instead of comparing every cell's text."""
-    return pa.DictionaryArray.from_pandas(without_empty_category(values)).cast(pa.string())
+    categories, codes = values.categories, np.asarray(values.codes)
+    missing = codes < 0
+    if "" in categories:
+        missing |= codes == categories.get_loc("")
+    return _take(_labels(categories), codes, missing)
+
+
+def _labels(categories: pd.Index) -> pa.Array:
+    return pa.array(categories.to_numpy(dtype=object), type=pa.string())
 
 
 def _given_few(values: np.ndarray) -> pa.Array:
@@ -260,7 +281,8 @@ def _input_column(values, small: bool = False) -> pa.Array:
             categories = list(values.categories)
             return pa.array([categories[code] if code >= 0 else None for code in values.codes.tolist()],
                             type=pa.string())
-        return pa.DictionaryArray.from_pandas(values).cast(pa.string())
+        codes = np.asarray(values.codes)
+        return _take(_labels(values.categories), codes, codes < 0)
     return pa.array(np.asarray(values, dtype=np.float64), from_pandas=True, type=pa.float64())
 
 
