@@ -3,11 +3,12 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event, func, select
 
 from tests.records.conftest import decisions, start, stored
 from webapp.records import Recorder, RecordingClosed, decisions_for, get_batch, index_pending, verify
 from webapp.records import recorder as recorder_module
-from webapp.records.models import Batch
+from webapp.records.models import Batch, DecisionIndex
 
 
 def test_the_batch_id_is_known_before_any_row(database, store):
@@ -156,6 +157,37 @@ def test_an_interrupted_indexing_is_mended(database, store, monkeypatch):
         assert [d["loan_id"] for d in decisions_for(session, "A", store=store)] == ["A"]
 
 
+def test_an_index_interrupted_between_steps_is_finished_without_duplicates_or_a_scan(database, store, monkeypatch):
+    """On SQLite a large index is written in steps that commit one by one; a worker that died after
+    the first left its rows. Finishing keeps them and adds the rest, without deleting by batch (a
+    scan of the whole index). On PostgreSQL the index is one transaction: it was written whole."""
+    monkeypatch.setattr("webapp.records.recorder.INDEX_NOW_ROWS", 0)
+    monkeypatch.setattr("webapp.records.recorder.SQLITE_INDEX_STEP", 3)
+    real, steps = recorder_module.write_index, []
+
+    def dies_at_the_second_step(connection, keys, seq, **options):
+        if steps:
+            raise RuntimeError("the worker died")
+        steps.append(len(keys[0]))
+        real(connection, keys, seq, **options)
+
+    monkeypatch.setattr("webapp.records.recorder.write_index", dies_at_the_second_step)
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions([f"ID{i}" for i in range(8)]))
+    recorder.complete({})
+    recorder.wait_indexed()
+    monkeypatch.undo()
+    statements = []
+    event.listen(database.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    interrupted = database.backend == "sqlite"
+    assert index_pending(database, older_than=timedelta(0), store=store) == ([recorder.batch_id] if interrupted else [])
+    assert not [sql for sql in statements if sql.lstrip().upper().startswith("DELETE")]
+    with database.session() as session:
+        assert session.get(Batch, recorder.batch_id).indexed is True
+        assert session.scalar(select(func.count()).select_from(DecisionIndex)) == 8
+    assert verify(database, store=store).ok
+
+
 def test_a_failure_while_adding_fails_the_batch_and_a_second_fail_is_harmless(database, store, monkeypatch):
     recorder = Recorder(database, start(), store=store)
     monkeypatch.setattr(recorder._writer, "write", lambda table: (_ for _ in ()).throw(OSError(28, "No space left on device")))
@@ -208,8 +240,8 @@ def test_on_sqlite_a_large_index_is_written_in_steps_that_let_other_batches_publ
     monkeypatch.setattr("webapp.records.recorder.SQLITE_INDEX_STEP", 3)
     steps = []
     real = recorder_module.write_index
-    monkeypatch.setattr("webapp.records.recorder.write_index", lambda session, keys, seq: (
-        steps.append(len(keys[0])), real(session, keys, seq)))
+    monkeypatch.setattr("webapp.records.recorder.write_index", lambda session, keys, seq, **options: (
+        steps.append(len(keys[0])), real(session, keys, seq, **options)))
     recorder = Recorder(database, start(), store=store)
     recorder.add(decisions([f"ID{i}" for i in range(8)]))
     recorder.complete({})

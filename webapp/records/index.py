@@ -58,7 +58,8 @@ def difference(expected: np.ndarray, stored: np.ndarray) -> str | None:
     return ", ".join(f"{n} row(s) {what}" for n, what in counts if n)
 
 
-def rebuild(database: Database, batch_id: str, seq: int, expected: np.ndarray) -> None:
-    """Replace the batch's index rows with `expected` and mark it indexed (`recorder.index_batch`)."""
+def rebuild(database: Database, batch_id: str, seq: int, expected: np.ndarray, *, replace: bool = True) -> None:
+    """Write the batch's index rows from `expected` and mark it indexed (`recorder.index_batch`):
+    replacing the rows it has, or (`replace=False`, a batch not yet indexed) adding what is missing."""
     index_batch(database, batch_id, seq, (np.ascontiguousarray(expected["key"]), np.ascontiguousarray(expected["row"])),
-                replace=True)
+                replace=replace)

@@ -186,27 +186,55 @@ def _sqlite_batch_insert(dialect) -> DriverStatement:
 
 
 COPY_ROWS = 1_000  # PostgreSQL: more index rows than this go by COPY
+SQLITE_ROWS_PER_INSERT = 499  # (key, row) pairs per SQLite INSERT: 998 parameters, under any build's 999
 
 
-def write_index(connection, sorted_keys: tuple[np.ndarray, np.ndarray], seq: int) -> None:
-    """Index rows for the batch at chain position `seq`, on a SQLAlchemy connection in a transaction."""
+def write_index(connection, sorted_keys: tuple[np.ndarray, np.ndarray], seq: int, *,
+                existing_ok: bool = False) -> None:
+    """Index rows for the batch at chain position `seq`, on a SQLAlchemy connection in a transaction.
+    `existing_ok`: rows already there (an interrupted attempt's, on SQLite) are left as they are."""
     keys, rows = sorted_keys
     if not len(keys):
         return
-    if connection.dialect.name == "postgresql" and len(keys) > COPY_ROWS:
-        _copy_index(connection, keys, rows, seq)  # COPY: fastest in bulk, but several round trips
+    if connection.dialect.name == "postgresql":
+        if len(keys) > COPY_ROWS:
+            _copy_index(connection, keys, rows, seq)  # COPY: fastest in bulk, but several round trips
+        else:
+            _executemany_index(connection, keys, rows, seq)
     else:
-        _executemany_index(connection, keys, rows, seq)
+        _sqlite_index(connection, keys, rows, seq, existing_ok)
 
 
 def _executemany_index(connection, keys: np.ndarray, rows: np.ndarray, seq: int) -> None:
-    """The driver's executemany straight from tuples: several times faster than SQLAlchemy's insert
-    (sqlite3 takes `?`, psycopg `%s`; psycopg pipelines the statements)."""
+    """psycopg's executemany straight from tuples (it pipelines the statements): several times
+    faster than SQLAlchemy's insert."""
     cursor = connection.connection.dbapi_connection.cursor()
-    mark = "%s" if connection.dialect.name == "postgresql" else "?"
     try:
-        cursor.executemany(f"INSERT INTO decision_index (loan_key, batch_seq, row) VALUES ({mark}, {mark}, {mark})",
+        cursor.executemany("INSERT INTO decision_index (loan_key, batch_seq, row) VALUES (%s, %s, %s)",
                            zip(keys.tolist(), [seq] * len(keys), rows.tolist()))
+    finally:
+        cursor.close()
+
+
+def _sqlite_index(connection, keys: np.ndarray, rows: np.ndarray, seq: int, existing_ok: bool) -> None:
+    """Many rows per INSERT: SQLite runs one statement per call, and a million one-row statements
+    cost twice the time of two thousand 499-row ones (measured: 1.9 against 1.0 s a million rows)."""
+    verb = "INSERT OR IGNORE" if existing_ok else "INSERT"
+    pairs = np.empty(2 * len(keys), dtype=np.int64)
+    pairs[0::2], pairs[1::2] = keys, rows
+    values = pairs.tolist()
+    step = 2 * SQLITE_ROWS_PER_INSERT
+    whole = len(values) // step * step
+    cursor = connection.connection.dbapi_connection.cursor()
+    seq = int(seq)  # an integer of our own, written into the statement: one parameter fewer per row
+    try:
+        if whole:
+            many = f"{verb} INTO decision_index (loan_key, batch_seq, row) VALUES " + \
+                ",".join([f"(?, {seq}, ?)"] * SQLITE_ROWS_PER_INSERT)
+            cursor.executemany(many, (values[i:i + step] for i in range(0, whole, step)))
+        if whole < len(values):
+            cursor.executemany(f"{verb} INTO decision_index (loan_key, batch_seq, row) VALUES (?, {seq}, ?)",
+                               (values[i:i + 2] for i in range(whole, len(values), 2)))
     finally:
         cursor.close()
 

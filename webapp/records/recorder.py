@@ -290,18 +290,21 @@ SQLITE_INDEX_STEP = 20_000  # index rows per SQLite transaction: its one writer 
 
 
 def index_batch(database: Database, batch_id: str, seq: int, sorted_keys, *, replace: bool = False) -> None:
-    """Write a complete batch's index (replacing any rows it has, with `replace`) and mark it indexed.
+    """Write a complete batch's index and mark it indexed. `replace` deletes the rows it has first
+    (mending an index that differs from the archive: a scan of the whole index, as nothing else is
+    keyed by batch). Without it, rows an interrupted attempt left are kept: they are the same pairs,
+    since an archive never changes, and a fresh batch's index is then never preceded by that scan.
 
-    One transaction on PostgreSQL. SQLite has one writer: a million rows in one transaction held it
-    for about 2 s, and every upload's record waited behind it; there the rows go in steps, and the
-    batch is marked indexed only in the last (until then lookups read its archive, and a step that
-    never came is mended by `index_pending`, which replaces the partial rows)."""
+    One transaction on PostgreSQL (so no attempt leaves rows there). SQLite has one writer: a million
+    rows in one transaction held it for about 2 s, and every upload's record waited behind it; there
+    the rows go in steps, and the batch is marked indexed only in the last (until then lookups read
+    its archive, and a step that never came is finished by `index_pending`)."""
     keys, rows = sorted_keys
     if database.backend != "sqlite" or len(keys) <= SQLITE_INDEX_STEP:
         with database.session() as session:
             if replace:
                 session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))
-            write_index(session.connection(), sorted_keys, seq)
+            write_index(session.connection(), sorted_keys, seq, existing_ok=True)
             session.execute(update(Batch).where(Batch.id == batch_id).values(indexed=True))
         return
     if replace:  # lookups read the archive while the rows are rewritten
@@ -311,10 +314,9 @@ def index_batch(database: Database, batch_id: str, seq: int, sorted_keys, *, rep
     for start in range(0, len(keys), SQLITE_INDEX_STEP):
         with database.session() as session:
             step = slice(start, start + SQLITE_INDEX_STEP)
-            write_index(session.connection(), (keys[step], rows[step]), seq)
+            write_index(session.connection(), (keys[step], rows[step]), seq, existing_ok=True)
     with database.session() as session:
         session.execute(update(Batch).where(Batch.id == batch_id).values(indexed=True))
-
 
 
 def utcnow() -> datetime:

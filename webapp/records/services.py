@@ -146,7 +146,7 @@ def index_pending(database: Database, older_than: timedelta | None = None, *, st
             Batch.status == "complete", Batch.indexed.is_(False), Batch.completed_at < cutoff)).all()
     for batch_id, seq, stored, data in pending:
         location = archive.locate(stored, store, database.url)
-        index.rebuild(database, batch_id, seq, _archive_pairs(location, data))  # a partial attempt replaced
+        index.rebuild(database, batch_id, seq, _archive_pairs(location, data), replace=False)  # a partial attempt finished
     return [batch_id for batch_id, *_ in pending]
 
 
@@ -172,7 +172,7 @@ def reindex(database: Database, batch_id: str | None = None, *, store=None) -> l
             with database.read_session() as session:
                 if index.difference(expected, index.stored_pairs(session, seq)) is None:
                     continue
-        index.rebuild(database, entry_id, seq, expected)
+        index.rebuild(database, entry_id, seq, expected, replace=indexed)  # a fresh batch: no scan for its rows
         rebuilt.append(entry_id)
     if batch_id is None:
         with database.session() as session:
