@@ -6,7 +6,7 @@
 Candidates, each fed the decisions in chunks of 100,000 rows as the scoring service produces them:
 - table:   every decision a row of a `decisions` table (PostgreSQL COPY of pyarrow-written CSV;
            SQLite `executemany` in one transaction);
-- archive: an immutable Parquet file per batch plus a `decision_index(loan_key, batch, row)` table
+- archive: an immutable archive file per batch (as `webapp.records.archive` writes it) plus a `decision_index(loan_key, batch, row)` table
            (what `webapp.records` does; the "recorder" line runs the real `Recorder`).
 PostgreSQL needs the server on 127.0.0.1:5432 (TEST_POSTGRES_URL to override); a temporary database
 is created and dropped. Bounded: at most a few seconds per line on this machine.

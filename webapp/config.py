@@ -213,8 +213,8 @@ SETTINGS: tuple[Setting, ...] = (
     # the decision record (webapp.records)
     Setting("RECORD_RETENTION_MONTHS", int, 25, "`flask records purge` deletes batches older than this, never one "
             "on hold (Regulation B 1002.12(b)(1): 25 months after the notice)", group="records", minimum=1),
-    Setting("RECORDS_URL", str, None, "folder (or fsspec URL) of the decision archives (one Arrow or Parquet file per batch "
-            "over 1 MiB), shared by every worker and host and kept as long as the record; batches name their "
+    Setting("RECORDS_URL", str, None, "folder (or fsspec URL) of the decision archives (one Arrow IPC file per batch "
+            "over 1 MiB; Parquet for large batches recorded before), shared by every worker and host and kept as long as the record; batches name their "
             "archives relative to it, so it can move (point this at the new place); unset: `instance/records`",
             group="records"),
     # batch jobs (webapp.jobs): Huey on SQLite in the instance folder, or on Redis

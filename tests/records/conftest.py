@@ -49,14 +49,16 @@ def database(migrated_database):
     return migrated_database
 
 
-@pytest.fixture(params=["inline", "arrow file", "parquet file"])
+@pytest.fixture(params=["inline", "arrow file", "compressed arrow file", "parquet file"])
 def archive_kind(request, monkeypatch):
     """Small archives live in the database, middling ones in the store as Arrow IPC files, large
-    ones as Parquet: tests taking this run on all three."""
+    ones as compressed IPC files, and those recorded before as Parquet: tests taking this run on all."""
     if request.param != "inline":
         monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
-    if request.param == "parquet file":
+    if request.param in ("compressed arrow file", "parquet file"):
         monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)
+    if request.param == "parquet file":
+        monkeypatch.setattr("webapp.records.archive.LARGE_FORMAT", "parquet")
     return request.param
 
 
@@ -73,7 +75,8 @@ def rewrite(database, batch_id, change, store) -> None:
         location = archive.locate(batch.archive, store)
         changed = change(archive.read(location, batch.archive_data))
         if batch.archive_data is None and archive.is_arrow_file(location):
-            with pa.ipc.new_file(location, changed.schema) as stream:
+            with pa.ipc.new_file(location, changed.schema, options=pa.ipc.IpcWriteOptions(
+                    compression=archive.LARGE_COMPRESSION)) as stream:
                 stream.write_table(changed)
         elif batch.archive_data is None:
             pq.write_table(changed, location)

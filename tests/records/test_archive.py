@@ -60,7 +60,8 @@ def test_without_a_store_a_name_is_found_beside_the_sqlite_file():
 @pytest.fixture
 def files(monkeypatch):
     monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
-    monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)  # a Parquet file
+    monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)
+    monkeypatch.setattr("webapp.records.archive.LARGE_FORMAT", "parquet")  # as batches recorded before
 
 
 def test_every_operation_reads_a_moved_store(database, store, record, files, tmp_path):

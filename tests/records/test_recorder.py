@@ -32,7 +32,8 @@ def test_a_complete_batch_counts_its_rows_and_keeps_them_in_input_order(database
 def test_small_archives_are_kept_in_the_database_and_larger_ones_in_the_store(database, store, record,
                                                                               archive_kind):
     batch_id = record(decisions(["A"]))
-    files = {"inline": [], "arrow file": [f"{batch_id}.arrow"], "parquet file": [f"{batch_id}.parquet"]}
+    files = {"inline": [], "arrow file": [f"{batch_id}.arrow"], "compressed arrow file": [f"{batch_id}.arrow"],
+             "parquet file": [f"{batch_id}.parquet"]}
     assert [p.name for p in store.glob("*")] == files[archive_kind]
 
 

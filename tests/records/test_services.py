@@ -142,7 +142,8 @@ def test_months_before_keeps_the_day_or_takes_the_months_last():
 
 def test_purge_deletes_only_what_is_past_retention_and_not_on_hold(database, store, record, monkeypatch):
     monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
-    monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)  # a Parquet file
+    monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)
+    monkeypatch.setattr("webapp.records.archive.LARGE_FORMAT", "parquet")  # as batches recorded before
     old, held, recent = (record(decisions(["A", "B"])) for _ in range(3))
     hold(database, held, "examination pending")
     now = datetime.now(UTC)
@@ -216,7 +217,8 @@ def test_export_streams_every_decision_since_a_date_with_the_union_of_the_inputs
 
 def test_a_lookup_in_a_large_archive_reads_only_the_row_groups_that_hold_the_row(database, store, record, monkeypatch):
     monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
-    monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)  # a Parquet file
+    monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)
+    monkeypatch.setattr("webapp.records.archive.LARGE_FORMAT", "parquet")  # as batches recorded before
     chunks = [decisions([f"L{offset + i}" for i in range(50)], start=offset + 1) for offset in range(0, 150, 50)]
     with_file = record(chunks)
     read = []
@@ -254,3 +256,16 @@ def test_an_archive_older_than_the_action_column_gives_it_from_the_status(databa
 def test_only_a_complete_batch_has_decisions(database, record):
     with database.session() as session, pytest.raises(BatchNotFound):
         batch_decisions(session, "no-such-batch")
+
+
+def test_a_lookup_in_a_large_arrow_archive_finds_its_row_in_whichever_chunk_holds_it(database, store, record,
+                                                                                     monkeypatch):
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
+    monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)  # streamed, compressed
+    chunks = [decisions([f"L{offset + i}" for i in range(50)], start=offset + 1) for offset in range(0, 150, 50)]
+    with_file = record(chunks)
+    assert archive_of(store, with_file).name == f"{with_file}.arrow"
+    with database.session() as session:
+        for loan_id, row in (("L0", 1), ("L120", 121), ("L149", 150)):
+            (found,) = decisions_for(session, loan_id, store=store)
+            assert (found["batch_id"], found["row"], found["loan_id"]) == (with_file, row, loan_id)
