@@ -3,6 +3,8 @@ import io
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from webapp.core.errors import ContractViolation
 from webapp.core.writing import neutralise_formulas, to_records, write_csv, write_xlsx
@@ -62,3 +64,15 @@ def test_empty_categories_are_removed_as_pandas_removes_them(values):
         removed = _without_empty(given)
         assert list(removed.categories) == list(expected.categories)
         assert removed.codes.tolist() == expected.codes.tolist() and removed.codes.dtype == expected.codes.dtype
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet="=+-@\t\r aé漢LP0", max_size=5)), min_size=1, max_size=30),
+       st.integers(0, 4))
+def test_formula_cells_are_found_off_their_first_byte_as_startswith_finds_them(cells, start):
+    from webapp.core.writing import _FORMULA_START, _starting_a_formula
+
+    for dtype in ("string[pyarrow]", object):
+        column = pd.Series(cells, dtype=dtype).iloc[min(start, len(cells) - 1):]  # a slice: offset buffers
+        expected = column.str.startswith(_FORMULA_START).fillna(False).to_numpy(dtype=bool)
+        assert _starting_a_formula(column).tolist() == expected.tolist()
