@@ -3,10 +3,11 @@ import io
 import openpyxl
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webapp.core.errors import ContractViolation
+from tests.core.test_small_inputs import application, as_csv
+from webapp.core.errors import ContractViolation, InputError
 from webapp.core.writing import neutralise_formulas, to_records, write_csv, write_xlsx
 
 
@@ -76,3 +77,28 @@ def test_formula_cells_are_found_off_their_first_byte_as_startswith_finds_them(c
         column = pd.Series(cells, dtype=dtype).iloc[min(start, len(cells) - 1):]  # a slice: offset buffers
         expected = column.str.startswith(_FORMULA_START).fillna(False).to_numpy(dtype=bool)
         assert _starting_a_formula(column).tolist() == expected.tolist()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(records=st.lists(application(), min_size=1, max_size=120), explain=st.booleans(), risky_ids=st.booleans())
+def test_csv_answers_written_from_the_scored_columns_are_the_bytes_the_frame_path_writes(
+        loaded_model, records, explain, risky_ids):
+    from webapp.core import writing
+    from webapp.service import ScoringOptions, score_input
+
+    if risky_ids:
+        records = [{**record, "Loan_ID": f"=HYPERLINK({i})"} if i % 3 == 0 else record
+                   for i, record in enumerate(records)]
+    body, options = as_csv(records), ScoringOptions(format="csv", explain=explain)
+
+    def answer():
+        try:
+            with score_input(body, loaded_model, options).file as file:
+                return file.read()
+        except InputError as error:
+            return str(error)
+
+    direct = answer()
+    with pytest.MonkeyPatch.context() as frames_only:
+        frames_only.setattr(writing, "_csv_columns", lambda chunk: None)
+        assert answer() == direct
