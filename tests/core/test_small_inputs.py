@@ -18,6 +18,7 @@ from webapp.core import table, validation
 from webapp.core.contract import FEATURES, cell_text
 from webapp.core.errors import InputError
 from webapp.service import ScoringOptions, score_input
+from webapp.records.archive import normalise
 from webapp.service import recording
 
 SPELLINGS = {
@@ -63,7 +64,7 @@ def application(draw) -> dict:
 
 
 class Kept:
-    """A recorder that keeps the record's rows (`decision_rows`, as the real one gets them)."""
+    """A recorder that keeps the record's rows (`decision_rows`, normalised as the real one stores them)."""
 
     batch_id = "test"
 
@@ -74,7 +75,7 @@ class Kept:
         return self
 
     def add(self, chunk):
-        self.tables.append(recording.decision_rows(chunk))
+        self.tables.append(normalise(recording.decision_rows(chunk)))
 
     def complete(self, report):
         pass

@@ -165,7 +165,8 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     probability, the error, each stated reason with its contribution, the action (approve, decline,
     incomplete: what the notices are made from), and the inputs as the model used them
     (`input.<feature>`) beside the monitored attributes as given. Nothing else of the input (no
-    name, no address) is ever recorded."""
+    name, no address) is ever recorded. Text inputs of a large chunk come as dictionary arrays:
+    the record stores them as text (`webapp.records.archive.normalise`)."""
     n = len(chunk)
     valid = np.asarray(chunk.valid, dtype=bool)
     # Column by column in Arrow, never row by row in Python: a million rows cost tens of milliseconds.
@@ -227,12 +228,20 @@ def _given(values) -> pa.Array:
 
 def _given_categories(values: pd.Categorical) -> pa.Array:
     """`_given` of text categories (as CSV columns are read): the empty category made null once in
-    the codes, instead of comparing every cell's text."""
+    the codes, instead of comparing every cell's text. A dictionary array: the record's `normalise`
+    makes it text, on the archive writer's thread for a large chunk (expanding a million codes into
+    strings cost the request thread 0.1 s a column)."""
     categories, codes = values.categories, np.asarray(values.codes)
     missing = codes < 0
     if "" in categories:
         missing |= codes == categories.get_loc("")
-    return _take(_labels(categories), codes, missing)
+    return _dictionary(_labels(categories), codes, missing)
+
+
+def _dictionary(labels: pa.Array, codes: np.ndarray, missing: np.ndarray) -> pa.Array:
+    """`labels[codes]`, null where `missing`, as a dictionary array (int32 indices, text values)."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32, copy=False),
+                                                   mask=missing if missing.any() else None), labels)
 
 
 def _labels(categories: pd.Index) -> pa.Array:
@@ -282,7 +291,7 @@ def _input_column(values, small: bool = False) -> pa.Array:
             return pa.array([categories[code] if code >= 0 else None for code in values.codes.tolist()],
                             type=pa.string())
         codes = np.asarray(values.codes)
-        return _take(_labels(values.categories), codes, codes < 0)
+        return _dictionary(_labels(values.categories), codes, codes < 0)  # text in `normalise`, as above
     return pa.array(np.asarray(values, dtype=np.float64), from_pandas=True, type=pa.float64())
 
 
