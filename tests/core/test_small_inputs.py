@@ -38,7 +38,9 @@ def numbers(maximum: float) -> st.SearchStrategy:
     plain = st.one_of(st.integers(-5, int(maximum * 2)), st.floats(-10, maximum * 2, allow_nan=False),
                       st.just(10 ** 30), st.just(1e308))
     as_text = plain.map(lambda v: f" {v} " if isinstance(v, int) else repr(v))
-    return st.one_of(plain, as_text, st.sampled_from(["1e3", "1_000", "0x10", "inf", "-0", "١٢", "5."]), MISSING, ODD)
+    integer_text = st.one_of(st.integers(-5, 10 ** 17).map(str), st.sampled_from(["007", "-0", "-00", "0", "+5", "٣"]))
+    return st.one_of(plain, as_text, integer_text, st.sampled_from(["1e3", "1_000", "0x10", "inf", "-0", "١٢", "5."]),
+                     MISSING, ODD)
 
 
 def value_of(feature) -> st.SearchStrategy:

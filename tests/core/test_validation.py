@@ -97,3 +97,14 @@ def test_an_overlong_id_is_echoed_as_its_first_forty_characters(contract):
 def test_a_number_too_large_for_a_float_is_that_rows_error(contract):
     checked = check(contract, LoanAmount=10 ** 310)
     assert "LoanAmount:" in checked.errors[0] and not checked.valid[0]
+
+
+@pytest.mark.parametrize("cells", [["-0", 1.5], ["-0", "5"], ["-0", None], ["007", 2.5], ["12", None, 3],
+                                   ["2066", "104"], ["-00", "1"], ["1" * 15, "1" * 16]])
+def test_integers_written_as_text_are_read_as_pandas_reads_them_to_the_sign_of_zero(cells):
+    from webapp.core.validation import _parse_numbers
+
+    values = np.array(cells, dtype=object)
+    expected = np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
+    parsed, unparsed = _parse_numbers(pd.Series(values, dtype=object))
+    assert parsed.tobytes() == expected.tobytes() and not unparsed.any()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -339,8 +340,9 @@ EXACT_INTEGERS = 2 ** 53  # every integer below this in magnitude is exactly a f
 
 
 def _plain_numbers(values: np.ndarray) -> np.ndarray | None:
-    """What `pd.to_numeric` makes of JSON numbers and nulls (floats; NaN for None), converted in
-    Python; None when any value is anything else (text, a boolean, a huge integer): pandas decides."""
+    """What `pd.to_numeric` makes of JSON numbers, integers written as text ("2066", as data
+    converted from a CSV sends them) and nulls (floats; NaN for None), converted in Python; None
+    when any value is anything else (other text, a boolean, a huge integer): pandas decides."""
     out = []
     for value in values:
         kind = type(value)
@@ -348,9 +350,14 @@ def _plain_numbers(values: np.ndarray) -> np.ndarray | None:
             out.append(float(value))
         elif value is None:
             out.append(np.nan)
+        elif kind is str and _INTEGER_TEXT.fullmatch(value) and not (value[0] == "-" and int(value) == 0):
+            out.append(float(int(value)))  # ("-0" is 0.0 or -0.0 by what else the column holds: pandas decides)
         else:
             return None
     return np.array(out, dtype=np.float64)
+
+
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,15}")  # ASCII digits only, exactly a float64 either way
 
 
 def _read_number(value) -> tuple[float, bool]:
