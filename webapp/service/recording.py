@@ -165,8 +165,9 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     probability, the error, each stated reason with its contribution, the action (approve, decline,
     incomplete: what the notices are made from), and the inputs as the model used them
     (`input.<feature>`) beside the monitored attributes as given. Nothing else of the input (no
-    name, no address) is ever recorded. Text inputs of a large chunk come as dictionary arrays:
-    the record stores them as text (`webapp.records.archive.normalise`)."""
+    name, no address) is ever recorded. Text columns may come as dictionary arrays (a large
+    chunk's statuses, actions and inputs, every chunk's reason codes): the record stores them as
+    text (`webapp.records.archive.normalise`)."""
     n = len(chunk)
     valid = np.asarray(chunk.valid, dtype=bool)
     # Column by column in Arrow, never row by row in Python: a million rows cost tens of milliseconds.
@@ -202,13 +203,7 @@ def _from_codes(codes: np.ndarray, labels: pa.Array, small: bool) -> pa.Array:
     if small:
         names = labels.to_pylist()
         return pa.array([names[code] if code >= 0 else None for code in codes.tolist()], type=pa.string())
-    return _take(labels, codes, codes < 0)
-
-
-def _take(labels: pa.Array, codes: np.ndarray, missing: np.ndarray) -> pa.Array:
-    """`labels[codes]` as Arrow text, null where `missing`: Arrow's take, in C, costs less than
-    casting a dictionary array (and far less than pandas' way there)."""
-    return labels.take(pa.array(codes, mask=missing))
+    return _dictionary(labels, codes, codes < 0)  # text in `normalise`, on the archive writer's thread
 
 
 def _text(values) -> pa.Array:
@@ -274,10 +269,10 @@ def _reasons(chunk: ScoredChunk, n: int) -> dict:
     stated = chunk.principal >= 0
     counts = stated.sum(axis=1)
     offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
-    # Through a dictionary of the reason codes: Arrow expands the indices in C, where an object array
-    # of a million code strings was converted one Python string at a time.
-    codes = pa.DictionaryArray.from_arrays(pa.array(chunk.principal[stated].astype(np.int32)),
-                                           _REASON_CODES).cast(pa.string())
+    # A dictionary of the reason codes, which the record's `normalise` expands into text (in C, on
+    # the archive writer's thread for a large chunk): an object array of a million code strings
+    # was converted one Python string at a time.
+    codes = pa.DictionaryArray.from_arrays(pa.array(chunk.principal[stated].astype(np.int32)), _REASON_CODES)
     contributions = pa.array(chunk.reason_contribution[stated], type=pa.float64())
     return {"reason_codes": pa.ListArray.from_arrays(offsets, codes),
             "reason_contributions": pa.ListArray.from_arrays(offsets, contributions)}

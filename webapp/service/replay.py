@@ -39,7 +39,7 @@ def score_frame_for(model, options: ScoringOptions | None = None, refused=None) 
         sink = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
         scoring = open_scoring(sink.getvalue(), model, options)
-        tables = [decision_rows(chunk) for chunk in scoring.chunks()]
+        tables = [archive.normalise(decision_rows(chunk)) for chunk in scoring.chunks()]  # as the record stores them
         table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
         return _refused_again(table, refused) if refused is not None and len(refused) == table.num_rows else table
 
