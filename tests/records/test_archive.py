@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -159,3 +160,26 @@ def test_a_moved_store_serves_the_api_verify_replay_export_and_notices(app_on, t
     out = tmp_path / "export.parquet"
     exported = runner.invoke(args=["records", "export", "--since", "2000-01-01", "--output", str(out)])
     assert exported.exit_code == 0 and pq.read_table(out).num_rows == 25
+
+
+def test_columns_asked_of_an_arrow_file_are_the_only_ones_read(tmp_path, monkeypatch):
+    from pyarrow import ipc
+
+    from tests.records.conftest import decisions
+    from webapp.records import archive
+
+    monkeypatch.setattr(archive, "INLINE_BYTES", 0)
+    monkeypatch.setattr(archive, "ARROW_FILE_BYTES", 0)  # streamed and compressed
+    table = archive.normalise(decisions([f"L{i}" for i in range(20)]))
+    writer = archive.ArchiveWriter(tmp_path, "b1")
+    writer.write(table.slice(0, 12))
+    writer.write(table.slice(12))
+    path, _ = writer.close()
+    opened = []
+    real = ipc.open_file
+    monkeypatch.setattr(ipc, "open_file", lambda source, options=None: opened.append(options) or real(source, options=options))
+    parts = list(archive.chunks(str(path), None, ["row", "loan_id"]))
+    assert [part.column_names for part in parts] == [["row", "loan_id"]] * 2
+    assert pa.concat_tables(parts).equals(table.select(["row", "loan_id"]))
+    assert opened[-1] is not None and sorted(opened[-1].included_fields) == [0, 1]
+    assert archive.read(str(path), None, columns=["probability", "row"]).equals(table.select(["probability", "row"]))
