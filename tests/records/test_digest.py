@@ -108,8 +108,8 @@ def test_canonical_json_writes_numpy_scalars_and_non_finite_numbers_as_the_walke
 def _general(array: pa.Array) -> str:
     """A column's digest through the general serialisation (`valid` bytes, cast, fill, copy)."""
     general = DataDigest()
-    general._column_without_nulls = lambda name, array: False
-    general._text_with_empty_nulls = lambda name, array: False
+    general._numbers_without_nulls = lambda name, array: False
+    general._text_from_buffers = lambda name, array: False
     general._column("c", array)
     return general.hexdigest()
 

@@ -56,10 +56,8 @@ _FORMULA_BYTE[np.frombuffer("".join(_FORMULA_START).encode("ascii"), dtype=np.ui
 
 
 def _starting_a_formula(column: pd.Series) -> np.ndarray:
-    """Which cells of a text column start with a formula character, read off the first byte of each
-    cell's UTF-8 (the characters are ASCII, and no other character's encoding starts with one):
-    one numpy pass where `str.startswith` made six over the column (8% of a 1M-row upload's request
-    thread). Arrow-backed text only; anything else through `str.startswith`."""
+    """Which cells of a text column start with a formula character: off their Arrow buffers when
+    the column is Arrow-backed text (`_arrow_formula_cells`), else through `str.startswith`."""
     import pyarrow as pa
 
     try:
@@ -70,6 +68,16 @@ def _starting_a_formula(column: pd.Series) -> np.ndarray:
         array = array.combine_chunks()
     if array is None or not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         return column.str.startswith(_FORMULA_START).fillna(False).to_numpy(dtype=bool)
+    return _arrow_formula_cells(array)
+
+
+def _arrow_formula_cells(array) -> np.ndarray:
+    """Which cells of an Arrow text array start with a formula character, read off the first byte of
+    each cell's UTF-8 (the characters are ASCII, and no other character's encoding starts with one):
+    one numpy pass where `str.startswith` made six over the column (8% of a 1M-row upload's request
+    thread)."""
+    import pyarrow as pa
+
     offsets, data = array.buffers()[1], array.buffers()[2]
     width = np.int32 if pa.types.is_string(array.type) else np.int64
     starts = np.frombuffer(offsets, dtype=width)[array.offset:array.offset + len(array) + 1]
@@ -151,28 +159,24 @@ def _csv_text(values: pd.arrays.ArrowStringArray):
 
     array = pa.array(values)
     array = (array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array).cast(pa.string())
-    risky = _starting_a_formula(pd.Series(values, copy=False))
+    risky = _arrow_formula_cells(array)
     if not risky.any():
         return array
     return pc.if_else(pa.array(risky), pc.binary_join_element_wise("'", array, ""), array)
 
 
 def _csv_categories(values: pd.Categorical):
-    """A Categorical as the CSV writer's dictionary column: risky categories prefixed, the empty
-    category a null (an empty cell)."""
+    """A Categorical as the CSV writer's dictionary column: the empty category a null (an empty
+    cell, as `_prepare_for_csv` makes it), risky categories prefixed."""
     import pyarrow as pa
 
+    values = without_empty_category(values)
     categories = values.categories.to_numpy(dtype=object)
     risky = np.array([text.startswith(_FORMULA_START) for text in categories], dtype=bool)
     if risky.any():
         categories = np.where(risky, "'" + categories.astype(str), categories).astype(object)
     codes = np.asarray(values.codes, dtype=np.int32)
     missing = codes < 0
-    empty = np.flatnonzero(categories == "")
-    if len(empty):
-        missing = missing | (codes == empty[0])
-        codes = codes - (codes > empty[0])
-        categories = np.delete(categories, empty[0])
     return pa.DictionaryArray.from_arrays(pa.array(codes, mask=missing if missing.any() else None),
                                           pa.array(categories, type=pa.string()))
 

@@ -66,9 +66,9 @@ class DataDigest:
 
     def _column(self, name: str, array: pa.Array) -> None:
         self._types.setdefault(name, _kind(array.type))
-        if array.null_count == 0 and self._column_without_nulls(name, array):
+        if array.null_count == 0 and self._numbers_without_nulls(name, array):
             return
-        if array.type == pa.string() and self._text_with_empty_nulls(name, array):
+        if array.type == pa.string() and self._text_from_buffers(name, array):
             return
         self._feed(f"{name}/valid", np.asarray(array.is_valid(), dtype=np.uint8).tobytes())
         if pa.types.is_floating(array.type):
@@ -86,39 +86,32 @@ class DataDigest:
         else:
             raise TypeError(f"column {name!r} has type {array.type}, which the record does not store")
 
-    def _column_without_nulls(self, name: str, array: pa.Array) -> bool:
-        """The same bytes as `_column`, straight from the Arrow buffers where nothing needs filling or
-        casting (no nulls; float64, int64 or string): no copy of the values before they are hashed.
-        False for any other column, which `_column` then serialises itself."""
-        n, offset, buffers = len(array), array.offset, array.buffers()
-        if array.type == pa.float64() or array.type == pa.int64():
-            self._feed(f"{name}/valid", _ones(n))
-            self._feed(f"{name}/values", _little_endian(buffers[1], 8, offset, n))
-            return True
-        if array.type == pa.string():
-            offsets = np.frombuffer(buffers[1], dtype=np.int32)[offset:offset + n + 1]
-            self._feed(f"{name}/valid", _ones(n))
-            self._feed(f"{name}/lengths", np.diff(offsets).astype("<i8").tobytes())
-            if buffers[2] is not None and offsets[-1] > offsets[0]:
-                self._feed(f"{name}/bytes", buffers[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])))
-            else:
-                self._feed(f"{name}/bytes", b"")
-            return True
-        return False
-
-    def _text_with_empty_nulls(self, name: str, array: pa.Array) -> bool:
-        """`_column`'s bytes for text with nulls whose slots hold no bytes (as Arrow's own kernels
-        leave them): lengths and bytes straight from the buffers, without filling and casting a
-        copy. False when a null slot has bytes (then `_column` fills it)."""
-        n, offset, buffers = len(array), array.offset, array.buffers()
-        valid = np.asarray(array.is_valid(), dtype=np.uint8)
-        lengths = np.diff(np.frombuffer(buffers[1], dtype=np.int32)[offset:offset + n + 1]).astype("<i8")
-        if lengths[valid == 0].any():
+    def _numbers_without_nulls(self, name: str, array: pa.Array) -> bool:
+        """`_column`'s bytes for float64 or int64 without nulls, straight from the values buffer:
+        nothing to fill or cast, so no copy before hashing. False for any other column."""
+        if array.type != pa.float64() and array.type != pa.int64():
             return False
-        self._feed(f"{name}/valid", valid.tobytes())
+        n = len(array)
+        self._feed(f"{name}/valid", _ones(n))
+        self._feed(f"{name}/values", _little_endian(array.buffers()[1], 8, array.offset, n))
+        return True
+
+    def _text_from_buffers(self, name: str, array: pa.Array) -> bool:
+        """`_column`'s bytes for text whose null slots (if any) hold no bytes, as Arrow's own kernels
+        leave them: lengths and bytes straight from the buffers, without filling and casting a copy.
+        False when a null slot has bytes (then `_column` fills it)."""
+        n, buffers = len(array), array.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=np.int32)[array.offset:array.offset + n + 1]
+        lengths = np.diff(offsets).astype("<i8")
+        if array.null_count:
+            valid = np.asarray(array.is_valid(), dtype=np.uint8)
+            if lengths[valid == 0].any():
+                return False
+            self._feed(f"{name}/valid", valid.tobytes())
+        else:
+            self._feed(f"{name}/valid", _ones(n))
         self._feed(f"{name}/lengths", lengths.tobytes())
-        start = int(np.frombuffer(buffers[1], dtype=np.int32)[offset])
-        total = int(lengths.sum())
+        start, total = int(offsets[0]), int(offsets[-1] - offsets[0])
         self._feed(f"{name}/bytes", buffers[2].slice(start, total) if buffers[2] is not None and total else b"")
         return True
 

@@ -201,8 +201,7 @@ _ACTIONS = pa.array(list(ACTIONS[1:]))
 def _from_codes(codes: np.ndarray, labels: pa.Array, small: bool) -> pa.Array:
     """Text from codes into `labels` (-1: null)."""
     if small:
-        names = labels.to_pylist()
-        return pa.array([names[code] if code >= 0 else None for code in codes.tolist()], type=pa.string())
+        return _few_texts(labels.to_pylist(), codes)
     return _dictionary(labels, codes, codes < 0)  # text in `normalise`, on the archive writer's thread
 
 
@@ -231,6 +230,11 @@ def _given_categories(values: pd.Categorical) -> pa.Array:
     if "" in categories:
         missing |= codes == categories.get_loc("")
     return _dictionary(_labels(categories), codes, missing)
+
+
+def _few_texts(labels: list[str], codes: np.ndarray) -> pa.Array:
+    """`labels[codes]` as Arrow text (-1: null), in Python: for a few rows, cheaper than Arrow's calls."""
+    return pa.array([labels[code] if code >= 0 else None for code in codes.tolist()], type=pa.string())
 
 
 def _dictionary(labels: pa.Array, codes: np.ndarray, missing: np.ndarray) -> pa.Array:
@@ -282,9 +286,7 @@ def _input_column(values, small: bool = False) -> pa.Array:
     """A decision input (a Categorical, or floats with NaN for missing) as Arrow text or floats."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         if small:
-            categories = list(values.categories)
-            return pa.array([categories[code] if code >= 0 else None for code in values.codes.tolist()],
-                            type=pa.string())
+            return _few_texts(list(values.categories), values.codes)
         codes = np.asarray(values.codes)
         return _dictionary(_labels(values.categories), codes, codes < 0)  # text in `normalise`, as above
     return pa.array(np.asarray(values, dtype=np.float64), from_pandas=True, type=pa.float64())
