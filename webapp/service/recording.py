@@ -30,6 +30,7 @@ from webapp.service.options import ScoringOptions
 
 log = logging.getLogger(__name__)
 _REASON_CODES = pa.array([r.code for r in REASONS], type=pa.string())
+_REASON_TEXTS = _REASON_CODES.to_pylist()
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -181,7 +182,7 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
         "probability": pa.array(chunk.probability, mask=~valid, type=pa.float64()),
         "error": pa.nulls(n, pa.string()) if valid.all() else pa.array(chunk.objects("Error"), mask=valid,
                                                                       type=pa.string()),
-        **_reasons(chunk, n),
+        **_reasons(chunk, n, small),
     }
     if chunk.action is not None:
         columns["action"] = _from_codes(np.asarray(chunk.action, dtype=np.int8) - 1, _ACTIONS, small)
@@ -190,7 +191,7 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
         # A monitored attribute is recorded as given, in the decision input's place: not built twice.
         columns[f"input.{name}"] = None if name in monitored else _input_column(values, small)
     for name, values in monitored.items():
-        columns[f"input.{name}"] = _given_few(as_objects(values)) if small else _given(values)
+        columns[f"input.{name}"] = _given_few(values) if small else _given(values)
     return pa.table(columns)
 
 
@@ -247,9 +248,16 @@ def _labels(categories: pd.Index) -> pa.Array:
     return pa.array(categories.to_numpy(dtype=object), type=pa.string())
 
 
-def _given_few(values: np.ndarray) -> pa.Array:
-    """`_given` for a few values: emptied in Python, where Arrow's compute calls cost more than the values."""
-    texts = _given_text(values).to_pylist()
+def _given_few(values) -> pa.Array:
+    """`_given` for a few values: emptied in Python, where Arrow's compute calls cost more than the
+    values. Text categories (a CSV's columns) are read off their codes: making the column objects
+    first cost 60 us an attribute, more than the rest of a single record's row."""
+    categorical = values.array if isinstance(values, pd.Series) else values
+    labels = list(categorical.categories) if isinstance(categorical, pd.Categorical) else None
+    if labels is not None and all(type(label) is str for label in labels):
+        texts = [labels[code] if code >= 0 else None for code in categorical.codes.tolist()]
+    else:
+        texts = _given_text(as_objects(values)).to_pylist()
     return pa.array([None if text == "" else text for text in texts], type=pa.string())
 
 
@@ -266,7 +274,7 @@ def _given_text(values) -> pa.Array:
     return array
 
 
-def _reasons(chunk: ScoredChunk, n: int) -> dict:
+def _reasons(chunk: ScoredChunk, n: int, small: bool = False) -> dict:
     if chunk.principal is None:
         empty = pa.array([[]] * n, type=pa.list_(pa.string()))
         return {"reason_codes": empty, "reason_contributions": pa.array([[]] * n, type=pa.list_(pa.float64()))}
@@ -276,7 +284,11 @@ def _reasons(chunk: ScoredChunk, n: int) -> dict:
     # A dictionary of the reason codes, which the record's `normalise` expands into text (in C, on
     # the archive writer's thread for a large chunk): an object array of a million code strings
     # was converted one Python string at a time.
-    codes = pa.DictionaryArray.from_arrays(pa.array(chunk.principal[stated].astype(np.int32)), _REASON_CODES)
+    # A few rows' codes are text already, as stored: `normalise` then has nothing to cast (it was a
+    # third of a single record's recording).
+    principal = chunk.principal[stated]
+    codes = pa.array([_REASON_TEXTS[code] for code in principal.tolist()], type=pa.string()) if small else \
+        pa.DictionaryArray.from_arrays(pa.array(principal.astype(np.int32)), _REASON_CODES)
     contributions = pa.array(chunk.reason_contribution[stated], type=pa.float64())
     return {"reason_codes": pa.ListArray.from_arrays(offsets, codes),
             "reason_contributions": pa.ListArray.from_arrays(offsets, contributions)}
