@@ -84,8 +84,8 @@ def test_a_single_record_request_records_its_decision_in_one_round_trip(db_app, 
     assert answer.status_code == 200
     if database.backend == "postgresql":  # one statement in autocommit: no BEGIN, no COMMIT
         assert statements.sent == [["WITH", "inserted", "AS"]]
-    else:  # in-process SQLite: one transaction, the batch row and its index row
-        assert statements.sent == [["BEGIN", "IMMEDIATE"], ["INSERT", "INTO", "batches"],
+    else:  # in-process SQLite: one transaction, the last link read under its lock, the batch row and its index row
+        assert statements.sent == [["BEGIN", "IMMEDIATE"], ["SELECT", "seq,", "digest"], ["INSERT", "INTO", "batches"],
                                    ["INSERT", "INTO", "decision_index"], ["COMMIT"]]
     batch = published(database, answer.json["summary"]["batch_id"])
     assert (batch.status, batch.indexed, batch.rows) == ("complete", True, 1)

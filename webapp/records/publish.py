@@ -1,8 +1,9 @@
 """Publishing a completed batch: its row, its place in the digest chain and (for a small batch) its
 `Loan_ID` index, in one statement on PostgreSQL and one transaction on SQLite.
 
-The chain's next link used to be taken under a lock, after reading the last link: three round trips
-before the batch's own insert. Instead each process remembers the last link it saw (`ChainTips`)
+On SQLite, which has one writer and no round trips, the last link is read under the write lock.
+On PostgreSQL the chain's next link used to be taken under a lock, after reading the last link: three
+round trips before the batch's own insert. Instead each process remembers the last link it saw (`ChainTips`)
 and inserts the batch *on condition* that this link is still the chain's last: no batch or deletion
 entry at or after the new position, and the predecessor there with that digest. A stale guess (another
 process published meanwhile) inserts nothing, or meets the unique `seq` of a concurrent insert; the
@@ -96,14 +97,16 @@ def publish(database: Database, batch: Batch, sorted_keys: tuple[np.ndarray, np.
     """Insert the complete `batch` as the chain's next link (setting its `seq`, `prev_digest` and
     `digest`), with its index rows when given (sorted (keys, rows)); `batch.indexed` must say so."""
     keys, rows = sorted_keys if sorted_keys is not None else (np.empty(0, np.int64), np.empty(0, np.int64))
+    if database.backend == "sqlite":
+        _publish_sqlite(database, batch, keys, rows)
+        return
     tip = TIPS.guess(database)
     for _ in range(MAX_ATTEMPTS):
         if tip is None:
             tip = read_last_link(database)
         link(batch, tip)
         try:
-            inserted = (_publish_postgres if database.backend == "postgresql" else _publish_sqlite)(
-                database, batch, keys, rows)
+            inserted = _publish_postgres(database, batch, keys, rows)
         except IntegrityError:
             inserted = False  # a concurrent batch took this position first
         if inserted:
@@ -142,25 +145,31 @@ def _publish_postgres(database: Database, batch: Batch, keys: np.ndarray, rows: 
                                                      "index_rows": rows.tolist()}).scalar_one() == 1
 
 
-def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np.ndarray) -> bool:
-    """On the driver's own connection: SQLAlchemy's work around one execute (its statement cache,
+def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np.ndarray) -> None:
+    """SQLite has one writer: under its lock (BEGIN IMMEDIATE) the last link is read and cannot move
+    before the insert, so there is no guess to miss. (Guessing, with two web workers publishing in
+    turn, one insert in five missed and was tried again: a rollback, a read and a second insert.)
+    On the driver's own connection: SQLAlchemy's work around one execute (its statement cache,
     events, result objects, the transaction's context) took longer than SQLite's insert and commit."""
     insert_batch = _sqlite_batch_insert(database.engine.dialect)
     with database.engine.connect() as connection:
         driver = connection.connection.dbapi_connection
         try:
-            driver.execute("BEGIN IMMEDIATE")  # one writer at a time, so only a stale guess can miss
+            driver.execute("BEGIN IMMEDIATE")
+            last = driver.execute(LAST_LINK.text).fetchone()
+            link(batch, (0, GENESIS) if last is None else (last[0], last[1]))
+            # The insert's own condition still holds the chain if this lock were ever not the only way in.
             if driver.execute(insert_batch.sql, insert_batch.parameters(_values(batch))).rowcount != 1:
-                driver.execute("ROLLBACK")
-                return False
+                raise RuntimeError(f"batch {batch.id} could not be chained after link {batch.seq - 1}")
             write_index(connection, (keys, rows), batch.seq)
             driver.execute("COMMIT")
-            return True
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             if driver.in_transaction:
                 driver.execute("ROLLBACK")
-            # As SQLAlchemy would raise it: IntegrityError for a lost race, OperationalError for a fault.
-            raise DBAPIError.instance(insert_batch.sql, None, exc, sqlite3.Error, dialect=database.engine.dialect) from exc
+            if isinstance(exc, sqlite3.Error):  # as SQLAlchemy would raise it (OperationalError for a fault)
+                raise DBAPIError.instance(insert_batch.sql, None, exc, sqlite3.Error,
+                                          dialect=database.engine.dialect) from exc
+            raise
 
 
 class DriverStatement:
