@@ -14,6 +14,7 @@ takes the absolute paths that rows written before kept as they are."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
 
@@ -33,6 +34,12 @@ APPROVED, DECLINED = "Y", "N"
 def store_folder(store, database_url: str | None = None) -> Path | str:
     """The store's root: `store` when given (a path, a `file://` URL, or another fsspec URL, kept as
     text), else beside a SQLite file."""
+    return _store_folder(None if store is None else str(store), database_url)
+
+
+@functools.lru_cache(maxsize=64)
+def _store_folder(store: str | None, database_url: str | None) -> Path | str:
+    """`store_folder`, made once per setting: a path is made for every batch recorded."""
     if store is not None:
         text = str(store)
         return text.rstrip("/") if is_url(text) else Path(text.removeprefix("file://"))
@@ -152,17 +159,23 @@ class ArchiveWriter:
 
     def __init__(self, folder: Path | str, batch_id: str):
         self.folder = folder
-        self.remote = is_url(folder)
-        self.path = self._in_folder(f"{batch_id}.parquet")
-        self.partial = self._in_folder(f"{batch_id}.parquet.partial")
-        self.arrow_path = self._in_folder(f"{batch_id}{ARROW_SUFFIX}")
-        self.arrow_partial = self._in_folder(f"{batch_id}{ARROW_SUFFIX}.partial")
+        self.batch_id = batch_id
         self.schema: pa.Schema | None = None
         self._pending: list[pa.Table] = []
         self._pending_bytes = 0
         self._file = None
         self._writer: pq.ParquetWriter | ipc.RecordBatchFileWriter | None = None
         self._large: tuple[Path | str, Path | str] | None = None  # (partial, final) of a streamed archive
+
+    # The file names, made only when a file is written (a single record's archive never is).
+    path = property(lambda self: self._in_folder(f"{self.batch_id}.parquet"))
+    partial = property(lambda self: self._in_folder(f"{self.batch_id}.parquet.partial"))
+    arrow_path = property(lambda self: self._in_folder(f"{self.batch_id}{ARROW_SUFFIX}"))
+    arrow_partial = property(lambda self: self._in_folder(f"{self.batch_id}{ARROW_SUFFIX}.partial"))
+
+    @property
+    def remote(self) -> bool:
+        return is_url(self.folder)
 
     def _in_folder(self, name: str) -> Path | str:
         return f"{self.folder}/{name}" if self.remote else self.folder / name

@@ -152,8 +152,9 @@ def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np
     On the driver's own connection: SQLAlchemy's work around one execute (its statement cache,
     events, result objects, the transaction's context) took longer than SQLite's insert and commit."""
     insert_batch = _sqlite_batch_insert(database.engine.dialect)
-    with database.engine.connect() as connection:
-        driver = connection.connection.dbapi_connection
+    pooled = database.engine.raw_connection()  # the pool's connection, without a SQLAlchemy Connection around it
+    try:
+        driver = pooled.dbapi_connection
         try:
             driver.execute("BEGIN IMMEDIATE")
             last = driver.execute(LAST_LINK.text).fetchone()
@@ -161,7 +162,7 @@ def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np
             # The insert's own condition still holds the chain if this lock were ever not the only way in.
             if driver.execute(insert_batch.sql, insert_batch.parameters(_values(batch))).rowcount != 1:
                 raise RuntimeError(f"batch {batch.id} could not be chained after link {batch.seq - 1}")
-            write_index(connection, (keys, rows), batch.seq)
+            _sqlite_index(driver, keys, rows, batch.seq, existing_ok=False)
             driver.execute("COMMIT")
         except BaseException as exc:
             if driver.in_transaction:
@@ -170,6 +171,8 @@ def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np
                 raise DBAPIError.instance(insert_batch.sql, None, exc, sqlite3.Error,
                                           dialect=database.engine.dialect) from exc
             raise
+    finally:
+        pooled.close()  # back to the pool
 
 
 class DriverStatement:
@@ -179,14 +182,16 @@ class DriverStatement:
     def __init__(self, statement, dialect):
         self.compiled = statement.compile(dialect=dialect)
         self.sql = str(self.compiled)
-        self.names = self.compiled.positiontup
-        self.processors = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-                           for name, bind in self.compiled.binds.items()}
+        binds = self.compiled.binds
+        # (name, its type processor, the value a literal of the statement carries) in position order
+        self.plan = tuple((name, binds[name].type.dialect_impl(dialect).bind_processor(dialect),
+                           binds[name].effective_value) for name in self.compiled.positiontup)
 
     def parameters(self, values: dict) -> tuple:
-        given = self.compiled.construct_params(values)
-        return tuple(given[name] if self.processors.get(name) is None else self.processors[name](given[name])
-                     for name in self.names)
+        """What `construct_params` would give, processed: a name not in `values` takes its literal."""
+        given = [values[name] if name in values else literal for name, _, literal in self.plan]
+        return tuple(value if process is None else process(value)
+                     for value, (_, process, _) in zip(given, self.plan))
 
 
 @functools.cache
@@ -211,7 +216,7 @@ def write_index(connection, sorted_keys: tuple[np.ndarray, np.ndarray], seq: int
         else:
             _executemany_index(connection, keys, rows, seq)
     else:
-        _sqlite_index(connection, keys, rows, seq, existing_ok)
+        _sqlite_index(connection.connection.dbapi_connection, keys, rows, seq, existing_ok)
 
 
 def _executemany_index(connection, keys: np.ndarray, rows: np.ndarray, seq: int) -> None:
@@ -225,27 +230,25 @@ def _executemany_index(connection, keys: np.ndarray, rows: np.ndarray, seq: int)
         cursor.close()
 
 
-def _sqlite_index(connection, keys: np.ndarray, rows: np.ndarray, seq: int, existing_ok: bool) -> None:
+def _sqlite_index(driver, keys: np.ndarray, rows: np.ndarray, seq: int, existing_ok: bool) -> None:
     """Many rows per INSERT: SQLite runs one statement per call, and a million one-row statements
     cost twice the time of two thousand 499-row ones (measured: 1.9 against 1.0 s a million rows)."""
+    if not len(keys):
+        return
     verb = "INSERT OR IGNORE" if existing_ok else "INSERT"
     pairs = np.empty(2 * len(keys), dtype=np.int64)
     pairs[0::2], pairs[1::2] = keys, rows
     values = pairs.tolist()
     step = 2 * SQLITE_ROWS_PER_INSERT
     whole = len(values) // step * step
-    cursor = connection.connection.dbapi_connection.cursor()
-    seq = int(seq)  # an integer of our own, written into the statement: one parameter fewer per row
-    try:
-        if whole:
-            many = f"{verb} INTO decision_index (loan_key, batch_seq, row) VALUES " + \
-                ",".join([f"(?, {seq}, ?)"] * SQLITE_ROWS_PER_INSERT)
-            cursor.executemany(many, (values[i:i + step] for i in range(0, whole, step)))
-        if whole < len(values):
-            cursor.executemany(f"{verb} INTO decision_index (loan_key, batch_seq, row) VALUES (?, {seq}, ?)",
-                               (values[i:i + 2] for i in range(whole, len(values), 2)))
-    finally:
-        cursor.close()
+    seq = int(seq)  # an integer of our own, written into the bulk statement: one parameter fewer per row
+    if whole:
+        many = f"{verb} INTO decision_index (loan_key, batch_seq, row) VALUES " + \
+            ",".join([f"(?, {seq}, ?)"] * SQLITE_ROWS_PER_INSERT)
+        driver.executemany(many, (values[i:i + step] for i in range(0, whole, step)))
+    if whole < len(values):  # the same text for every batch: SQLite's statement cache keeps it compiled
+        driver.executemany(f"{verb} INTO decision_index (loan_key, batch_seq, row) VALUES (?, ?, ?)",
+                           ((values[i], seq, values[i + 1]) for i in range(whole, len(values), 2)))
 
 
 def _copy_index(connection, keys: np.ndarray, rows: np.ndarray, seq: int) -> None:
