@@ -40,11 +40,13 @@ class DataDigest:
         self._streams: dict[str, object] = {}
         self._types: dict[str, str] = {}
 
-    def update(self, table: pa.Table) -> None:
+    def update(self, table: pa.Table, values: dict[str, list] | None = None) -> None:
+        """Feed a chunk; `values`, when given, must be `table.to_pydict()` (a caller that built the
+        table from lists saves converting it back)."""
         if table.num_rows == 0:  # an empty chunk (or archive) changes nothing: the digest is the rows'
             return
         if table.num_rows <= SMALL_ROWS:
-            values = table.to_pydict()  # one call for every column
+            values = values if values is not None else table.to_pydict()  # one call for every column
             for field in table.schema:
                 self._column_py(field.name, field.type, values[field.name])
             return

@@ -85,21 +85,22 @@ class Recorder:
         self._indexer: threading.Thread | None = None
         self._index_seq: int | None = None  # a completed batch whose index is still to be written
 
-    def add(self, decisions: pa.Table) -> None:
+    def add(self, decisions: pa.Table, values: dict[str, list] | None = None) -> None:
         """Record one scored chunk. Large chunks are written by a thread of the batch's own, so the
         next chunk is scored meanwhile; a failure there surfaces at the next `add` or `complete`.
-        Any failure (a full disk) marks the batch failed before it is raised."""
+        Any failure (a full disk) marks the batch failed before it is raised. `values`: the same
+        decisions as Python lists (`decisions.to_pydict()`), when the caller made them anyway."""
         self._check_open()
         try:
-            self._pipeline.submit(decisions)
+            self._pipeline.submit(decisions, values)
         except BaseException as exc:
             self.fail(failure_reason(exc))
             raise
 
-    def _write(self, decisions: pa.Table) -> None:
+    def _write(self, decisions: pa.Table, values: dict[str, list] | None = None) -> None:
         table = archive.normalise(decisions)
         self._writer.write(table)
-        self._digest.update(table)
+        self._digest.update(table, values if table is decisions else None)
         if self.index_elsewhere is None or self._counts["rows"] <= INDEX_NOW_ROWS:
             self._keys.append(loan_keys(table["loan_id"]))
             self._rows.append(np.asarray(table["row"], dtype=np.int64))
@@ -224,11 +225,11 @@ class _Pipeline:
         self.error: BaseException | None = None
         self._native = None  # under gevent: the chunk being written on a real thread of the hub's pool
 
-    def submit(self, table: pa.Table) -> None:
+    def submit(self, table: pa.Table, values: dict | None = None) -> None:
         if self.error is not None:
             raise self.error
         if self.thread is None and self._native is None and table.num_rows < self.THREAD_ROWS:
-            self.work(table)
+            self.work(table, values)
             return
         if _green():
             self._submit_native(table)

@@ -131,6 +131,11 @@ class BatchRecording:
         return self._recorder.batch_id
 
     def add(self, chunk: ScoredChunk) -> None:
+        if len(chunk) <= tables.SMALL_ROWS:
+            rows, values = few_decision_rows(chunk)
+            with _faults_as_answers():
+                self._recorder.add(rows, values=values)
+            return
         self.add_rows(decision_rows(chunk))
 
     def add_rows(self, rows: pa.Table) -> None:
@@ -169,41 +174,103 @@ def decision_rows(chunk: ScoredChunk) -> pa.Table:
     name, no address) is ever recorded. Text columns may come as dictionary arrays (a large
     chunk's statuses, actions and inputs, every chunk's reason codes): the record stores them as
     text (`webapp.records.archive.normalise`)."""
+    if len(chunk) <= tables.SMALL_ROWS:
+        return few_decision_rows(chunk)[0]
     n = len(chunk)
     valid = np.asarray(chunk.valid, dtype=bool)
     # Column by column in Arrow, never row by row in Python: a million rows cost tens of milliseconds.
-    # Up to SMALL_ROWS rows, from Python lists: the same arrays without pandas' per-column cost.
-    small = n <= tables.SMALL_ROWS
     status = chunk.columns["Loan_Status"].codes
     columns = {
         "row": pa.array(np.arange(chunk.first_row, chunk.first_row + n, dtype=np.int64)),
-        "loan_id": _text(chunk.objects(ID_COLUMN) if small else pd.Series(chunk.columns[ID_COLUMN], copy=False)),
-        "status": _from_codes(status - 1, _STATUSES, small),
+        "loan_id": _text(pd.Series(chunk.columns[ID_COLUMN], copy=False)),
+        "status": _dictionary(_STATUSES, status - 1, status < 1),
         "probability": pa.array(chunk.probability, mask=~valid, type=pa.float64()),
         "error": pa.nulls(n, pa.string()) if valid.all() else pa.array(chunk.objects("Error"), mask=valid,
                                                                       type=pa.string()),
-        **_reasons(chunk, n, small),
+        **_reasons(chunk, n),
     }
     if chunk.action is not None:
-        columns["action"] = _from_codes(np.asarray(chunk.action, dtype=np.int8) - 1, _ACTIONS, small)
+        actions = np.asarray(chunk.action, dtype=np.int8) - 1
+        columns["action"] = _dictionary(_ACTIONS, actions, actions < 0)  # text in `normalise`, as below
     monitored = chunk.monitored or {}
     for name, values in (chunk.features.items() if chunk.features is not None else ()):
         # A monitored attribute is recorded as given, in the decision input's place: not built twice.
-        columns[f"input.{name}"] = None if name in monitored else _input_column(values, small)
+        columns[f"input.{name}"] = None if name in monitored else _input_column(values)
     for name, values in monitored.items():
-        columns[f"input.{name}"] = _given_few(values) if small else _given(values)
+        columns[f"input.{name}"] = _given(values)
     return pa.table(columns)
 
 
+def few_decision_rows(chunk: ScoredChunk) -> tuple[pa.Table, dict[str, list]]:
+    """`decision_rows` of a few rows, made as Python lists first and as one table of the stored types
+    from them (for a single record, half the cost of building each column in Arrow), with the lists
+    too: the record's digest reads them instead of converting the table back."""
+    n = len(chunk)
+    valid = np.asarray(chunk.valid, dtype=bool).tolist()
+    values = {
+        "row": list(range(chunk.first_row, chunk.first_row + n)),
+        "loan_id": _text(chunk.objects(ID_COLUMN)).to_pylist(),
+        "status": _few_labels(_STATUSES_TEXT, chunk.columns["Loan_Status"].codes - 1),
+        "probability": [p if ok else None for p, ok in zip(chunk.probability.tolist(), valid)],
+        "error": [None] * n if all(valid) else
+        [None if ok else error for error, ok in zip(chunk.objects("Error").tolist(), valid)],
+        **_few_reasons(chunk, n),
+    }
+    if chunk.action is not None:
+        values["action"] = _few_labels(_ACTIONS_TEXT, np.asarray(chunk.action, dtype=np.int8) - 1)
+    monitored = chunk.monitored or {}
+    for name, column in (chunk.features.items() if chunk.features is not None else ()):
+        values[f"input.{name}"] = None if name in monitored else _few_input(column)
+    for name, column in monitored.items():
+        values[f"input.{name}"] = _given_few(column)
+    numeric = {f"input.{name}" for name in _numeric(chunk)}
+    kinds = tuple((name, _FIXED_KINDS.get(name) or (pa.float64() if name in numeric else pa.string())) for name in values)
+    return pa.Table.from_pydict(values, schema=_few_schema(kinds)), values
+
+
+_FIXED_KINDS = {"row": pa.int64(), "loan_id": pa.string(), "status": pa.string(), "probability": pa.float64(),
+                "error": pa.string(), "reason_codes": pa.list_(pa.string()),
+                "reason_contributions": pa.list_(pa.float64()), "action": pa.string()}
+
+
+def _numeric(chunk: ScoredChunk) -> set[str]:
+    """The decision inputs recorded as numbers: those the model takes as floats, not monitored."""
+    monitored = chunk.monitored or {}
+    return {name for name, column in (chunk.features.items() if chunk.features is not None else ())
+            if name not in monitored and not isinstance(column.dtype, pd.CategoricalDtype)}
+
+
+@functools.lru_cache(maxsize=64)
+def _few_schema(kinds: tuple[tuple[str, pa.DataType], ...]) -> pa.Schema:
+    return pa.schema(kinds)
+
+
+def _few_labels(labels: list[str], codes: np.ndarray) -> list:
+    return [labels[code] if code >= 0 else None for code in np.asarray(codes).tolist()]
+
+
+def _few_input(values) -> list:
+    """`_input_column` of a few values, as Python values: text from a Categorical's codes, or
+    floats with NaN (missing) as None."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return _few_labels(list(values.categories), values.codes)
+    return [None if number != number else number for number in np.asarray(values, dtype=np.float64).tolist()]
+
+
+def _few_reasons(chunk: ScoredChunk, n: int) -> dict:
+    if chunk.principal is None:
+        return {"reason_codes": [[] for _ in range(n)], "reason_contributions": [[] for _ in range(n)]}
+    codes, contributions = [], []
+    for principal, contribution in zip(chunk.principal.tolist(), chunk.reason_contribution.tolist()):
+        codes.append([_REASON_TEXTS[code] for code in principal if code >= 0])
+        contributions.append([value for code, value in zip(principal, contribution) if code >= 0])
+    return {"reason_codes": codes, "reason_contributions": contributions}
+
+
 _STATUSES = pa.array(["N", "Y"])
+_STATUSES_TEXT = ["N", "Y"]
 _ACTIONS = pa.array(list(ACTIONS[1:]))
-
-
-def _from_codes(codes: np.ndarray, labels: pa.Array, small: bool) -> pa.Array:
-    """Text from codes into `labels` (-1: null)."""
-    if small:
-        return _few_texts(labels.to_pylist(), codes)
-    return _dictionary(labels, codes, codes < 0)  # text in `normalise`, on the archive writer's thread
+_ACTIONS_TEXT = list(ACTIONS[1:])
 
 
 def _text(values) -> pa.Array:
@@ -233,11 +300,6 @@ def _given_categories(values: pd.Categorical) -> pa.Array:
     return _dictionary(_labels(categories), codes, missing)
 
 
-def _few_texts(labels: list[str], codes: np.ndarray) -> pa.Array:
-    """`labels[codes]` as Arrow text (-1: null), in Python: for a few rows, cheaper than Arrow's calls."""
-    return pa.array([labels[code] if code >= 0 else None for code in codes.tolist()], type=pa.string())
-
-
 def _dictionary(labels: pa.Array, codes: np.ndarray, missing: np.ndarray) -> pa.Array:
     """`labels[codes]`, null where `missing`, as a dictionary array (int32 indices, text values)."""
     return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32, copy=False),
@@ -248,17 +310,17 @@ def _labels(categories: pd.Index) -> pa.Array:
     return pa.array(categories.to_numpy(dtype=object), type=pa.string())
 
 
-def _given_few(values) -> pa.Array:
-    """`_given` for a few values: emptied in Python, where Arrow's compute calls cost more than the
-    values. Text categories (a CSV's columns) are read off their codes: making the column objects
-    first cost 60 us an attribute, more than the rest of a single record's row."""
+def _given_few(values) -> list:
+    """`_given` for a few values, as Python values: emptied in Python, where Arrow's compute calls
+    cost more than the values. Text categories (a CSV's columns) are read off their codes: making
+    the column objects first cost 60 us an attribute, more than the rest of a single record's row."""
     categorical = values.array if isinstance(values, pd.Series) else values
     labels = list(categorical.categories) if isinstance(categorical, pd.Categorical) else None
     if labels is not None and all(type(label) is str for label in labels):
         texts = [labels[code] if code >= 0 else None for code in categorical.codes.tolist()]
     else:
         texts = _given_text(as_objects(values)).to_pylist()
-    return pa.array([None if text == "" else text for text in texts], type=pa.string())
+    return [None if text == "" else text for text in texts]
 
 
 def _given_text(values) -> pa.Array:
@@ -274,7 +336,7 @@ def _given_text(values) -> pa.Array:
     return array
 
 
-def _reasons(chunk: ScoredChunk, n: int, small: bool = False) -> dict:
+def _reasons(chunk: ScoredChunk, n: int) -> dict:
     if chunk.principal is None:
         empty = pa.array([[]] * n, type=pa.list_(pa.string()))
         return {"reason_codes": empty, "reason_contributions": pa.array([[]] * n, type=pa.list_(pa.float64()))}
@@ -284,21 +346,15 @@ def _reasons(chunk: ScoredChunk, n: int, small: bool = False) -> dict:
     # A dictionary of the reason codes, which the record's `normalise` expands into text (in C, on
     # the archive writer's thread for a large chunk): an object array of a million code strings
     # was converted one Python string at a time.
-    # A few rows' codes are text already, as stored: `normalise` then has nothing to cast (it was a
-    # third of a single record's recording).
-    principal = chunk.principal[stated]
-    codes = pa.array([_REASON_TEXTS[code] for code in principal.tolist()], type=pa.string()) if small else \
-        pa.DictionaryArray.from_arrays(pa.array(principal.astype(np.int32)), _REASON_CODES)
+    codes = pa.DictionaryArray.from_arrays(pa.array(chunk.principal[stated].astype(np.int32)), _REASON_CODES)
     contributions = pa.array(chunk.reason_contribution[stated], type=pa.float64())
     return {"reason_codes": pa.ListArray.from_arrays(offsets, codes),
             "reason_contributions": pa.ListArray.from_arrays(offsets, contributions)}
 
 
-def _input_column(values, small: bool = False) -> pa.Array:
+def _input_column(values) -> pa.Array:
     """A decision input (a Categorical, or floats with NaN for missing) as Arrow text or floats."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        if small:
-            return _few_texts(list(values.categories), values.codes)
         codes = np.asarray(values.codes)
         return _dictionary(_labels(values.categories), codes, codes < 0)  # text in `normalise`, as above
     return pa.array(np.asarray(values, dtype=np.float64), from_pandas=True, type=pa.float64())
