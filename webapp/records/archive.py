@@ -239,14 +239,10 @@ class ArchiveWriter:
                     for chunk in self._pending:
                         stream.write_table(chunk)
                 return None, sink.getvalue().to_pybytes()
-            # Made in memory and written at once: through a Python file, Arrow's writer calls it for
-            # every buffer of every column (10k decisions: 3.2 ms to the file's fsync, 2.3 ms this way).
-            sink = pa.BufferOutputStream()
-            with ipc.new_file(sink, schema) as stream:
+            self._file = self._open(self.arrow_partial)
+            with ipc.new_file(self._file, schema) as stream:
                 for chunk in self._pending:
                     stream.write_table(chunk)
-            self._file = self._open(self.arrow_partial)
-            self._file.write(sink.getvalue())
             return self._publish(self.arrow_partial, self.arrow_path), None
         self._writer.close()
         return self._publish(*self._large), None
