@@ -3,6 +3,9 @@ per request or per job from `Database.session()`, never shared across threads.""
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,12 +50,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _forget_parent_connections(database_ref) -> None:
+    database = database_ref()
+    if database is not None:
+        database.engine.dispose(close=False)  # drop the inherited pool without closing the parent's sessions
+
+
 class Database:
     """An engine and its session factory."""
 
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
+        # gunicorn loads the app (and opens connections) in its master, then forks the workers: a
+        # child must never use its parent's connections (two processes on one PostgreSQL session
+        # collide, e.g. both preparing `_pg3_0`; SQLite forbids carrying a connection across a fork).
+        os.register_at_fork(after_in_child=functools.partial(_forget_parent_connections, weakref.ref(self)))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The same pool, for reads: on SQLite they begin deferred and never queue behind a writer.
         self.reader = self.engine.execution_options(**{READ_ONLY: True})
