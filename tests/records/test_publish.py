@@ -1,5 +1,5 @@
-"""Publishing a batch: one statement for a small batch's record, a chain that never forks however
-stale a process's idea of its last link is."""
+"""Publishing a batch: one statement for a small batch's record, a chain that never forks whichever
+process published last."""
 from __future__ import annotations
 
 import threading
@@ -11,7 +11,6 @@ from tests.records.conftest import decisions, start
 from webapp.db import Database
 from webapp.records import Recorder
 from webapp.records.models import Batch
-from webapp.records.publish import TIPS
 from webapp.records.services import verify
 
 ONE_RECORD = [{"Loan_ID": "LP001015", "Gender": "Male", "Married": "Yes", "Dependents": "0", "Education": "Graduate",
@@ -83,7 +82,7 @@ def test_a_single_record_request_records_its_decision_in_one_round_trip(db_app, 
         answer = client.post("/api/v1/score", json=ONE_RECORD)
     assert answer.status_code == 200
     if database.backend == "postgresql":  # one statement in autocommit: no BEGIN, no COMMIT
-        assert statements.sent == [["WITH", "inserted", "AS"]]
+        assert statements.sent == [["WITH", "tip", "AS"]]
     else:  # in-process SQLite: one transaction, the last link read under its lock, the batch row and its index row
         assert statements.sent == [["BEGIN", "IMMEDIATE"], ["SELECT", "seq,", "digest"], ["INSERT", "INTO", "batches"],
                                    ["INSERT", "INTO", "decision_index"], ["COMMIT"]]
@@ -91,12 +90,12 @@ def test_a_single_record_request_records_its_decision_in_one_round_trip(db_app, 
     assert (batch.status, batch.indexed, batch.rows) == ("complete", True, 1)
 
 
-def test_a_process_whose_idea_of_the_last_link_is_stale_publishes_after_the_real_one(database, store):
+def test_a_process_publishes_after_a_batch_another_process_published(database, store):
     other_process = Database(database.url)  # its own tip, as another worker would have
     try:
         first = record_one(database, store)
         second = record_one(other_process, store)
-        third = record_one(database, store)  # believes the chain ends at `first`
+        third = record_one(database, store)  # this process last published `first`
     finally:
         other_process.dispose()
     assert [published(database, b).seq for b in (first, second, third)] == [1, 2, 3]
@@ -104,14 +103,22 @@ def test_a_process_whose_idea_of_the_last_link_is_stale_publishes_after_the_real
     assert verify(database).ok
 
 
-def test_a_tip_that_is_not_in_the_database_is_never_chained_to(database, store):
-    TIPS.saw(database, (41, "f" * 64))  # e.g. remembered from a database since recreated
-    batch_id = record_one(database, store)
-    assert published(database, batch_id).seq == 1
+def test_a_batch_digest_made_by_the_database_is_the_one_verify_recomputes(database, store):
+    from webapp.records.digest import batch_digest, header_of
+
+    recorder = Recorder(database, start(actor="zoë@bank.example", input_name='naïve "quotes" \\ file.csv'),
+                        store=store)  # text the header escapes, and bytes beyond ASCII
+    recorder.add(decisions(["Zoë"]))
+    recorder.complete({"note": "ünïcode"})
+    first, second = recorder.batch_id, record_one(database, store)
+    for batch_id in (first, second):
+        batch = published(database, batch_id)
+        assert batch.digest == batch_digest(batch.prev_digest, header_of(batch), batch.data_digest)
+    assert published(database, second).prev_digest == published(database, first).digest
     assert verify(database).ok
 
 
-def test_parallel_publishers_with_stale_tips_never_fork_the_chain(database, store):
+def test_parallel_publishers_never_fork_the_chain(database, store):
     processes = [Database(database.url) for _ in range(4)]
     errors = []
 

@@ -1,32 +1,30 @@
 """Publishing a completed batch: its row, its place in the digest chain and (for a small batch) its
 `Loan_ID` index, in one statement on PostgreSQL and one transaction on SQLite.
 
-On SQLite, which has one writer and no round trips, the last link is read under the write lock.
-On PostgreSQL the chain's next link used to be taken under a lock, after reading the last link: three
-round trips before the batch's own insert. Instead each process remembers the last link it saw (`ChainTips`)
-and inserts the batch *on condition* that this link is still the chain's last: no batch or deletion
-entry at or after the new position, and the predecessor there with that digest. A stale guess (another
-process published meanwhile) inserts nothing, or meets the unique `seq` of a concurrent insert; the
-last link is then read and the insert tried again. The chain can never fork: the condition and the
-unique index are checked by the database, in the statement itself.
+On SQLite, which has one writer and no round trips, the last link is read under the write lock and
+the digest made here. On PostgreSQL the statement itself reads the last link and makes the batch's
+digest (SHA-256 over the same bytes, the header cut around its position), so publishing is one round
+trip whoever published last. (Reading the link under a lock first cost three; guessing it from what
+this process saw last missed whenever another worker had published since.) Two publishers that read
+the same link meet the unique `seq`: the second fails and is tried again. The chain can never fork.
 """
 from __future__ import annotations
 
 import functools
 import io
 import sqlite3
-import threading
-import weakref
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import BigInteger, Integer, String, bindparam, exists, func, insert, literal, or_, select, text
+from sqlalchemy import (BigInteger, Integer, LargeBinary, String, Text, bindparam, cast, exists, func, insert, literal,
+                        or_, select, text)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from webapp.db import Database
-from webapp.records.digest import GENESIS, batch_digest, header_of
+from webapp.records.digest import GENESIS, HEADER_FIELDS, VERSION, batch_digest, header_of
 from webapp.records.models import Batch, DecisionIndex, Deletion
 
 MAX_ATTEMPTS = 100  # each failed attempt means another batch was published: the chain moved on
@@ -38,6 +36,13 @@ LAST_LINK = text(
     "SELECT seq, digest FROM batches WHERE seq = (SELECT max(seq) FROM batches) "
     "UNION ALL SELECT seq, digest FROM deletions WHERE seq = (SELECT max(seq) FROM deletions) "
     "ORDER BY seq DESC LIMIT 1")  # plain SQL: both maxima come off unique indexes, no ORM compilation
+
+
+# The last link, or the genesis "link" 0 before the first batch: always one row.
+LAST_LINK_OR_GENESIS = (
+    "SELECT seq, digest FROM (SELECT seq, digest FROM batches WHERE seq = (SELECT max(seq) FROM batches) "
+    "UNION ALL SELECT seq, digest FROM deletions WHERE seq = (SELECT max(seq) FROM deletions) "
+    f"UNION ALL SELECT 0, '{GENESIS}') AS links ORDER BY seq DESC LIMIT 1")
 
 
 def _link_is_last():
@@ -59,38 +64,50 @@ BATCH_INSERT = _batch_insert()
 
 
 def _postgres_statement():
-    """The batch and its index rows in one statement; it answers 1 if the batch went in, else 0."""
-    inserted = BATCH_INSERT.returning(BATCHES.c.seq).cte("inserted")
+    """The batch and its index rows in one statement, chained to the last link as the statement
+    reads it: the digest is made by the database from the parts of the header that do not depend on
+    the position (`_digest_parts`), so no process ever guesses the tip. It answers the batch's
+    (seq, prev_digest, digest); a concurrent publisher that took the same position first makes it
+    fail on the unique `seq`, and it is tried again."""
+    tip = text(LAST_LINK_OR_GENESIS).columns(seq=Integer, digest=String).cte("tip")  # one row, read once
+    seq = (tip.c.seq + 1).label("seq")
+
+    def utf8(value):
+        return func.convert_to(value, literal("UTF8"))
+
+    # digest_head: "v1\n"; digest_middle: "\n" and the header up to its position; digest_tail: the
+    # rest of the header, "\n" and the data digest (see digest.batch_digest and header_of).
+    parts = [bindparam("digest_head", type_=LargeBinary), utf8(tip.c.digest),
+             bindparam("digest_middle", type_=LargeBinary), utf8(cast(seq, Text)),
+             bindparam("digest_tail", type_=LargeBinary)]
+    joined = functools.reduce(lambda a, b: a.op("||")(b), parts)
+    computed = {"seq": seq, "prev_digest": tip.c.digest, "digest": func.encode(func.sha256(joined), literal("hex"))}
+    values = select(*[computed.get(c.name, bindparam(c.name, type_=c.type)) for c in PUBLISHED]).select_from(tip)
+    inserted = insert(BATCHES).from_select([c.name for c in PUBLISHED], values).returning(
+        BATCHES.c.seq, BATCHES.c.prev_digest, BATCHES.c.digest).cte("inserted")
     keys = func.unnest(bindparam("loan_keys", type_=ARRAY(BigInteger)))
     rows = func.unnest(bindparam("index_rows", type_=ARRAY(BigInteger)))
     # Two unnests in one SELECT list advance together: the i-th key with the i-th row.
     indexed = insert(INDEX).from_select(["loan_key", "batch_seq", "row"],
                                         select(keys, inserted.c.seq, rows).select_from(inserted)).cte("indexed")
-    return select(func.count()).select_from(inserted).add_cte(indexed)
+    return select(inserted.c.seq, inserted.c.prev_digest, inserted.c.digest).add_cte(indexed)
 
 
 POSTGRES_PUBLISH = _postgres_statement()
+SEQ_STANDIN = -918_273_645_546_372  # a position no batch has: where the header is cut for the database
 
 
-class ChainTips:
-    """The last link each database's chain had when this process last looked: (seq, digest)."""
-
-    def __init__(self):
-        self._tips: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-
-    def guess(self, database: Database) -> tuple[int, str] | None:
-        with self._lock:
-            return self._tips.get(database)
-
-    def saw(self, database: Database, link: tuple[int, str]) -> None:
-        with self._lock:
-            known = self._tips.get(database)
-            if known is None or link[0] >= known[0]:
-                self._tips[database] = link
-
-
-TIPS = ChainTips()
+def _digest_parts(batch: Batch) -> dict:
+    """`batch_digest`'s input around the two values only the database knows (the last link's digest
+    and the position): the same bytes, so `verify` recomputes what the statement made."""
+    fields = {name: getattr(batch, name) for name in HEADER_FIELDS} | {"seq": SEQ_STANDIN}
+    header = header_of(SimpleNamespace(**fields))
+    place = f'"seq":{SEQ_STANDIN}'
+    if header.count(place) != 1:  # keys are sorted and text is escaped: only the key itself matches
+        raise ValueError("the batch header does not place its position exactly once")
+    before, _, after = header.partition(place)
+    return {"digest_head": f"{VERSION}\n".encode(), "digest_middle": f'\n{before}"seq":'.encode(),
+            "digest_tail": f"{after}\n{batch.data_digest}".encode()}
 
 
 def publish(database: Database, batch: Batch, sorted_keys: tuple[np.ndarray, np.ndarray] | None = None) -> None:
@@ -100,19 +117,12 @@ def publish(database: Database, batch: Batch, sorted_keys: tuple[np.ndarray, np.
     if database.backend == "sqlite":
         _publish_sqlite(database, batch, keys, rows)
         return
-    tip = TIPS.guess(database)
     for _ in range(MAX_ATTEMPTS):
-        if tip is None:
-            tip = read_last_link(database)
-        link(batch, tip)
         try:
-            inserted = _publish_postgres(database, batch, keys, rows)
-        except IntegrityError:
-            inserted = False  # a concurrent batch took this position first
-        if inserted:
-            TIPS.saw(database, (batch.seq, batch.digest))
+            batch.seq, batch.prev_digest, batch.digest = _publish_postgres(database, batch, keys, rows)
             return
-        tip = None
+        except IntegrityError:
+            continue  # a concurrent batch took this position first: the statement reads the new last link
     raise RuntimeError(f"batch {batch.id} found no free place in the chain after {MAX_ATTEMPTS} attempts")
 
 
@@ -138,11 +148,12 @@ def _values(batch: Batch) -> dict:
     return values
 
 
-def _publish_postgres(database: Database, batch: Batch, keys: np.ndarray, rows: np.ndarray) -> bool:
+def _publish_postgres(database: Database, batch: Batch, keys: np.ndarray, rows: np.ndarray) -> tuple[int, str, str]:
     # Autocommit: a single statement is its own transaction, so there is no BEGIN or COMMIT to send.
+    values = {c.name: getattr(batch, c.key) for c in PUBLISHED if c.name not in ("seq", "prev_digest", "digest")}
     with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return connection.execute(POSTGRES_PUBLISH, {**_values(batch), "loan_keys": keys.tolist(),
-                                                     "index_rows": rows.tolist()}).scalar_one() == 1
+        return tuple(connection.execute(POSTGRES_PUBLISH, {**values, **_digest_parts(batch), "loan_keys": keys.tolist(),
+                                                           "index_rows": rows.tolist()}).one())
 
 
 def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np.ndarray) -> None:
