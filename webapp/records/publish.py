@@ -32,13 +32,8 @@ MAX_ATTEMPTS = 100  # each failed attempt means another batch was published: the
 BATCHES, DELETIONS, INDEX = Batch.__table__, Deletion.__table__, DecisionIndex.__table__
 PUBLISHED = [c for c in BATCHES.columns if c.name not in ("hold_reason", "held_at")]
 
-LAST_LINK = text(
-    "SELECT seq, digest FROM batches WHERE seq = (SELECT max(seq) FROM batches) "
-    "UNION ALL SELECT seq, digest FROM deletions WHERE seq = (SELECT max(seq) FROM deletions) "
-    "ORDER BY seq DESC LIMIT 1")  # plain SQL: both maxima come off unique indexes, no ORM compilation
-
-
-# The last link, or the genesis "link" 0 before the first batch: always one row.
+# The last link, or the genesis "link" 0 before the first batch: always one row. Plain SQL: both
+# maxima come off unique indexes, with no ORM compilation.
 LAST_LINK_OR_GENESIS = (
     "SELECT seq, digest FROM (SELECT seq, digest FROM batches WHERE seq = (SELECT max(seq) FROM batches) "
     "UNION ALL SELECT seq, digest FROM deletions WHERE seq = (SELECT max(seq) FROM deletions) "
@@ -132,16 +127,6 @@ def link(batch: Batch, tip: tuple[int, str]) -> None:
     batch.digest = batch_digest(batch.prev_digest, header_of(batch), batch.data_digest)
 
 
-def read_last_link(database: Database) -> tuple[int, str]:
-    with database.reader.connect() as connection:
-        return last_link(connection)
-
-
-def last_link(connection) -> tuple[int, str]:
-    last = connection.execute(LAST_LINK).first()
-    return (0, GENESIS) if last is None else (last[0], last[1])
-
-
 def _values(batch: Batch) -> dict:
     values = {c.name: getattr(batch, c.key) for c in PUBLISHED}
     values["prev_seq"] = batch.seq - 1
@@ -152,8 +137,8 @@ def _publish_postgres(database: Database, batch: Batch, keys: np.ndarray, rows: 
     # Autocommit: a single statement is its own transaction, so there is no BEGIN or COMMIT to send.
     values = {c.name: getattr(batch, c.key) for c in PUBLISHED if c.name not in ("seq", "prev_digest", "digest")}
     with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return tuple(connection.execute(POSTGRES_PUBLISH, {**values, **_digest_parts(batch), "loan_keys": keys.tolist(),
-                                                           "index_rows": rows.tolist()}).one())
+        parameters = {**values, **_digest_parts(batch), "loan_keys": keys.tolist(), "index_rows": rows.tolist()}
+        return tuple(connection.execute(POSTGRES_PUBLISH, parameters).one())
 
 
 def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np.ndarray) -> None:
@@ -168,8 +153,7 @@ def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np
         driver = pooled.dbapi_connection
         try:
             driver.execute("BEGIN IMMEDIATE")
-            last = driver.execute(LAST_LINK.text).fetchone()
-            link(batch, (0, GENESIS) if last is None else (last[0], last[1]))
+            link(batch, tuple(driver.execute(LAST_LINK_OR_GENESIS).fetchone()))
             # The insert's own condition still holds the chain if this lock were ever not the only way in.
             if driver.execute(insert_batch.sql, insert_batch.parameters(_values(batch))).rowcount != 1:
                 raise RuntimeError(f"batch {batch.id} could not be chained after link {batch.seq - 1}")
