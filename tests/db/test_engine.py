@@ -24,6 +24,7 @@ def test_a_forked_child_never_uses_its_parents_connections(tmp_path):
             os._exit(0)
     os.close(writer)
     answer = os.read(reader, 32)
+    os.close(reader)
     os.waitpid(child, 0)
     assert answer == b"fresh"
     with database.engine.connect() as connection:  # the parent's own connection still works

@@ -83,7 +83,7 @@ def test_a_single_record_request_records_its_decision_in_one_round_trip(db_app, 
     assert answer.status_code == 200
     if database.backend == "postgresql":  # one statement in autocommit: no BEGIN, no COMMIT
         assert statements.sent == [["WITH", "tip", "AS"]]
-    else:  # in-process SQLite: one transaction, the last link read under its lock, the batch row and its index row
+    else:  # in-process SQLite: one transaction; the last link read under its lock, the batch row, its index row
         assert statements.sent == [["BEGIN", "IMMEDIATE"], ["SELECT", "seq,", "digest"], ["INSERT", "INTO", "batches"],
                                    ["INSERT", "INTO", "decision_index"], ["COMMIT"]]
     batch = published(database, answer.json["summary"]["batch_id"])
@@ -91,7 +91,7 @@ def test_a_single_record_request_records_its_decision_in_one_round_trip(db_app, 
 
 
 def test_a_process_publishes_after_a_batch_another_process_published(database, store):
-    other_process = Database(database.url)  # its own tip, as another worker would have
+    other_process = Database(database.url)  # its own pool, as another worker would have
     try:
         first = record_one(database, store)
         second = record_one(other_process, store)
