@@ -41,8 +41,7 @@ def store_folder(store, database_url: str | None = None) -> Path | str:
 def _store_folder(store: str | None, database_url: str | None) -> Path | str:
     """`store_folder`, made once per setting: a path is made for every batch recorded."""
     if store is not None:
-        text = str(store)
-        return text.rstrip("/") if is_url(text) else Path(text.removeprefix("file://"))
+        return store.rstrip("/") if is_url(store) else Path(store.removeprefix("file://"))
     if database_url and database_url.startswith("sqlite:///") and ":memory:" not in database_url:
         return Path(database_url[len("sqlite:///"):]).parent / "records"
     raise ValueError("the records store is not set: pass store= (RECORDS_URL)")

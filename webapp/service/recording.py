@@ -132,16 +132,15 @@ class BatchRecording:
 
     def add(self, chunk: ScoredChunk) -> None:
         if len(chunk) <= tables.SMALL_ROWS:
-            rows, values = few_decision_rows(chunk)
-            with _faults_as_answers():
-                self._recorder.add(rows, values=values)
-            return
-        self.add_rows(decision_rows(chunk))
+            self.add_rows(*few_decision_rows(chunk))  # with the lists, for the digest
+        else:
+            self.add_rows(decision_rows(chunk))
 
-    def add_rows(self, rows: pa.Table) -> None:
-        """Rows already in the record's columns (a dataset's parts, written by the engines)."""
+    def add_rows(self, rows: pa.Table, values: dict[str, list] | None = None) -> None:
+        """Rows already in the record's columns (a dataset's parts, written by the engines), and
+        optionally the same as Python lists (`Recorder.add`)."""
         with _faults_as_answers():
-            self._recorder.add(rows)
+            self._recorder.add(rows, values=values)
 
     def complete(self, report: dict) -> None:
         with _faults_as_answers():
