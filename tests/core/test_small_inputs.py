@@ -18,6 +18,7 @@ from webapp.core import table, validation
 from webapp.core.contract import FEATURES, cell_text
 from webapp.core.errors import InputError
 from webapp.service import ScoringOptions, score_input
+from webapp.records import archive
 from webapp.records.archive import normalise
 from webapp.service import recording
 
@@ -77,9 +78,12 @@ class Kept:
         return self
 
     def add(self, chunk):
-        if len(chunk) <= table.SMALL_ROWS:  # the lists the record's digest reads are the table's own values
-            rows, values = recording.few_decision_rows(chunk)
-            assert values == rows.to_pydict()
+        if len(chunk) <= table.SMALL_ROWS:  # the lists the record keeps are its table's own values
+            few = recording.few_decision_rows(chunk)
+            rows = few.to_table()
+            assert few.values == rows.to_pydict()
+            assert normalise(rows).equals(rows)  # already in the stored types: the recorder does not normalise them
+            assert archive.read(None, archive.few_to_json(few)).equals(rows)  # kept as JSON, read back the same
         self.tables.append(normalise(recording.decision_rows(chunk)))
 
     def complete(self, report):

@@ -49,11 +49,13 @@ def database(migrated_database):
     return migrated_database
 
 
-@pytest.fixture(params=["inline", "arrow file", "compressed arrow file", "parquet file"])
+@pytest.fixture(params=["inline json", "inline", "arrow file", "compressed arrow file", "parquet file"])
 def archive_kind(request, monkeypatch):
-    """Small archives live in the database, middling ones in the store as Arrow IPC files, large
-    ones as compressed IPC files, and those recorded before as Parquet: tests taking this run on all."""
-    if request.param != "inline":
+    """A batch of a few decisions given as lists (a single record's) lives in the database as JSON,
+    other small archives there as an Arrow IPC stream, middling ones in the store as Arrow IPC
+    files, large ones as compressed IPC files, and those recorded before as Parquet: tests taking
+    this run on all (`record` gives a batch's tables as lists for "inline json")."""
+    if not request.param.startswith("inline"):
         monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)
     if request.param in ("compressed arrow file", "parquet file"):
         monkeypatch.setattr("webapp.records.archive.ARROW_FILE_BYTES", 0)
@@ -80,11 +82,19 @@ def rewrite(database, batch_id, change, store) -> None:
                 stream.write_table(changed)
         elif batch.archive_data is None:
             pq.write_table(changed, location)
+        elif batch.archive_data[:1] == b"{":
+            batch.archive_data = archive.few_to_json(archive.FewDecisions(changed.schema, changed.to_pydict()))
         else:
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, changed.schema) as stream:
                 stream.write_table(changed)
             batch.archive_data = sink.getvalue().to_pybytes()
+
+
+def few(table: pa.Table) -> archive.FewDecisions:
+    """A table's decisions as the lists a single record's are recorded from."""
+    table = archive.normalise(table)
+    return archive.FewDecisions(table.schema, table.to_pydict())
 
 
 @pytest.fixture
@@ -93,12 +103,15 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def record(database, store):
-    """record(table or [tables], **BatchStart fields) -> batch id of a complete batch."""
+def record(database, store, request):
+    """record(table or [tables], **BatchStart fields) -> batch id of a complete batch. With the
+    archive kind "inline json", tables of a few rows are given as lists, as a single record's are."""
+    as_lists = "archive_kind" in request.fixturenames and request.getfixturevalue("archive_kind") == "inline json"
+
     def record(tables, summary=None, **overrides):
         recorder = Recorder(database, start(**overrides), store=store)
         for table in tables if isinstance(tables, list) else [tables]:
-            recorder.add(table)
+            recorder.add(few(table) if as_lists and table.num_rows <= archive.FEW_ROWS else table)
         recorder.complete(summary or {"rows": sum(t.num_rows for t in (tables if isinstance(tables, list) else [tables]))})
         return recorder.batch_id
     return record

@@ -1,12 +1,14 @@
 """Recording a batch: all of it or a failed mark, counts from the rows, a chain with no forks."""
+import json
 import threading
 from datetime import timedelta
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import event, func, select
 
 from tests.records.conftest import decisions, start, stored
-from webapp.records import Recorder, RecordingClosed, decisions_for, get_batch, index_pending, verify
+from webapp.records import Recorder, RecordingClosed, archive, decisions_for, get_batch, index_pending, verify
 from webapp.records import recorder as recorder_module
 from webapp.records.models import Batch, DecisionIndex
 
@@ -32,9 +34,36 @@ def test_a_complete_batch_counts_its_rows_and_keeps_them_in_input_order(database
 def test_small_archives_are_kept_in_the_database_and_larger_ones_in_the_store(database, store, record,
                                                                               archive_kind):
     batch_id = record(decisions(["A"]))
-    files = {"inline": [], "arrow file": [f"{batch_id}.arrow"], "compressed arrow file": [f"{batch_id}.arrow"],
-             "parquet file": [f"{batch_id}.parquet"]}
+    files = {"inline json": [], "inline": [], "arrow file": [f"{batch_id}.arrow"],
+             "compressed arrow file": [f"{batch_id}.arrow"], "parquet file": [f"{batch_id}.parquet"]}
     assert [p.name for p in store.glob("*")] == files[archive_kind]
+    with database.session() as session:
+        data = session.get(Batch, batch_id).archive_data
+    kept_as = {"inline json": "json", "inline": "arrow stream"}.get(archive_kind)
+    assert (data is not None and ("json" if data[:1] == b"{" else "arrow stream")) == (kept_as or False)
+
+
+def test_a_few_decisions_given_as_lists_are_kept_as_json_that_reads_back_exactly(database, store, record):
+    table = archive.normalise(decisions(["A", "Ünïcode \"quoted\"", "C"], probabilities=[0.1 + 0.2, None, 1e-300]))
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(archive.FewDecisions(table.schema, table.to_pydict()))
+    recorder.complete({})
+    with database.session() as session:
+        data = session.get(Batch, recorder.batch_id).archive_data
+    assert json.loads(data)["format"] == archive.JSON_FORMAT
+    assert archive.read(None, data).equals(table)  # floats to the last bit, nulls, text, lists
+    assert archive.schema(None, data) == table.schema
+    assert pa.concat_tables(archive.chunks(None, data)).equals(table)
+
+
+def test_a_batch_of_lists_and_then_more_is_kept_in_arrow_whole(database, store):
+    first, second = archive.normalise(decisions(["A"])), archive.normalise(decisions(["B", "C"], start=2))
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(archive.FewDecisions(first.schema, first.to_pydict()))
+    recorder.add(second)
+    recorder.complete({})
+    assert stored(database, recorder.batch_id, store).equals(pa.concat_tables([first, second]))
+    assert verify(database, store=store).ok
 
 
 def test_large_chunks_are_written_on_a_thread_in_order(database, store, monkeypatch):

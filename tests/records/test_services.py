@@ -123,7 +123,7 @@ def test_verify_names_the_first_batch_whose_decisions_were_changed(database, sto
 
 
 def test_verify_catches_a_changed_batch_field_and_a_removed_archive(database, store, record, archive_kind):
-    if archive_kind == "inline":
+    if archive_kind.startswith("inline"):
         pytest.skip("an archive kept in the batch's row cannot go missing apart from it")
     ids = [record(decisions(["A"])) for _ in range(2)]
     with database.session() as session:

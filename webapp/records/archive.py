@@ -1,7 +1,9 @@
 """The records store: one immutable archive per batch, written under a temporary name and renamed
-when the batch completes, so no reader ever sees a partial archive. By size: under 1 MiB (single
-records, small files) it is kept in the batch's row, as an Arrow IPC stream (a file and its fsync
-would cost a single-record request milliseconds); up to 32 MiB it is an Arrow IPC file (no
+when the batch completes, so no reader ever sees a partial archive. By size: a batch of a few
+decisions in one chunk (a single record) is kept in the batch's row as JSON of its columns
+(`FewDecisions`: building Arrow arrays and an IPC stream for one row cost more than the rest of its
+record); under 1 MiB (small files) in the row as an Arrow IPC stream (a file and its fsync would
+cost a small request milliseconds); up to 32 MiB it is an Arrow IPC file (no
 encoding to pay); beyond, an Arrow IPC file compressed with zstd, written chunk by chunk (a quarter
 of the size, for twice the time of an uncompressed one, and less than half Parquet's). Archives
 written before that are Parquet files, which every reader here still reads.
@@ -15,13 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import ipc
+
+from webapp.records.digest import per_object
 
 FIXED = {"row": pa.int64(), "loan_id": pa.string(), "status": pa.string(), "probability": pa.float64(),
          "error": pa.string(), "reason_codes": pa.list_(pa.string()),
@@ -130,6 +136,62 @@ def _as(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
     return column if column.type == kind else column.cast(kind)
 
 
+@dataclass(frozen=True)
+class FewDecisions:
+    """A few decisions (up to `FEW_ROWS`) as Python lists in the stored schema: `values[name]` for
+    each field of `schema`, exactly `to_table().to_pydict()`. A single record's row is made this
+    way (`webapp.service.recording.few_decision_rows`); the digest reads the lists, and a batch of
+    this one chunk is kept as JSON, so no Arrow array is built for it at all."""
+
+    schema: pa.Schema
+    values: dict[str, list]
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.values["row"])
+
+    def to_table(self) -> pa.Table:
+        return pa.Table.from_pydict(self.values, schema=self.schema)
+
+
+JSON_FORMAT = "decisions-json-1"  # the inline JSON archive: {"format", "fields": [[name, type]], "columns"}
+_JSON_TYPES = {str(kind): kind for kind in (pa.int64(), pa.float64(), pa.string(), pa.list_(pa.string()),
+                                            pa.list_(pa.float64()))}
+# Floats as Python's repr (exact); a NaN or infinity, which no stored column should hold, as JavaScript's
+# names, which json reads back, rather than failing the record.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+@per_object  # hashing a schema costs 17 us: cached by identity (a layout's schema is made once)
+def _json_head(schema: pa.Schema) -> tuple[str, list[str]]:
+    """The inline JSON up to its columns' values, and the columns' names, made once per layout."""
+    fields = []
+    for field in schema:
+        if str(field.type) not in _JSON_TYPES:
+            raise TypeError(f"column {field.name!r} has type {field.type}, which the record does not store")
+        fields.append([field.name, str(field.type)])
+    return f'{{"format":"{JSON_FORMAT}","fields":{_JSON.encode(fields)},"columns":', schema.names
+
+
+def few_to_json(decisions: FewDecisions) -> bytes:
+    head, names = _json_head(decisions.schema)
+    values = decisions.values
+    return (head + _JSON.encode([values[name] for name in names]) + "}").encode()
+
+
+def _is_json(data: bytes) -> bool:
+    return data[:1] == b"{"  # an IPC stream starts with its continuation marker, 0xFFFFFFFF
+
+
+def _json_table(data: bytes) -> pa.Table:
+    document = json.loads(data)
+    if document.get("format") != JSON_FORMAT:
+        raise ValueError(f"an inline archive of the unknown format {document.get('format')!r}")
+    schema = pa.schema([(name, _JSON_TYPES[kind]) for name, kind in document["fields"]])
+    return pa.Table.from_arrays([pa.array(column, type=field.type) for column, field in
+                                 zip(document["columns"], schema)], schema=schema)
+
+
 def action_of(record: dict) -> str | None:
     """A decision's action; an archive older than the column gives it from the status (a decline
     then, never `incomplete`, which those batches did not tell apart)."""
@@ -180,11 +242,21 @@ class ArchiveWriter:
     def _in_folder(self, name: str) -> Path | str:
         return f"{self.folder}/{name}" if self.remote else self.folder / name
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, table: pa.Table | FewDecisions) -> None:
         if self.schema is None:
             self.schema = table.schema
         elif table.schema != self.schema:
             raise ValueError("a chunk's columns differ from the batch's first chunk")
+        if self._pending and isinstance(self._pending[0], FewDecisions):
+            self._write_table(self._pending.pop().to_table())  # a second chunk: the batch is kept in Arrow
+        if isinstance(table, FewDecisions):
+            if self._writer is None and not self._pending:
+                self._pending.append(table)  # kept as JSON, unless another chunk follows
+                return
+            table = table.to_table()
+        self._write_table(table)
+
+    def _write_table(self, table: pa.Table) -> None:
         if self._writer is None:
             self._pending.append(table)
             # A few rows' buffers are their own (made from lists), so their total size is exact and
@@ -230,6 +302,11 @@ class ArchiveWriter:
 
     def close(self) -> tuple[Path | str | None, bytes | None]:
         """(the file, None) or (None, the IPC bytes). An empty batch gets an empty archive."""
+        if self._pending and isinstance(self._pending[0], FewDecisions):
+            data = few_to_json(self._pending[0])
+            if len(data) <= INLINE_BYTES:
+                return None, data
+            self._write_table(self._pending.pop().to_table())  # long texts: kept as any other batch
         if self._writer is None:
             schema = self.schema or empty().schema
             if self._pending_bytes <= INLINE_BYTES:
@@ -290,6 +367,10 @@ def empty() -> pa.Table:
 def chunks(location: str | None, data: bytes | None, columns: list[str] | None = None):
     """A batch's decisions chunk by chunk (Parquet row groups, IPC record batches). `location` is
     where the archive is (`locate`), not what the batch row names."""
+    if data is not None and _is_json(data):
+        table = _json_table(data)
+        yield table.select(columns) if columns else table
+        return
     if data is not None:
         for batch in ipc.open_stream(data):
             yield pa.Table.from_batches([batch]).select(columns) if columns else pa.Table.from_batches([batch])
@@ -311,7 +392,7 @@ def read(location: str | None, data: bytes | None, rows: list[int] | None = None
     """A batch's decisions, or only the given row numbers (IPC files filtered chunk by chunk, Parquet
     row groups skipped by their stats)."""
     if data is not None:
-        table = ipc.open_stream(data).read_all()
+        table = _json_table(data) if _is_json(data) else ipc.open_stream(data).read_all()
         table = table.select(columns) if columns else table
     elif is_arrow_file(location):
         if rows is not None:
@@ -331,7 +412,7 @@ def read(location: str | None, data: bytes | None, rows: list[int] | None = None
 
 def schema(location: str | None, data: bytes | None) -> pa.Schema:
     if data is not None:
-        return ipc.open_stream(data).schema
+        return _json_table(data).schema if _is_json(data) else ipc.open_stream(data).schema
     if is_arrow_file(location):
         with _arrow_file(location) as reader:
             return reader.schema

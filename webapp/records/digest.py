@@ -40,24 +40,27 @@ class DataDigest:
         self._streams: dict[str, object] = {}
         self._types: dict[str, str] = {}
 
-    def update(self, table: pa.Table, values: dict[str, list] | None = None) -> None:
-        """Feed a chunk; `values`, when given, must be `table.to_pydict()` (a caller that built the
-        table from lists saves converting it back)."""
+    def update(self, table) -> None:
+        """Feed a chunk: a `pa.Table`, or anything with its `schema`, `num_rows` and `values`
+        (`archive.FewDecisions`: the table's `to_pydict()`, so it is not converted back)."""
         if table.num_rows == 0:  # an empty chunk (or archive) changes nothing: the digest is the rows'
             return
-        if table.num_rows <= SMALL_ROWS:
+        values = getattr(table, "values", None)
+        if values is not None or table.num_rows <= SMALL_ROWS:
             values = values if values is not None else table.to_pydict()  # one call for every column
-            for field in table.schema:
-                self._column_py(field.name, field.type, values[field.name])
+            columns, types = _values_plan(table.schema)
+            if self._types.keys() != types.keys():
+                self._types = {**types, **self._types}
+            for column in columns:
+                self._column_py(column, values[column[0]])
             return
         for name in table.column_names:
             column = table[name]
             self._column(name, column.chunk(0) if column.num_chunks == 1 else column.combine_chunks())
 
     def hexdigest(self) -> str:
-        streams, types = self._streams, self._types
-        lines = [f"\n{key} {types.get(column, '')} {streams[key].hexdigest()}"
-                 for key, column in _in_stream_order(tuple(streams))]
+        streams = self._streams
+        lines = [head + streams[key].hexdigest() for key, head in _stream_heads(tuple(streams), tuple(self._types.items()))]
         return hashlib.sha256((VERSION + "".join(lines)).encode()).hexdigest()
 
     def _feed(self, key: str, data) -> None:
@@ -118,11 +121,11 @@ class DataDigest:
         self._feed(f"{name}/bytes", buffers[2].slice(start, total) if buffers[2] is not None and total else b"")
         return True
 
-    def _column_py(self, name: str, kind: pa.DataType, values: list) -> None:
+    def _column_py(self, column: tuple, values: list) -> None:
         """The same bytes as `_column`, from Python values: a few rows cost less this way than
-        through numpy (a single-record request), and tests hold the two equal."""
-        tag, valid, first, second = _py_streams(name, kind)
-        self._types.setdefault(name, tag)
+        through numpy (a single-record request), and tests hold the two equal. `column`: its
+        entry in `_values_plan`."""
+        _, tag, valid, first, second, items = column
         n = len(values)
         feed = self._feed
         feed(valid, bytes([v is not None for v in values]))
@@ -136,12 +139,45 @@ class DataDigest:
             feed(second, b"".join(encoded))
         else:
             feed(first, struct.pack(f"<{n}q", *[0 if v is None else len(v) for v in values]))
-            self._column_py(f"{name}[]", kind.value_type, [item for v in values if v for item in v])
+            self._column_py(items, [item for v in values if v for item in v])
+
+
+def per_object(make):
+    """`make(obj)` cached by the object's identity, holding the object so its id is not reused: for
+    schemas, whose hash costs 17 us (a layout's schema is made once and kept by whoever makes it)."""
+    made: dict[int, tuple] = {}
+
+    @functools.wraps(make)
+    def cached(obj):
+        known = made.get(id(obj))
+        if known is not None and known[0] is obj:
+            return known[1]
+        if len(made) >= 64:
+            made.clear()
+        value = make(obj)
+        made[id(obj)] = (obj, value)
+        return value
+    return cached
+
+
+@per_object
+def _values_plan(schema: pa.Schema) -> tuple[tuple, dict[str, str]]:
+    """For each column: (name, tag, its stream names, the plan of its items for a list); and the
+    columns' (and items') tags. Made once per schema: a single record's row has twenty-two columns."""
+    types: dict[str, str] = {}
+
+    def plan(name: str, kind: pa.DataType) -> tuple:
+        tag, valid, first, second = _py_streams(name, kind)
+        types[name] = tag
+        items = plan(f"{name}[]", kind.value_type) if tag == "list" else None
+        return name, tag, valid, first, second, items
+
+    return tuple(plan(field.name, field.type) for field in schema), types
 
 
 @functools.lru_cache(maxsize=512)
 def _py_streams(name: str, kind: pa.DataType) -> tuple[str, str, str, str | None]:
-    """A column's tag and stream names (valid; values or lengths; bytes), made once per column."""
+    """A column's tag and stream names (valid; values or lengths; bytes)."""
     tag = _kind(kind)
     if tag in ("float64", "int64"):
         return tag, f"{name}/valid", f"{name}/values", None
@@ -165,10 +201,11 @@ def _stream_order(key: str) -> tuple:
 
 
 @functools.lru_cache(maxsize=64)
-def _in_stream_order(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(stream, its column) in digest order; batches of one layout have the same streams (a third
-    of a single record's digest was sorting them)."""
-    return tuple((key, key.rsplit("/", 1)[0]) for key in sorted(keys, key=_stream_order))
+def _stream_heads(keys: tuple[str, ...], types: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """(stream, its line up to the stream's digest) in digest order; batches of one layout have the
+    same streams and types (a third of a single record's digest was sorting them)."""
+    tags = dict(types)
+    return tuple((key, f"\n{key} {tags.get(key.rsplit('/', 1)[0], '')} ") for key in sorted(keys, key=_stream_order))
 
 
 @functools.lru_cache(maxsize=8)
@@ -203,7 +240,7 @@ def loan_keys(loan_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """64-bit FNV-1a of each ID's UTF-8 bytes, as signed int64 (the database's BIGINT): vectorised
     over rows, one numpy pass per character position."""
     if len(loan_ids) <= SMALL_ROWS:  # numpy's per-call cost dwarfs a few IDs' bytes
-        return np.array([_fnv1a((text or "").encode()) for text in loan_ids.to_pylist()], dtype=np.uint64).view(np.int64)
+        return few_loan_keys(loan_ids.to_pylist())
     if isinstance(loan_ids, pa.ChunkedArray):
         loan_ids = loan_ids.combine_chunks()
     offsets, raw = string_buffers(loan_ids)
@@ -221,6 +258,11 @@ def loan_keys(loan_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         rows = np.nonzero(lengths > position)[0]
         keys[rows] = (keys[rows] ^ data[starts[rows] + position].astype(np.uint64)) * FNV_PRIME
     return keys.view(np.int64)
+
+
+def few_loan_keys(loan_ids: list) -> np.ndarray:
+    """`loan_keys` of a few IDs given as Python text (or None)."""
+    return np.array([_fnv1a((text or "").encode()) for text in loan_ids], dtype=np.uint64).view(np.int64)
 
 
 def _fnv1a(data: bytes) -> int:

@@ -18,7 +18,8 @@ from sqlalchemy import delete, update
 
 from webapp.db import Database
 from webapp.records import archive
-from webapp.records.digest import DataDigest, canonical_json, header_of, iso, loan_keys  # noqa: F401 (re-exported)
+from webapp.records.digest import (DataDigest, canonical_json, few_loan_keys, header_of, iso,  # noqa: F401 (re-exported)
+                                   loan_keys)
 from webapp.records.models import Batch, DecisionIndex
 from webapp.records.publish import publish, write_index
 
@@ -85,28 +86,30 @@ class Recorder:
         self._indexer: threading.Thread | None = None
         self._index_seq: int | None = None  # a completed batch whose index is still to be written
 
-    def add(self, decisions: pa.Table, values: dict[str, list] | None = None) -> None:
-        """Record one scored chunk. Large chunks are written by a thread of the batch's own, so the
-        next chunk is scored meanwhile; a failure there surfaces at the next `add` or `complete`.
-        Any failure (a full disk) marks the batch failed before it is raised. `values`: the same
-        decisions as Python lists (`decisions.to_pydict()`), when the caller made them anyway."""
+    def add(self, decisions: pa.Table | archive.FewDecisions) -> None:
+        """Record one scored chunk: a table, or a few decisions as lists in the stored schema. Large
+        chunks are written by a thread of the batch's own, so the next chunk is scored meanwhile; a
+        failure there surfaces at the next `add` or `complete`. Any failure (a full disk) marks the
+        batch failed before it is raised."""
         self._check_open()
         try:
-            self._pipeline.submit(decisions, values)
+            self._pipeline.submit(decisions)
         except BaseException as exc:
             self.fail(failure_reason(exc))
             raise
 
-    def _write(self, decisions: pa.Table, values: dict[str, list] | None = None) -> None:
-        table = archive.normalise(decisions)
+    def _write(self, decisions: pa.Table | archive.FewDecisions) -> None:
+        few = isinstance(decisions, archive.FewDecisions)
+        table = decisions if few else archive.normalise(decisions)  # few: made in the stored types
         self._writer.write(table)
-        self._digest.update(table, values if table is decisions else None)
+        self._digest.update(table)
         if self.index_elsewhere is None or self._counts["rows"] <= INDEX_NOW_ROWS:
-            self._keys.append(loan_keys(table["loan_id"]))
-            self._rows.append(np.asarray(table["row"], dtype=np.int64))
+            self._keys.append(few_loan_keys(table.values["loan_id"]) if few else loan_keys(table["loan_id"]))
+            self._rows.append(np.asarray(table.values["row"] if few else table["row"], dtype=np.int64))
         else:
             self._all_keys = False  # a large batch handed over is keyed where it is indexed
-        failed = table.num_rows - table["error"].null_count
+        failed = (sum(error is not None for error in table.values["error"]) if few else
+                  table.num_rows - table["error"].null_count)
         self._counts["rows"] += table.num_rows
         self._counts["failed"] += failed
         self._counts["scored"] += table.num_rows - failed
@@ -225,11 +228,11 @@ class _Pipeline:
         self.error: BaseException | None = None
         self._native = None  # under gevent: the chunk being written on a real thread of the hub's pool
 
-    def submit(self, table: pa.Table, values: dict | None = None) -> None:
+    def submit(self, table) -> None:
         if self.error is not None:
             raise self.error
         if self.thread is None and self._native is None and table.num_rows < self.THREAD_ROWS:
-            self.work(table, values)
+            self.work(table)
             return
         if _green():
             self._submit_native(table)
