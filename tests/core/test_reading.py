@@ -168,10 +168,18 @@ def test_single_json_object_is_one_record():
     ('{"a": 1, "a": 2}', "repeats the key"),
     ("[" * 100_000 + "]" * 100_000, "nested 100000 levels"),
     ('[{"a": 1}', "not valid JSON"),
+    ('[{"Loan_ID": "\\ud800"}]', "half of a character"),  # valid JSON grammar, no text: every writer would fail
+    ('[{"\\udfff": 1}]', "half of a character"),
+    ('"[{\\"Loan_ID\\": \\"\\\\udc00\\"}]"', "half of a character"),  # double-encoded
 ])
 def test_bad_json(text, message):
     with pytest.raises(InputError, match=message):
         parse_records(text)
+
+
+def test_a_character_written_as_its_pair_of_escapes_is_read_as_itself():
+    records, _ = parse_records('[{"Loan_ID": "LP\\ud83d\\ude00", "note": "\\\\ud800 is text here"}]')
+    assert records == [{"Loan_ID": "LP\U0001F600", "note": "\\ud800 is text here"}]
 
 
 def test_json_detected_by_content():

@@ -62,6 +62,14 @@ def test_a_single_json_record_still_answers_a_list(client):
     assert list(response.json["predictions"][0]) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error", "Action"]
 
 
+@pytest.mark.parametrize("field", ["Loan_ID", "Gender"])
+def test_half_a_character_in_json_is_a_problem_not_a_server_error(client, field):
+    body = json.dumps([{**records(good_frame(1))[0], field: "HALF"}]).replace('"HALF"', '"\\ud800"')
+    response = client.post("/api/v1/score", data=body, content_type="application/json")
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    assert "half of a character" in response.json["detail"]
+
+
 def test_file_upload_answers_a_csv_download_with_summary_headers(client):
     frame = good_frame(8).astype(object)
     frame.loc[2, "Property_Area"] = "Mars"

@@ -338,11 +338,27 @@ def _loads(text: str, limits: Limits):
         raise InputError(f"The JSON is nested {depth} levels deep; at most {limits.max_json_depth} are accepted.",
                          code="json-too-deep")
     try:
-        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys)
+        payload = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys)
     except InputError:
         raise
     except (ValueError, RecursionError) as exc:
         raise UnreadableInput(f"The body is not valid JSON: {first_line(exc)}") from exc
+    if _SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(payload)
+    return payload
+
+
+# A \uD800-\uDFFF escape: half of a UTF-16 pair, which JSON's grammar allows alone but no text can hold.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _refuse_lone_surrogates(payload) -> None:
+    """A pair is one character (an emoji); a half alone would fail every writer downstream (a 500)."""
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnreadableInput("The JSON holds a \\uD800-\\uDFFF escape that is half of a character: no text "
+                              "can hold it. Send the whole character (its pair of escapes) or UTF-8.") from None
 
 
 SMALL_JSON_CHARACTERS = 16_384
