@@ -2,8 +2,8 @@
 period (Regulation B's 25 months) so each can be looked up, verified and re-scored exactly.
 
 - `recorder`: `BatchStart` and `Recorder`, which the scoring service drives (add, complete, fail);
-- `archive`: the records store, one immutable Arrow IPC file per batch (a small one kept in its row;
-  Parquet for large batches recorded before), named relative to the store;
+- `archive`: the records store, one immutable Arrow IPC file per batch (a small one kept in its row,
+  as JSON for a few decisions; Parquet for large batches recorded before), named relative to the store;
 - `digest`: the canonical serialisation, the SHA-256 chain, the `Loan_ID` key of the index;
 - `index`: the index as derived data: a batch's (key, row) pairs, how the stored ones differ, a rebuild;
 - `models`: the tables (batches, decision_index, deletions);
