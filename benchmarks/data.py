@@ -24,6 +24,15 @@ def sample(rows: int, seed: int = 0) -> pd.DataFrame:
     return picked
 
 
+def json_file(rows: int) -> Path:
+    """The same applications as JSON records, as programs post them."""
+    path = DATA / f"loans-{rows}.json"
+    if not path.exists():
+        DATA.mkdir(exist_ok=True)
+        path.write_text(sample(rows).to_json(orient="records"))
+    return path
+
+
 def csv_file(rows: int) -> Path:
     path = DATA / f"loans-{rows}.csv"
     if not path.exists():

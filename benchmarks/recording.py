@@ -2,7 +2,8 @@
 scored with no record, recorded on SQLite, and recorded on PostgreSQL, interleaved, median of
 --repeat runs (ratios in one run: the machine is shared).
 
-A batch of more than a thousand rows gets its `Loan_ID` index after the answer: `make run` hands it
+One row is measured twice: a one-row CSV upload, and one JSON record answered in JSON (what a
+program's single-record request is). A batch of more than a thousand rows gets its `Loan_ID` index after the answer: `make run` hands it
 to the jobs worker, another process; here a thread writes it. Each run waits for that index outside
 its timing, so the next run is not slowed by the last one's index, and the index's time is printed
 beside the upload's (as "index after").
@@ -32,13 +33,15 @@ def score_once(app, path: Path, record: bool) -> tuple[float, float]:
     from webapp.service import BatchRecording, Caller, InputFile, ScoringOptions, score_input
     from webapp.service.recording import records_store
 
-    model, options = app.extensions["models"].current(), ScoringOptions()
+    is_json = path.suffix == ".json"  # a JSON record answered in JSON, as the API does for programs
+    model, options = app.extensions["models"].current(), ScoringOptions(format="json" if is_json else "csv")
     with open(path, "rb") as source:
         started = time.perf_counter()
         recorder = BatchRecording(app.extensions["database"], records_store(app.config, app.instance_path),
                                   Caller("bench", "api"), options, model, InputFile.of(source, path.name)) \
             if record else None
-        answer = score_input(source, model, options, limits=app.extensions["limits"], recorder=recorder)
+        answer = score_input(source, model, options, limits=app.extensions["limits"], recorder=recorder,
+                             json_hint=is_json)
         answer.file.close()
         seconds = time.perf_counter() - started
     if recorder is not None:
@@ -61,8 +64,11 @@ def main() -> None:
         apps["PostgreSQL"] = app_on(url, tmp / "postgres")
     try:
         print(f"{'rows':>9}  " + "  ".join(f"{name:>12}" for name in apps) + "   overhead")
-        for rows in (int(n) for n in args.sizes.split(",")):
-            path = data.csv_file(rows)
+        # One row twice: a one-row CSV upload, and one JSON record (the single-record request programs make).
+        inputs = [(int(n), data.csv_file(int(n)), f"{int(n):,}") for n in args.sizes.split(",")]
+        if any(rows == 1 for rows, _, _ in inputs):
+            inputs.insert([rows for rows, _, _ in inputs].index(1) + 1, (1, data.json_file(1), "1 JSON"))
+        for rows, path, label in inputs:
             repeat = args.repeat if rows > 1 else 50
             times, indexing = {name: [] for name in apps}, {name: [] for name in apps}
             for _ in range(repeat):  # interleaved: each round scores with every setting
@@ -76,7 +82,7 @@ def main() -> None:
             base = medians["no record"]
             overhead = ", ".join(f"{name} {medians[name] / base - 1:+.0%} ({(medians[name] - base) * 1000:+.1f} ms)"
                                  for name in apps if name != "no record")
-            print(f"{rows:>9,}  " + "  ".join(f"{medians[n]:>11.4f}s" for n in apps) + f"   {overhead}; index after: {after}",
+            print(f"{label:>9}  " + "  ".join(f"{medians[n]:>11.4f}s" for n in apps) + f"   {overhead}; index after: {after}",
                   flush=True)
     finally:
         for app in apps.values():
