@@ -329,4 +329,6 @@ def iso(moment: datetime) -> str:
     """UTC, microseconds, `Z`: SQLite gives times back without their zone, PostgreSQL with it."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
+    if moment.year >= 1000:  # isoformat's text then equals strftime's, in a fifth of the time
+        return f"{moment.isoformat(timespec='microseconds')}Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -128,7 +128,9 @@ def link(batch: Batch, tip: tuple[int, str]) -> None:
 
 
 def _values(batch: Batch) -> dict:
-    values = {c.name: getattr(batch, c.key) for c in PUBLISHED}
+    # A batch published by the recorder is a SimpleNamespace of exactly these fields (no ORM object).
+    values = dict(vars(batch)) if isinstance(batch, SimpleNamespace) else {c.name: getattr(batch, c.key)
+                                                                         for c in PUBLISHED}
     values["prev_seq"] = batch.seq - 1
     return values
 
@@ -181,12 +183,15 @@ class DriverStatement:
         # (name, its type processor, the value a literal of the statement carries) in position order
         self.plan = tuple((name, binds[name].type.dialect_impl(dialect).bind_processor(dialect),
                            binds[name].effective_value) for name in self.compiled.positiontup)
+        self._processed = tuple((position, process) for position, (_, process, _) in enumerate(self.plan)
+                                if process is not None)  # a few of thirty: dates, a float, a flag
 
-    def parameters(self, values: dict) -> tuple:
+    def parameters(self, values: dict) -> list:
         """What `construct_params` would give, processed: a name not in `values` takes its literal."""
         given = [values[name] if name in values else literal for name, _, literal in self.plan]
-        return tuple(value if process is None else process(value)
-                     for value, (_, process, _) in zip(given, self.plan))
+        for position, process in self._processed:
+            given[position] = process(given[position])
+        return given
 
 
 @functools.cache

@@ -203,7 +203,7 @@ class Recorder:
         return Batch(**self._fields(status, summary, **fields))
 
     def _fields(self, status: str, summary: dict, **fields) -> dict:
-        start = {name: getattr(self.start, name) for name in START_FIELDS}  # shallow: asdict deep-copies
+        start = dict(vars(self.start))  # shallow: asdict deep-copies
         start["options"] = canonical_json(start["options"])
         return dict(id=self.batch_id, created_at=self.created_at, completed_at=utcnow(), status=status, seq=None,
                     summary=canonical_json(summary), **start, **self._counts, prev_digest=None, digest=None, **fields)
