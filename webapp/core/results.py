@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from webapp.core import table as tables
+from webapp.core.caching import per_object
 from webapp.core.contract import ID_COLUMN
 from webapp.core.reasons import Explanations
 
@@ -117,10 +118,7 @@ def as_objects(column) -> np.ndarray:
     if isinstance(column, pd.Series) and isinstance(column.dtype, pd.CategoricalDtype):
         column = column.array  # a Series converts its Categorical through a take on the categories
     if isinstance(column, pd.Categorical):
-        table = np.empty(len(column.categories) + 1, dtype=object)  # no cache: hashing a dtype costs more
-        table[:-1] = column.categories.to_numpy(dtype=object)
-        table[-1] = np.nan
-        return table[column.codes]  # code -1 (missing) takes the NaN
+        return _category_objects(column.categories)[column.codes]  # code -1 (missing) takes the NaN
     if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
         return column.astype(object)
     if isinstance(column, tables.FewValues):
@@ -132,6 +130,29 @@ def as_objects(column) -> np.ndarray:
     if values.dtype == object and len(values) <= tables.SMALL_ROWS and all(type(v) is str for v in values):
         return values  # a frame would make them Arrow text, and give the same strings back
     return pd.Series(column, copy=False).to_numpy(dtype=object)
+
+
+FEW_CATEGORIES = 64  # up to this many, a column's categories as objects are kept (per categories object)
+
+
+def _category_objects(categories: pd.Index) -> np.ndarray:
+    """The categories as objects, then NaN for code -1. Answer columns share their dtype's few
+    categories (a status's N and Y), which are made once; many (an input's IDs) are never kept."""
+    return _few_category_objects(categories) if len(categories) <= FEW_CATEGORIES else _objects_table(categories)
+
+
+@per_object
+def _few_category_objects(categories: pd.Index) -> np.ndarray:
+    table = _objects_table(categories)
+    table.flags.writeable = False  # shared: a take copies out of it
+    return table
+
+
+def _objects_table(categories: pd.Index) -> np.ndarray:
+    table = np.empty(len(categories) + 1, dtype=object)
+    table[:-1] = categories.to_numpy(dtype=object)
+    table[-1] = np.nan
+    return table
 
 
 def frame_of(chunk) -> pd.DataFrame:

@@ -26,6 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from webapp.core.caching import per_object
+
 VERSION = "v1"
 GENESIS = "0" * 64  # the predecessor of the first batch
 SMALL_ROWS = 64  # chunks up to this size are serialised from Python values (same bytes, less overhead)
@@ -140,24 +142,6 @@ class DataDigest:
         else:
             feed(first, struct.pack(f"<{n}q", *[0 if v is None else len(v) for v in values]))
             self._column_py(items, [item for v in values if v for item in v])
-
-
-def per_object(make):
-    """`make(obj)` cached by the object's identity, holding the object so its id is not reused: for
-    schemas, whose hash costs 17 us (a layout's schema is made once and kept by whoever makes it)."""
-    made: dict[int, tuple] = {}
-
-    @functools.wraps(make)
-    def cached(obj):
-        known = made.get(id(obj))
-        if known is not None and known[0] is obj:
-            return known[1]
-        if len(made) >= 64:
-            made.clear()
-        value = make(obj)
-        made[id(obj)] = (obj, value)
-        return value
-    return cached
 
 
 @per_object
