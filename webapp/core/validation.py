@@ -29,6 +29,7 @@ from webapp.core.errors import DuplicateColumns, MissingColumns
 from webapp.core.limits import Limits
 from webapp.core import table as tables
 from webapp.core.reading import CATEGORY, NUMBER, TEXT
+from webapp.core.caching import per_object
 from webapp.core.table import FewRows
 from webapp.core.results import FeatureColumns
 from webapp.stats.fairness import NOT_RECOGNISED
@@ -238,12 +239,17 @@ def _monitored_category(column: pd.Series, allowed: dict[str, str]) -> pd.Catego
     """A monitored-only column as groups for the parity report: the training spellings, missing
     (NaN), or NOT_RECOGNISED. It never fails a row: these columns do not decide anything."""
     codes, uniques = _factorized(column)
-    categories = [*sorted(allowed.values()), NOT_RECOGNISED]
-    position = {c: i for i, c in enumerate(categories)}
+    dtype, position = _groups_plan(allowed)
     keys = [category_key(u) for u in uniques]
     table = [-1 if key is None else position[allowed.get(key, NOT_RECOGNISED)] for key in keys]
-    return pd.Categorical.from_codes(np.array(table + [-1], dtype=np.int16)[codes],
-                                     dtype=_category_dtype(tuple(categories)), validate=False)
+    return pd.Categorical.from_codes(np.array(table + [-1], dtype=np.int16)[codes], dtype=dtype, validate=False)
+
+
+@per_object
+def _groups_plan(allowed: dict[str, str]) -> tuple[pd.CategoricalDtype, dict[str, int]]:
+    """A monitored attribute's groups' dtype (the training spellings, then NOT_RECOGNISED) and codes."""
+    categories = [*sorted(allowed.values()), NOT_RECOGNISED]
+    return _category_dtype(tuple(categories)), {c: i for i, c in enumerate(categories)}
 
 
 def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
@@ -251,10 +257,7 @@ def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
 
     Handing the pipeline a Categorical spares its encoder a second pass over the strings."""
     codes, uniques = _factorized(column)
-    dtype = _category_dtype(tuple(sorted(allowed.values())))
-    categories = list(dtype.categories)
-    position = {c: i for i, c in enumerate(categories)}
-    choices = ", ".join(categories)
+    dtype, position, choices = _allowed_plan(allowed)
     to_category, bad, texts = [], [], []
     for value in uniques:
         key = category_key(value)
@@ -269,6 +272,14 @@ def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
     return values, found
 
 
+@per_object  # a contract's allowed values are made once per model: its plan is made once too
+def _allowed_plan(allowed: dict[str, str]) -> tuple[pd.CategoricalDtype, dict[str, int], str]:
+    """A category feature's dtype, each training spelling's code, and the choices as an error names them."""
+    dtype = _category_dtype(tuple(sorted(allowed.values())))
+    categories = list(dtype.categories)
+    return dtype, {c: i for i, c in enumerate(categories)}, ", ".join(categories)
+
+
 @functools.lru_cache(maxsize=64)
 def _category_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype:
     # Categories as Python strings, not pandas' Arrow-backed `str`: every tally, the model and the
@@ -278,7 +289,8 @@ def _category_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype:
 
 def _check_number(column: pd.Series, name: str, spec: dict):
     n = len(column)
-    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+    if column.dtype != object and pd.api.types.is_numeric_dtype(column.dtype) \
+            and not pd.api.types.is_bool_dtype(column.dtype):  # (a few JSON cells are objects: no dtype tests)
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         unparsed = np.zeros(n, dtype=bool)
     else:

@@ -4,6 +4,8 @@ also what the OpenAPI document describes the parameters from — a parameter can
 description."""
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, fields
 from typing import Annotated, Literal
 
@@ -73,6 +75,8 @@ class ScoreQuery(BaseModel):
     @classmethod
     def parse(cls, values) -> "ScoreQuery":
         """From a query string (a MultiDict) or a job payload; a bad format names what is accepted."""
+        if not values:  # no query at all (most requests): the defaults, validated once
+            return _default_query(cls)
         data = {k: values.get(k) for k in cls.model_fields if values.get(k) not in (None, "")}
         fmt = data.get("format")
         if fmt is not None and fmt not in FORMATS:
@@ -83,3 +87,8 @@ class ScoreQuery(BaseModel):
         return ScoringOptions(format=fmt, explain=self.explain, reasons_for=self.reasons_for,
                               include_input=self.include_input, on_error=self.on_error, sheet=self.sheet,
                               purpose=self.purpose)
+
+
+@functools.cache
+def _default_query(cls) -> "ScoreQuery":
+    return cls.model_validate({})  # a frozen model: safely shared

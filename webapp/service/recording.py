@@ -102,7 +102,7 @@ def dataset_input(urls: list[str], location: str) -> InputFile:
 
 def records_store(config, instance_path: str) -> str:
     """Where the decision archives go: `RECORDS_URL`, else `instance/records`."""
-    return config.get("RECORDS_URL") or str(Path(instance_path) / "records")
+    return config.get("RECORDS_URL") or os.path.join(instance_path, "records")  # per request: no Path made
 
 
 class BatchRecording:
