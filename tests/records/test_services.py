@@ -6,7 +6,7 @@ import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 
-from tests.records.conftest import decisions, rewrite
+from tests.records.conftest import decisions, few, rewrite
 from webapp.records import (
     BatchNotFound,
     BatchPurged,
@@ -131,6 +131,19 @@ def test_verify_catches_a_changed_batch_field_and_a_removed_archive(database, st
     archive_of(store, ids[1]).unlink()
     assert verify(database, store=store).first_bad == ids[0]
     assert "missing" in verify(database, ids[1], store=store).problem
+
+
+@pytest.mark.parametrize("kind", ["inline json", "inline"])
+def test_verify_names_a_batch_whose_archive_in_its_row_no_longer_reads(database, store, record, kind, monkeypatch):
+    as_lists = kind == "inline json"
+    ids = [record(few(decisions(["A", "B"])) if as_lists else decisions(["A", "B"])) for _ in range(2)]
+    with database.session() as session:
+        batch = session.get(Batch, ids[0])
+        assert (batch.archive_data[:1] == b"{") == as_lists
+        batch.archive_data = batch.archive_data[: len(batch.archive_data) // 2]  # cut short
+    report = verify(database, store=store)
+    assert (report.ok, report.first_bad) == (False, ids[0])
+    assert "unreadable" in report.problem
 
 
 # --- retention

@@ -183,13 +183,20 @@ def _is_json(data: bytes) -> bool:
     return data[:1] == b"{"  # an IPC stream starts with its continuation marker, 0xFFFFFFFF
 
 
+class ArchiveUnreadable(OSError):
+    """An archive that does not read as one (changed or cut short): as missing as a removed file."""
+
+
 def _json_table(data: bytes) -> pa.Table:
-    document = json.loads(data)
-    if document.get("format") != JSON_FORMAT:
-        raise ValueError(f"an inline archive of the unknown format {document.get('format')!r}")
-    schema = pa.schema([(name, _JSON_TYPES[kind]) for name, kind in document["fields"]])
-    return pa.Table.from_arrays([pa.array(column, type=field.type) for column, field in
-                                 zip(document["columns"], schema)], schema=schema)
+    try:
+        document = json.loads(data)
+        if document.get("format") != JSON_FORMAT:
+            raise ArchiveUnreadable(f"an inline archive of the unknown format {str(document.get('format'))[:40]!r}")
+        schema = pa.schema([(name, _JSON_TYPES[kind]) for name, kind in document["fields"]])
+        return pa.Table.from_arrays([pa.array(column, type=field.type) for column, field in
+                                     zip(document["columns"], schema, strict=True)], schema=schema)
+    except (ValueError, KeyError, TypeError, AttributeError, pa.ArrowException) as exc:
+        raise ArchiveUnreadable(f"the inline archive does not read ({type(exc).__name__})") from None
 
 
 def action_of(record: dict) -> str | None:

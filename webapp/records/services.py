@@ -276,7 +276,7 @@ def _check(session: Session, kind: str, entry, previous: str, store) -> tuple[st
     try:
         location = _location(session, entry.archive, store)
         data_digest, expected = _read_archive(location, entry.archive_data, pairs=entry.indexed)
-    except OSError:
+    except (OSError, pa.ArrowException):  # gone, or cut short or changed past reading
         return "its archive is missing or unreadable", None
     if data_digest != entry.data_digest:
         return "its decisions differ from those recorded (the archive was changed)", None
