@@ -7,7 +7,6 @@ categorical feature may take are learned from the training data and stored in th
 from __future__ import annotations
 
 import functools
-
 import math
 import re
 from dataclasses import dataclass

@@ -212,8 +212,8 @@ def _factorize_small(values: np.ndarray) -> tuple[np.ndarray, list]:
     values (None, NaN, pd.NA, NaT) take -1, and values that compare equal share a code."""
     positions: dict = {}
     # Text is never missing: only other cells ask pandas (2 us a call, most of a few cells' work).
-    codes = [positions.setdefault(value, len(positions)) if type(value) is str else
-             -1 if pd.isna(value) else positions.setdefault(value, len(positions)) for value in values]
+    codes = [-1 if type(value) is not str and pd.isna(value) else positions.setdefault(value, len(positions))
+             for value in values]
     return np.array(codes, dtype=np.intp), list(positions)
 
 

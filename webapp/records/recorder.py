@@ -8,7 +8,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from datetime import UTC, datetime
 
@@ -52,9 +52,6 @@ class BatchStart:
             raise ValueError(f"channel must be one of {', '.join(CHANNELS)}")
         if self.purpose not in PURPOSES:
             raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}")
-
-
-START_FIELDS = tuple(f.name for f in fields(BatchStart))
 
 
 class RecordingClosed(RuntimeError):

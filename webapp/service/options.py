@@ -5,7 +5,6 @@ description."""
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass, fields
 from typing import Annotated, Literal
 
