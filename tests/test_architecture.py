@@ -17,27 +17,31 @@ DATABASE = {"sqlalchemy", "alembic", "psycopg"}
 QUEUE = {"huey", "redis"}
 
 # subpackage -> (parts of webapp it may import, third-party roots it must not import). The layers, from
-# the bottom: statistics; the core and the model; storage and the database; the capabilities built on
-# the database (records, accounts, registry, notices); the scoring service (the one door); the engines
-# and the jobs that call it; the web layer on top, which reaches data only through those packages.
+# the bottom: helpers that know nothing of loans (utils, which every layer may use); statistics; the
+# core and the model; storage and the database; the capabilities built on the database (records,
+# accounts, registry, notices); the scoring service (the one door); the engines and the jobs that call
+# it; the web layer on top, which reaches data only through those packages.
 RULES = {
-    "stats": ({"stats"}, WEB_FRAMEWORK | DATABASE | QUEUE | {"dask", "distributed"}),
-    "core": ({"core", "stats"}, WEB_FRAMEWORK | DATABASE | QUEUE | {"sklearn", "joblib", "dask", "distributed"}),
-    "model": ({"model", "core", "stats"}, WEB_FRAMEWORK | DATABASE | QUEUE | {"dask", "distributed"}),
-    "storage": ({"storage"}, WEB_FRAMEWORK | DATABASE | QUEUE),
-    "db": ({"db"}, WEB_FRAMEWORK | QUEUE),
-    "records": ({"records", "db", "core", "stats", "storage"}, WEB_FRAMEWORK | QUEUE),
-    "accounts": ({"accounts", "db"}, WEB_FRAMEWORK | QUEUE),
-    "registry": ({"registry", "db", "model", "core", "stats", "storage"}, WEB_FRAMEWORK | QUEUE),
-    "notices": ({"notices", "records", "db", "core"}, (WEB_FRAMEWORK - {"jinja2", "markupsafe"}) | QUEUE),
-    "service": ({"service", "core", "model", "stats", "storage", "records", "registry", "db"},
+    "utils": ({"utils"}, {"numpy", "pandas", "pyarrow", "sklearn"} | WEB_FRAMEWORK | DATABASE | QUEUE),
+    "stats": ({"utils", "stats"}, WEB_FRAMEWORK | DATABASE | QUEUE | {"dask", "distributed"}),
+    "core": ({"utils", "core", "stats"},
+             WEB_FRAMEWORK | DATABASE | QUEUE | {"sklearn", "joblib", "dask", "distributed"}),
+    "model": ({"utils", "model", "core", "stats"}, WEB_FRAMEWORK | DATABASE | QUEUE | {"dask", "distributed"}),
+    "storage": ({"utils", "storage"}, WEB_FRAMEWORK | DATABASE | QUEUE),
+    "db": ({"utils", "db"}, WEB_FRAMEWORK | QUEUE),
+    "records": ({"utils", "records", "db", "core", "stats", "storage"}, WEB_FRAMEWORK | QUEUE),
+    "accounts": ({"utils", "accounts", "db"}, WEB_FRAMEWORK | QUEUE),
+    "registry": ({"utils", "registry", "db", "model", "core", "stats", "storage"}, WEB_FRAMEWORK | QUEUE),
+    "notices": ({"utils", "notices", "records", "db", "core"}, (WEB_FRAMEWORK - {"jinja2", "markupsafe"}) | QUEUE),
+    "service": ({"utils", "service", "core", "model", "stats", "storage", "records", "registry", "db"},
                 WEB_FRAMEWORK | QUEUE | {"dask", "distributed"}),
-    "engines": ({"engines", "service", "core", "model", "stats", "storage"}, WEB_FRAMEWORK | DATABASE | QUEUE),
-    "jobs": ({"jobs", "service", "engines", "records", "accounts", "registry", "storage", "db", "core", "model",
-              "stats"}, WEB_FRAMEWORK),
+    "engines": ({"utils", "engines", "service", "core", "model", "stats", "storage"},
+                WEB_FRAMEWORK | DATABASE | QUEUE),
+    "jobs": ({"utils", "jobs", "service", "engines", "records", "accounts", "registry", "storage", "db", "core",
+              "model", "stats"}, WEB_FRAMEWORK),
     # The web layer never builds queries: no SQLAlchemy, no `webapp.db`.
-    "web": ({"web", "core", "model", "stats", "config", "service", "storage", "records", "accounts", "registry",
-             "notices", "jobs"}, DATABASE | {"dask", "distributed"}),
+    "web": ({"utils", "web", "core", "model", "stats", "config", "service", "storage", "records", "accounts",
+             "registry", "notices", "jobs"}, DATABASE | {"dask", "distributed"}),
 }
 TOP_LEVEL_MODULES = {"__init__.py", "config.py", "cli.py"}
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from webapp.core import table as tables
-from webapp.core.caching import per_object
+from webapp.utils.caching import per_object
 from webapp.core.contract import ID_COLUMN
 from webapp.core.reasons import Explanations
 

@@ -29,7 +29,7 @@ from webapp.core.errors import DuplicateColumns, MissingColumns
 from webapp.core.limits import Limits
 from webapp.core import table as tables
 from webapp.core.reading import CATEGORY, NUMBER, TEXT
-from webapp.core.caching import per_object
+from webapp.utils.caching import per_object
 from webapp.core.table import FewRows
 from webapp.core.results import FeatureColumns
 from webapp.stats.fairness import NOT_RECOGNISED

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import ipc
 
-from webapp.core.caching import per_object
+from webapp.utils.caching import per_object
 
 FIXED = {"row": pa.int64(), "loan_id": pa.string(), "status": pa.string(), "probability": pa.float64(),
          "error": pa.string(), "reason_codes": pa.list_(pa.string()),

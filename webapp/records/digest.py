@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from webapp.core.caching import per_object
+from webapp.utils.caching import per_object
 
 VERSION = "v1"
 GENESIS = "0" * 64  # the predecessor of the first batch

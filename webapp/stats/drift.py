@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from webapp.stats.fairness import FEW_VALUES  # up to this many values a feature is counted in Python
+from webapp.stats.fairness import FEW_VALUES, category_names  # up to FEW_VALUES values are counted in Python
+from webapp.utils.caching import per_object
 
 SHARE_FLOOR = 1e-4
 MIN_ROWS = 100
@@ -66,10 +67,11 @@ def _number_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
     return np.array([a - b for a, b in zip(bounds, bounds[1:])] + [missing], dtype=np.int64)
 
 
-def _category_counts(values: pd.Categorical, names: list[str]) -> np.ndarray:
-    """Counts per bin of category_bins, counting codes first: a few categories, however many rows."""
-    position = {name: i for i, name in enumerate(names)}
-    bins = [len(names) + 1] + [position.get(str(c), len(names)) for c in values.categories]  # code -1 first
+def _category_counts(values: pd.Categorical, shares: dict[str, float]) -> np.ndarray:
+    """Counts per bin of category_bins (the names: `shares`' keys), counting codes first: a few
+    categories, however many rows."""
+    names = _positions(shares)
+    bins = [len(names) + 1] + [names.get(c, len(names)) for c in category_names(values.categories)]  # code -1 first
     if len(values) <= FEW_VALUES:
         counts = [0] * (len(names) + 2)
         for code in values.codes.tolist():
@@ -98,6 +100,11 @@ def training_distribution(numbers: dict[str, np.ndarray], categories: dict[str, 
     return out
 
 
+@per_object  # a card's shares are made once per model, and each chunk's categories come from a kept dtype
+def _positions(shares: dict[str, float]) -> dict[str, int]:
+    return {name: i for i, name in enumerate(shares)}
+
+
 @dataclass
 class DriftTally:
     """Bin counts per feature over the scored rows of a file, against the training distribution."""
@@ -117,7 +124,7 @@ class DriftTally:
             if spec["kind"] == "number":
                 counts = _number_counts(np.asarray(column, dtype=np.float64), spec["edges"])
             else:
-                counts = _category_counts(column, list(spec["shares"]))
+                counts = _category_counts(column, spec["shares"])
             self.counts[name] = self.counts[name] + counts if name in self.counts else counts
 
     def merge(self, other: "DriftTally") -> "DriftTally":

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from webapp.utils.caching import per_object
+
 MIN_GROUP_ROWS = 30
 FOUR_FIFTHS = 0.8
 MISSING = "(missing)"
@@ -32,7 +34,7 @@ class ParityTally:
         """Tally one chunk. `values` is a Categorical (missing: code -1); `approved` and `scored`
         are boolean arrays of the same length."""
         categorical = values.array if isinstance(values, pd.Series) else values
-        names = [MISSING, *map(str, categorical.categories)]
+        names = [MISSING, *category_names(categorical.categories)]
         if len(categorical) <= FEW_VALUES:
             rows, approvals = _few_counts(categorical.codes.tolist(), approved.tolist(), scored.tolist(), len(names))
         else:
@@ -64,6 +66,18 @@ class ParityTally:
 
     def flagged(self) -> list[str]:
         return [attribute for attribute, entry in self.report().items() if entry["flagged"]]
+
+
+def category_names(categories: pd.Index) -> tuple[str, ...]:
+    """A Categorical's categories as text. Validated chunks share their dtype's categories (one per
+    feature), so a few are made once, not per chunk: iterating an Index costs microseconds, more
+    than a single record's tally. Many are not kept (a cache must not hold a hostile file's values)."""
+    return _few_names(categories) if len(categories) <= FEW_VALUES else tuple(map(str, categories))
+
+
+@per_object
+def _few_names(categories: pd.Index) -> tuple[str, ...]:
+    return tuple(map(str, categories))
 
 
 def _few_counts(codes: list[int], approved: list[bool], scored: list[bool], groups: int) -> tuple[list, list]:

@@ -1,0 +1,5 @@
+"""Small helpers every layer may use, with no knowledge of loans, scoring or the web: identity
+caches for objects made once and kept (`caching`).
+
+May import: the standard library only. Nothing else of `webapp`, and no third-party package.
+"""
