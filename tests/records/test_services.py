@@ -122,6 +122,23 @@ def test_verify_names_the_first_batch_whose_decisions_were_changed(database, sto
     assert verify(database, ids[0], store=store).ok and not verify(database, ids[1], store=store).ok
 
 
+def test_a_batch_recorded_in_digest_version_1_still_verifies_and_its_version_is_bound(database, store, record):
+    from webapp.records import archive
+    from webapp.records.digest import DataDigest, batch_digest, header_of
+
+    batch_id = record(decisions(["A", "B", "C"]))
+    with database.session() as session:  # as a batch recorded before version 2 was
+        batch = session.get(Batch, batch_id)
+        version_1 = DataDigest("v1")
+        version_1.update(archive.read(archive.locate(batch.archive, store), batch.archive_data))
+        batch.digest_version, batch.data_digest = None, version_1.hexdigest()
+        batch.digest = batch_digest(batch.prev_digest, header_of(batch), batch.data_digest, "v1")
+    assert verify(database, store=store).ok
+    with database.session() as session:
+        session.get(Batch, batch_id).digest_version = "v2"  # a version claimed is a version recomputed
+    assert not verify(database, store=store).ok
+
+
 def test_verify_catches_a_changed_batch_field_and_a_removed_archive(database, store, record, archive_kind):
     if archive_kind.startswith("inline"):
         pytest.skip("an archive kept in the batch's row cannot go missing apart from it")

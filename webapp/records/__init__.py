@@ -10,8 +10,8 @@ period (Regulation B's 25 months) so each can be looked up, verified and re-scor
 - `services`: lookups (a Loan_ID's decisions, a batch's), verify, reindex, purge, hold, release, export;
 - `replay`: re-score a batch and compare.
 
-May import: `webapp.db`, `webapp.core`, `webapp.stats`, `webapp.storage`, SQLAlchemy, pyarrow,
-pandas, numpy, fsspec (a store behind a URL). Never Flask.
+May import: `webapp.db`, `webapp.core`, `webapp.stats`, `webapp.storage`, `webapp.utils`, SQLAlchemy,
+pyarrow, pandas, numpy, fsspec (a store behind a URL). Never Flask.
 """
 from webapp.records.recorder import BatchStart, Recorder, RecordingClosed
 from webapp.records.replay import ReplayReport, replay

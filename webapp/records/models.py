@@ -45,6 +45,7 @@ class Batch(Base):
     data_digest: Mapped[str | None] = mapped_column(String(64))
     prev_digest: Mapped[str | None] = mapped_column(String(64))
     digest: Mapped[str | None] = mapped_column(String(64))
+    digest_version: Mapped[str | None] = mapped_column(String(8))  # None: recorded before the column (v1)
     indexed: Mapped[bool] = mapped_column(Boolean, default=False)  # its decision_index rows are written
     hold_reason: Mapped[str | None] = mapped_column(Text)
     held_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

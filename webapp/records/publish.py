@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from webapp.db import Database
-from webapp.records.digest import GENESIS, HEADER_FIELDS, VERSION, batch_digest, header_of
+from webapp.records.digest import GENESIS, HEADER_FIELDS, batch_digest, header_of, version_of
 from webapp.records.models import Batch, DecisionIndex, Deletion
 
 MAX_ATTEMPTS = 100  # each failed attempt means another batch was published: the chain moved on
@@ -70,7 +70,7 @@ def _postgres_statement():
     def utf8(value):
         return func.convert_to(value, literal("UTF8"))
 
-    # digest_head: "v1\n"; digest_middle: "\n" and the header up to its position; digest_tail: the
+    # digest_head: the version and "\n"; digest_middle: "\n" and the header up to its position; digest_tail: the
     # rest of the header, "\n" and the data digest (see digest.batch_digest and header_of).
     parts = [bindparam("digest_head", type_=LargeBinary), utf8(tip.c.digest),
              bindparam("digest_middle", type_=LargeBinary), utf8(cast(seq, Text)),
@@ -101,7 +101,7 @@ def _digest_parts(batch: Batch) -> dict:
     if header.count(place) != 1:  # keys are sorted and text is escaped: only the key itself matches
         raise ValueError("the batch header does not place its position exactly once")
     before, _, after = header.partition(place)
-    return {"digest_head": f"{VERSION}\n".encode(), "digest_middle": f'\n{before}"seq":'.encode(),
+    return {"digest_head": f"{version_of(batch)}\n".encode(), "digest_middle": f'\n{before}"seq":'.encode(),
             "digest_tail": f"{after}\n{batch.data_digest}".encode()}
 
 
@@ -124,7 +124,7 @@ def publish(database: Database, batch: Batch, sorted_keys: tuple[np.ndarray, np.
 def link(batch: Batch, tip: tuple[int, str]) -> None:
     """Give `batch` the position after `tip` and the digest that chains it there."""
     batch.seq, batch.prev_digest = tip[0] + 1, tip[1]
-    batch.digest = batch_digest(batch.prev_digest, header_of(batch), batch.data_digest)
+    batch.digest = batch_digest(batch.prev_digest, header_of(batch), batch.data_digest, version_of(batch))
 
 
 def _values(batch: Batch) -> dict:

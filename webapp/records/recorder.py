@@ -203,7 +203,8 @@ class Recorder:
         start = dict(vars(self.start))  # shallow: asdict deep-copies
         start["options"] = canonical_json(start["options"])
         return dict(id=self.batch_id, created_at=self.created_at, completed_at=utcnow(), status=status, seq=None,
-                    summary=canonical_json(summary), **start, **self._counts, prev_digest=None, digest=None, **fields)
+                    summary=canonical_json(summary), **start, **self._counts, prev_digest=None, digest=None,
+                    digest_version=self._digest.version, **fields)
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from webapp.db import Database
 from webapp.records import archive, index
-from webapp.records.digest import GENESIS, DataDigest, batch_digest, loan_key
+from webapp.records.digest import GENESIS, DataDigest, batch_digest, loan_key, version_of
 from webapp.records.models import Batch, DecisionIndex, Deletion
 from webapp.records.recorder import header_of, iso, utcnow
 
@@ -275,21 +275,24 @@ def _check(session: Session, kind: str, entry, previous: str, store) -> tuple[st
         return None, None
     try:
         location = _location(session, entry.archive, store)
-        data_digest, expected = _read_archive(location, entry.archive_data, pairs=entry.indexed)
+        data_digest, expected = _read_archive(location, entry.archive_data, pairs=entry.indexed,
+                                              version=version_of(entry))
     except (OSError, pa.ArrowException):  # gone, or cut short or changed past reading
         return "its archive is missing or unreadable", None
     if data_digest != entry.data_digest:
         return "its decisions differ from those recorded (the archive was changed)", None
-    if batch_digest(entry.prev_digest, header_of(entry), data_digest) != entry.digest:
+    if batch_digest(entry.prev_digest, header_of(entry), data_digest, version_of(entry)) != entry.digest:
         return "its recorded fields differ from those recorded", None
     if expected is None:  # not indexed yet: lookups read its archive
         return None, None
     return None, index.difference(expected, index.stored_pairs(session, entry.seq))
 
 
-def _read_archive(location: str | None, data: bytes | None, *, pairs: bool) -> tuple[str, np.ndarray | None]:
-    """The archive's data digest and, when asked, its index pairs: one pass over the archive."""
-    digest, parts = DataDigest(), []
+def _read_archive(location: str | None, data: bytes | None, *, pairs: bool,
+                  version: str) -> tuple[str, np.ndarray | None]:
+    """The archive's data digest (in the batch's digest version) and, when asked, its index pairs:
+    one pass over the archive."""
+    digest, parts = DataDigest(version), []
     for chunk in archive.chunks(location, data):
         digest.update(chunk)
         if pairs:
