@@ -183,3 +183,40 @@ def test_columns_asked_of_an_arrow_file_are_the_only_ones_read(tmp_path, monkeyp
     assert pa.concat_tables(parts).equals(table.select(["row", "loan_id"]))
     assert opened[-1] is not None and sorted(opened[-1].included_fields) == [0, 1]
     assert archive.read(str(path), None, columns=["probability", "row"]).equals(table.select(["probability", "row"]))
+
+
+@pytest.mark.parametrize("large_format", ["arrow", "parquet"])
+def test_a_batch_grows_from_its_row_to_a_file_to_a_compressed_file_as_its_chunks_come(tmp_path, monkeypatch,
+                                                                                      large_format):
+    from tests.records.conftest import decisions
+    from webapp.records import archive
+
+    chunks = [archive.normalise(decisions([f"L{i}" for i in range(first, first + 10)], start=first + 1))
+              for first in (0, 10, 20)]
+    chunk_bytes = max(chunk.get_total_buffer_size() for chunk in chunks)
+    monkeypatch.setattr(archive, "INLINE_BYTES", chunk_bytes)  # the first chunk could stay in the row
+    monkeypatch.setattr(archive, "ARROW_FILE_BYTES", 2 * chunk_bytes)  # the third makes it large
+    monkeypatch.setattr(archive, "LARGE_FORMAT", large_format)
+    writer = archive.ArchiveWriter(tmp_path, "b1")
+    writer.write(chunks[0])
+    assert list(tmp_path.iterdir()) == []
+    writer.write(chunks[1])  # now a file, written as it comes
+    assert [p.name for p in tmp_path.iterdir()] == ["b1.arrow.partial"]
+    writer.write(chunks[2])  # past the file's size: compressed, from the chunks in memory
+    path, data = writer.close()
+    assert data is None and [p.name for p in tmp_path.iterdir()] == [Path(path).name]
+    assert archive.read(str(path), None).equals(pa.concat_tables(chunks))
+    if large_format == "arrow":
+        assert archive.is_arrow_file(str(path))
+
+
+def test_a_middling_batch_abandoned_leaves_no_file(tmp_path, monkeypatch):
+    from tests.records.conftest import decisions
+    from webapp.records import archive
+
+    monkeypatch.setattr(archive, "INLINE_BYTES", 0)
+    writer = archive.ArchiveWriter(tmp_path, "b1")
+    writer.write(archive.normalise(decisions(["A", "B"])))
+    assert [p.name for p in tmp_path.iterdir()] == ["b1.arrow.partial"]
+    writer.abandon()
+    assert list(tmp_path.iterdir()) == []
