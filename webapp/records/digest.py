@@ -50,7 +50,8 @@ class DataDigest:
         self.version = version
         self._streams: dict[str, object] = {}
         self._types: dict[str, str] = {}
-        self._bits: dict[str, list[int]] = {}  # version 2: each `valid` stream's bits short of a byte
+        # version 2: each `valid` stream's bits short of a byte, as (their value, how many)
+        self._bits: dict[str, tuple[int, int]] = {}
 
     def update(self, table) -> None:
         """Feed a chunk: a `pa.Table`, or anything with its `schema`, `num_rows` and `values`
@@ -74,9 +75,9 @@ class DataDigest:
         streams = self._streams
         if self._bits:  # the last byte of each `valid` stream, padded: on copies, so more rows may follow
             streams = dict(streams)
-            for key, bits in self._bits.items():
+            for key, (value, _) in self._bits.items():
                 stream = streams[key].copy() if key in streams else hashlib.sha256()
-                stream.update(_packed(bits + [0] * (8 - len(bits))))
+                stream.update(bytes((value,)))
                 streams[key] = stream
         heads = _stream_heads(tuple(streams), tuple(self._types.items()))
         lines = [head + streams[key].hexdigest() for key, head in heads]
@@ -102,24 +103,32 @@ class DataDigest:
             return
         bits = np.ones(n, dtype=np.uint8) if valid is None else np.asarray(valid, dtype=np.uint8)
         if carried is not None:
-            bits = np.concatenate([np.array(carried, dtype=np.uint8), bits])
+            value, count = carried
+            bits = np.concatenate([np.array([value >> j & 1 for j in range(count)], dtype=np.uint8), bits])
         whole = len(bits) // 8 * 8
         if whole:
             self._feed(key, np.packbits(bits[:whole], bitorder="little").tobytes())
         if whole < len(bits):
-            self._bits[key] = bits[whole:].tolist()
+            rest = bits[whole:].tolist()
+            self._bits[key] = (sum(bit << j for j, bit in enumerate(rest)), len(rest))
 
     def _valid_py(self, key: str, valid: list[bool]) -> None:
         """`_valid` of a few rows given as Python booleans."""
         if self.version == "v1":
             self._feed(key, bytes(valid))
             return
-        bits = self._bits.pop(key, []) + valid
-        whole = len(bits) // 8 * 8
+        value, count = self._bits.pop(key, (0, 0))
+        whole = bytearray()
+        for bit in valid:
+            value |= bit << count
+            count += 1
+            if count == 8:
+                whole.append(value)
+                value = count = 0
         if whole:
-            self._feed(key, _packed(bits[:whole]))
-        if whole < len(bits):
-            self._bits[key] = [int(bit) for bit in bits[whole:]]
+            self._feed(key, bytes(whole))
+        if count:
+            self._bits[key] = (value, count)
 
     def _lengths(self, key: str, lengths: np.ndarray) -> None:
         """A stream of text or list lengths (non-negative integers)."""
@@ -260,11 +269,6 @@ def _ones(n: int) -> bytes:
 def _all_set(n: int) -> bytes:
     """Version 2's `valid` bytes of 8n rows without nulls."""
     return b"\xff" * n
-
-
-def _packed(bits: list) -> bytes:
-    """Bits (a multiple of 8, truthy or not) as bytes, least significant bit first."""
-    return bytes(sum(1 << j for j in range(8) if bits[i + j]) for i in range(0, len(bits), 8))
 
 
 def leb128(values: np.ndarray) -> bytes:
