@@ -4,7 +4,8 @@ Sessions are Flask-Login's (small, and only user loading: Flask-Security-Too wou
 forms, tables and mail), with a twist: the id Flask-Login keeps in the cookie is not the user's id
 but a random sign-in session id, new at every sign-in, whose hash lives in the `sessions` table, so
 a session can be expired (idle and absolute timeouts) and revoked on the server. Failed sign-ins are
-counted by Flask-Limiter's storage (memory, or Redis with REDIS_URL) per account and per client
+counted by the `limits` library (memory, or Redis with REDIS_URL; Flask-Limiter's own core, without
+its hooks, which looked up limits on every request though none applies) per account and per client
 address: the 6th failure within 15 minutes answers 429.
 """
 from __future__ import annotations
@@ -15,10 +16,8 @@ from datetime import timedelta
 
 from flask import (Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
-from limits import parse
+from limits import parse, storage, strategies
 
 from webapp.accounts import passwords, services
 from webapp.accounts.roles import SEE_ALL, may
@@ -93,12 +92,12 @@ def _throttle_keys(email: str) -> list[str]:
 
 
 def throttled(email: str) -> bool:
-    limiter = current_app.extensions["login_limiter"].limiter
+    limiter = current_app.extensions["login_limiter"]
     return not all(limiter.test(FAILURES_ALLOWED, "sign-in", key) for key in _throttle_keys(email))
 
 
 def count_failure(email: str) -> None:
-    limiter = current_app.extensions["login_limiter"].limiter
+    limiter = current_app.extensions["login_limiter"]
     for key in _throttle_keys(email):
         limiter.hit(FAILURES_ALLOWED, "sign-in", key)
 
@@ -248,10 +247,10 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     app.config.setdefault("SESSION_IDLE_MINUTES", 30)
     app.config.setdefault("SESSION_ABSOLUTE_HOURS", 12)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")  # "within 15 minutes", not per clock quarter
-    # One limiter per app (its memory storage is the app's own); it limits nothing by default.
-    app.extensions["login_limiter"] = Limiter(get_remote_address, app=app, default_limits=[])
+    # One throttle per app (its memory storage is the app's own); a moving window: "within 15 minutes",
+    # not per clock quarter.
+    counts = storage.storage_from_string(app.config.get("REDIS_URL") or "memory://")
+    app.extensions["login_limiter"] = strategies.MovingWindowRateLimiter(counts)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     app.register_blueprint(bp)
