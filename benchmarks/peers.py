@@ -64,7 +64,7 @@ def ours(worker_class: str | None, tmp: Path) -> tuple[Server, dict]:
     """Our server and job worker as `make run` starts them (optionally another gunicorn worker
     class), and its API key header."""
     port = free_port()
-    env = {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "SECRET_KEY": "bench", "LOG_LEVEL": "warning",
+    env = {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "SECRET_KEY": "bench", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
            "UPLOAD_FOLDER": str(tmp / "uploads"), "MAX_CONTENT_LENGTH": str(200 * 2**20),
            "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "MODEL_STORE": str(tmp / "models"),
            "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1], "PYTHONPATH": str(ROOT),
