@@ -117,6 +117,26 @@ def test_a_store_behind_an_fsspec_url(database, files):
             fs.rm(url, recursive=True)
 
 
+def test_a_middling_archive_behind_an_fsspec_url_is_moved_into_place_once_complete(database, monkeypatch):
+    import fsspec
+
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)  # a file from the first chunk, uncompressed
+    url = f"memory://records-{uuid.uuid4().hex}"
+    recorder = Recorder(database, start(), store=url)
+    recorder.add(decisions(["A", "B"]))
+    recorder.add(decisions(["C"], start=3))
+    recorder.complete({})
+    name, fs = f"{recorder.batch_id}.arrow", fsspec.filesystem("memory")
+    try:
+        assert fs.exists(f"{url}/{name}") and not fs.exists(f"{url}/{name}.partial")
+        assert verify(database, store=url).ok
+        with database.session() as session:
+            assert [d["row"] for d in decisions_for(session, "C", store=url)] == [3]
+    finally:
+        if fs.exists(url):
+            fs.rm(url, recursive=True)
+
+
 # --- the app after a move: a restart with RECORDS_URL at the new place
 
 @pytest.fixture
