@@ -85,6 +85,7 @@ def test_a_batch_has_its_fields_counts_and_summary(database, record):
     assert batch["summary"] == {"rows": 2, "drift": None}
     assert batch["options"] == {"explain": True}
     assert batch["model"]["version"] == "2026-11-01-abc"
+    assert batch["digest_version"] == "v2"  # what to recompute its digest in (README, webapp/records/digest.py)
     with database.session() as session, pytest.raises(BatchNotFound):
         get_batch(session, "0" * 32)
 
@@ -135,6 +136,7 @@ def test_a_batch_recorded_in_digest_version_1_still_verifies_and_its_version_is_
         batch.digest = batch_digest(batch.prev_digest, header_of(batch), batch.data_digest, "v1")
     assert verify(database, store=store).ok
     with database.session() as session:
+        assert get_batch(session, batch_id)["digest_version"] == "v1"
         session.get(Batch, batch_id).digest_version = "v2"  # a version claimed is a version recomputed
     assert not verify(database, store=store).ok
 

@@ -54,8 +54,8 @@ def batch_fields(batch: Batch) -> dict:
             "model": {"name": batch.model_name, "version": batch.model_version, "sha256": batch.model_sha256},
             "threshold": batch.threshold, "code_version": batch.code_version,
             "counts": {"rows": batch.rows, "scored": batch.scored, "failed": batch.failed},
-            "digest": batch.digest, "hold": {"reason": batch.hold_reason, "since": iso(batch.held_at)}
-            if batch.hold_reason else None}
+            "digest": batch.digest, "digest_version": version_of(batch) if batch.digest else None,
+            "hold": {"reason": batch.hold_reason, "since": iso(batch.held_at)} if batch.hold_reason else None}
 
 
 def get_batch(session: Session, batch_id: str) -> dict:
