@@ -296,9 +296,7 @@ class ArchiveWriter:
         for chunk in self._pending[self._middling_chunks:]:
             self._middling.write_table(chunk)
         self._middling_chunks = len(self._pending)
-        if not self.remote:
-            self._file.flush()
-            start_writeback(self._file.fileno())
+        self._to_disk(wait=False)  # perhaps on the request's thread: the fsync at the end waits instead
 
     def _drop_middling(self) -> None:
         if self._middling is not None:
@@ -326,11 +324,20 @@ class ArchiveWriter:
             self._writer.write_table(table, row_group_size=1_000_000)
         else:
             self._writer.write_table(table)
-        if not self.remote:
-            # Each chunk to disk on the writer's thread, while the next is scored: `close()`, on the
-            # request's path, then syncs the last chunk only (a million rows: 40-50 ms less, measured).
-            self._file.flush()
+        # On the writer's own thread: waiting there, `close()` on the request's path then syncs the
+        # last chunk only (a million rows: 40-50 ms less, measured).
+        self._to_disk(wait=True)
+
+    def _to_disk(self, wait: bool) -> None:
+        """Send the file's pages written so far to disk while the next chunk is scored: waiting for
+        them (fdatasync) or not (`start_writeback`). An object store's file has no such call."""
+        if self.remote:
+            return
+        self._file.flush()
+        if wait:
             os.fdatasync(self._file.fileno())
+        else:
+            start_writeback(self._file.fileno())
 
     def _open(self, partial: Path | str):
         if self.remote:
