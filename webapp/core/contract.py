@@ -6,7 +6,6 @@ categorical feature may take are learned from the training data and stored in th
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
 from dataclasses import dataclass
@@ -103,12 +102,7 @@ def category_key(value: object) -> str | None:
 
 
 def columns_by_key() -> dict[str, str]:
-    """Normalised header key -> canonical column name, for every column of the contract (a copy)."""
-    return dict(_columns_by_key())
-
-
-@functools.cache
-def _columns_by_key() -> dict[str, str]:
+    """Normalised header key -> canonical column name, for every column of the contract."""
     return {normalise_name(name): name for name in (ID_COLUMN, *FEATURE_NAMES)}
 
 

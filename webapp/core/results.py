@@ -135,23 +135,14 @@ def as_objects(column) -> np.ndarray:
 FEW_CATEGORIES = 64  # up to this many, a column's categories as objects are kept (per categories object)
 
 
+@per_object(at_most=FEW_CATEGORIES)
 def _category_objects(categories: pd.Index) -> np.ndarray:
     """The categories as objects, then NaN for code -1. Answer columns share their dtype's few
     categories (a status's N and Y), which are made once; many (an input's IDs) are never kept."""
-    return _few_category_objects(categories) if len(categories) <= FEW_CATEGORIES else _objects_table(categories)
-
-
-@per_object
-def _few_category_objects(categories: pd.Index) -> np.ndarray:
-    table = _objects_table(categories)
-    table.flags.writeable = False  # shared: a take copies out of it
-    return table
-
-
-def _objects_table(categories: pd.Index) -> np.ndarray:
     table = np.empty(len(categories) + 1, dtype=object)
     table[:-1] = categories.to_numpy(dtype=object)
     table[-1] = np.nan
+    table.flags.writeable = False  # shared: a take copies out of it
     return table
 
 

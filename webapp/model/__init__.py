@@ -2,6 +2,6 @@
 its card, the numpy fast path and the explanations of each score.
 
 May import: the standard library, numpy, pandas, scipy, scikit-learn, joblib, `webapp.core` (the
-input contract and errors) and `webapp.stats`. Never Flask, the web layer or the engines. Pickled
+input contract and errors), `webapp.stats` and `webapp.utils`. Never Flask, the web layer or the engines. Pickled
 artifacts refer to `webapp.model.transformers`: moving it means retraining.
 """

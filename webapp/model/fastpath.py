@@ -11,16 +11,17 @@ None (the pipeline then scores everything) for any other shape or any disagreeme
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from webapp.utils.caching import per_object
+
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-9
 MAX_KEPT_CATEGORIES = 64  # a feature's categories up to this many have their terms' table kept
-MAX_KEPT_TABLES = 64
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,6 @@ class LinearScorer:
     categories: dict[str, tuple[dict[str, float], float]]  # name -> (log-odds by category, if missing)
     numbers: tuple[tuple[str, float, float, float, float], ...]  # name, fill, mean, scale, coef
     flag: tuple[str, float, float, float]  # name, fill, coef, coef of the missing indicator
-    # (name, id(categories)) -> (categories, their log-odds terms): see `_lookup`
-    _lookups: dict = field(default_factory=dict, compare=False, repr=False)
 
     def accepts(self, features) -> bool:
         """Validated inputs only (`core.results.FeatureColumns`, or a DataFrame of the same columns):
@@ -48,9 +47,9 @@ class LinearScorer:
         filled with where each feature was missing (and imputed)."""
         out = np.empty((len(self.feature_order), len(features)))
         row = 0
-        for name, (by_category, if_missing) in self.categories.items():
+        for name, terms in self.categories.items():
             codes, categories = _codes(features[name])
-            out[row] = self._lookup(name, categories)[codes]  # code -1 (missing) takes the last entry
+            out[row] = _terms_table(categories, terms)[codes]  # code -1 (missing) takes the last entry
             if missing is not None:
                 missing[row] = codes < 0
             row += 1
@@ -69,22 +68,6 @@ class LinearScorer:
             missing[row] = absent
         return out
 
-    def _lookup(self, name: str, categories: pd.Index) -> np.ndarray:
-        """Each category's log-odds term, then the missing one's. Validated chunks share their
-        dtype's categories, so a few are kept by identity: building the table per call was a third
-        of a single record's scoring. Many are not kept (nor a hostile file's values)."""
-        by_category, if_missing = self.categories[name]
-        if len(categories) > MAX_KEPT_CATEGORIES:
-            return np.array([by_category.get(c, if_missing) for c in categories] + [if_missing])
-        key = (name, id(categories))
-        known = self._lookups.get(key)
-        if known is None or known[0] is not categories:
-            if len(self._lookups) >= MAX_KEPT_TABLES:
-                self._lookups.clear()
-            known = self._lookups[key] = (categories, np.array([by_category.get(c, if_missing) for c in categories]
-                                                               + [if_missing]))
-        return known[1]
-
     def log_odds(self, features: pd.DataFrame, missing: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The log-odds of approval and the terms they are the sum of (added in a fixed order, so
         the probability is the same bit for bit whether or not it is explained)."""
@@ -96,6 +79,15 @@ class LinearScorer:
 
     def __call__(self, features: pd.DataFrame) -> np.ndarray:
         return expit(self.log_odds(features)[0])
+
+
+@per_object(at_most=MAX_KEPT_CATEGORIES)
+def _terms_table(categories: pd.Index, terms: tuple[dict[str, float], float]) -> np.ndarray:
+    """Each category's log-odds term, then the missing one's. Validated chunks share their dtype's
+    categories, so the table is made once per (categories, feature's terms): building it per call
+    was a third of a single record's scoring."""
+    by_category, if_missing = terms
+    return np.array([by_category.get(c, if_missing) for c in categories] + [if_missing])
 
 
 def _codes(column) -> tuple[np.ndarray, pd.Index]:

@@ -68,15 +68,11 @@ class ParityTally:
         return [attribute for attribute, entry in self.report().items() if entry["flagged"]]
 
 
+@per_object(at_most=FEW_VALUES)
 def category_names(categories: pd.Index) -> tuple[str, ...]:
     """A Categorical's categories as text. Validated chunks share their dtype's categories (one per
     feature), so a few are made once, not per chunk: iterating an Index costs microseconds, more
-    than a single record's tally. Many are not kept (a cache must not hold a hostile file's values)."""
-    return _few_names(categories) if len(categories) <= FEW_VALUES else tuple(map(str, categories))
-
-
-@per_object
-def _few_names(categories: pd.Index) -> tuple[str, ...]:
+    than a single record's tally."""
     return tuple(map(str, categories))
 
 
