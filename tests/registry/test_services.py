@@ -211,3 +211,19 @@ def test_another_worker_sees_an_alias_change_within_the_generation_ttl(registry,
     assert worker.generation() == before  # its cached read, younger than the TTL
     monkeypatch.setattr(services, "GENERATION_TTL", 0.0)  # as if the TTL had passed
     assert worker.generation() > before and worker.champion() == candidate
+
+
+def test_this_process_sees_its_own_alias_change_at_once_though_a_request_read_the_generation_meanwhile(
+        registry, shipped, candidate, monkeypatch):
+    registry.approve(candidate, by=BO, note="reviewed")
+    before = registry.generation()
+    servable = registry._servable
+
+    def a_request_reads_the_generation_meanwhile(session, version):
+        registry._generation = None  # its cached read has expired
+        assert registry.generation() == before  # what is committed while the promotion is not
+        return servable(session, version)
+
+    monkeypatch.setattr(registry, "_servable", a_request_reads_the_generation_meanwhile)
+    registry.promote(candidate, by=BO, note="go")
+    assert registry.generation() > before  # not the old value, trusted for GENERATION_TTL

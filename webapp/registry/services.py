@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -82,6 +82,7 @@ class ModelRegistry:
         self._loading: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._generation: tuple[float, int] | None = None  # (read at, value), for generation() without a session
+        self._changes = 0  # this process's committed alias changes: a read begun before one is not kept
 
     # --- serving ---------------------------------------------------------------------------------
 
@@ -95,9 +96,12 @@ class ModelRegistry:
         now = time.monotonic()
         if cached is not None and now - cached[0] < GENERATION_TTL:
             return cached[1]
+        changes = self._changes
         with self.database.reader.connect() as connection:
             value = int(connection.execute(_GENERATION).scalar_one())
         self._generation = (now, value)
+        if self._changes != changes:  # our own change committed meanwhile: this read may predate it
+            self._generation = None
         return value
 
     def champion(self, session: Session | None = None) -> str | None:
@@ -324,7 +328,13 @@ class ModelRegistry:
 
     def _bump(self, s: Session) -> None:
         s.execute(update(Generation).where(Generation.id == 1).values(value=Generation.value + 1))
-        self._generation = None  # this process sees its own change at once (after the commit)
+        # This process sees its own change at once — once committed: forgotten before the commit, the
+        # old generation was read again by a concurrent request and trusted for GENERATION_TTL.
+        event.listen(s, "after_commit", self._forget_generation)
+
+    def _forget_generation(self, _session: Session | None = None) -> None:
+        self._changes += 1
+        self._generation = None
 
     def _move(self, s: Session, alias: str, action: str, old: str | None, new: str | None, by: str,
               note: str) -> None:
