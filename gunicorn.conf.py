@@ -56,6 +56,14 @@ errorlog = "-"
 loglevel = _settings["LOG_LEVEL"]
 
 
+def pre_fork(server, worker):
+    # In the master, the app (and the model) loaded: its objects frozen out of the collector's way,
+    # in the workers' collections and their copy-on-write pages alike (webapp/utils/heap.py).
+    from webapp.utils.heap import freeze_startup_heap
+
+    freeze_startup_heap()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

@@ -120,3 +120,10 @@ def test_a_flask_command_stops_the_same_way():
                                          "'webapp', 'purge-results']; main()")
     assert (done.returncode, "Traceback" in done.stderr) == (1, False)
     assert done.stderr.strip() == "error: MAX_ROWS must be a whole number ≥ 1 (got 'abc')"
+
+
+def test_gunicorn_freezes_the_loaded_app_before_each_worker_is_forked():
+    done = start({}, code="import gc, runpy; hooks = runpy.run_path('gunicorn.conf.py'); "
+                          "hooks['pre_fork'](None, None); print(gc.get_freeze_count())")
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.strip().splitlines()[-1]) > 0

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from webapp.model import training
+from webapp.utils.heap import freeze_startup_heap
 
 
 @click.command("train")
@@ -567,4 +568,5 @@ def jobs_worker_command(workers):
     if queue.huey.immediate:
         raise click.ClickException("JOBS_IMMEDIATE is set: jobs run as they are submitted, no worker is needed.")
     click.echo(f"re-queued {queue.recover()} queued job(s)", err=True)
+    freeze_startup_heap()  # the loaded app out of the collector's way while jobs run (utils/heap.py)
     queue.consumer(workers).run()

@@ -1,5 +1,6 @@
 """Small helpers every layer may use, with no knowledge of loans, scoring or the web: identity
-caches for objects made once and kept (`caching`).
+caches for objects made once and kept (`caching`); the start-up heap frozen out of the garbage
+collector's way (`heap`).
 
 May import: the standard library only. Nothing else of `webapp`, and no third-party package.
 """
