@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import event
 
 from tests.conftest import signed_in_client
@@ -88,6 +89,45 @@ def test_a_single_record_request_records_its_decision_in_one_round_trip(db_app, 
                                    ["INSERT", "INTO", "decision_index"], ["COMMIT"]]
     batch = published(database, answer.json["summary"]["batch_id"])
     assert (batch.status, batch.indexed, batch.rows) == ("complete", True, 1)
+
+
+def test_a_publish_hands_its_connection_back_as_the_pools_other_users_expect_it(database, store):
+    record_one(database, store)
+    pooled = database.engine.raw_connection()
+    try:
+        driver = pooled.dbapi_connection
+        if database.backend == "postgresql":  # published in autocommit; everyone else runs transactions
+            assert driver.autocommit is False
+        else:
+            assert driver.in_transaction is False
+    finally:
+        pooled.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_connection_lost_while_publishing_fails_the_batch_and_is_never_handed_out_again(database, store,
+                                                                                        monkeypatch):
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    record_one(database, store)  # the pool now keeps a connection
+    real = psycopg.Cursor.execute
+
+    def server_gone(cursor, query, *args, **kwargs):
+        if str(query).startswith("WITH tip"):
+            cursor.connection.close()  # as when the server goes away mid-statement
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return real(cursor, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", server_gone)
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["B"]))
+    with pytest.raises(OperationalError):  # SQLAlchemy's, as the API's database-unavailable answer expects
+        recorder.complete({})
+    monkeypatch.undo()
+    assert published(database, recorder.batch_id).status == "failed"
+    assert published(database, record_one(database, store)).status == "complete"  # on a live connection
+    assert verify(database).ok
 
 
 def test_a_process_publishes_after_a_batch_another_process_published(database, store):

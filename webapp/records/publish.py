@@ -136,11 +136,32 @@ def _values(batch: Batch) -> dict:
 
 
 def _publish_postgres(database: Database, batch: Batch, keys: np.ndarray, rows: np.ndarray) -> tuple[int, str, str]:
-    # Autocommit: a single statement is its own transaction, so there is no BEGIN or COMMIT to send.
+    """One statement on the driver's own connection, in autocommit: its own transaction, so there
+    is no BEGIN or COMMIT to send. (Through a SQLAlchemy Connection, the execution context, result
+    objects and the isolation level set and reset around it cost a third of the publish's time.)"""
+    dialect = database.engine.dialect
+    statement = _postgres_publish(dialect)
     values = {c.name: getattr(batch, c.key) for c in PUBLISHED if c.name not in ("seq", "prev_digest", "digest")}
-    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        parameters = {**values, **_digest_parts(batch), "loan_keys": keys.tolist(), "index_rows": rows.tolist()}
-        return tuple(connection.execute(POSTGRES_PUBLISH, parameters).one())
+    parameters = statement.parameters({**values, **_digest_parts(batch), "loan_keys": keys.tolist(),
+                                       "index_rows": rows.tolist()})
+    pooled = database.engine.raw_connection()  # checked out (and pinged) by the pool, as engine.connect() would
+    try:
+        driver = pooled.dbapi_connection
+        driver.autocommit = True
+        try:
+            with driver.cursor() as cursor:
+                cursor.execute(statement.sql, parameters)
+                return tuple(cursor.fetchone())
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, driver, None):
+                pooled.invalidate(exc)  # never handed out again
+            # As SQLAlchemy raises it: IntegrityError (a concurrent publisher took the position), OperationalError...
+            raise DBAPIError.instance(statement.sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+        finally:
+            if not driver.closed:
+                driver.autocommit = False  # as the pool's other users expect it
+    finally:
+        pooled.close()  # back to the pool (or discarded, if invalidated)
 
 
 def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np.ndarray) -> None:
@@ -173,25 +194,34 @@ def _publish_sqlite(database: Database, batch: Batch, keys: np.ndarray, rows: np
 
 
 class DriverStatement:
-    """A SQLAlchemy statement compiled once for a dialect with positional parameters, and its
-    values made driver-ready by the same type processors SQLAlchemy would apply."""
+    """A SQLAlchemy statement compiled once for a dialect, and its values made driver-ready by the
+    same type processors SQLAlchemy would apply: a list for a positional driver (sqlite3), a dict
+    for a named one (psycopg)."""
 
     def __init__(self, statement, dialect):
         self.compiled = statement.compile(dialect=dialect)
         self.sql = str(self.compiled)
         binds = self.compiled.binds
+        self.named = not self.compiled.positional
+        names = list(binds) if self.named else self.compiled.positiontup
         # (name, its type processor, the value a literal of the statement carries) in position order
         self.plan = tuple((name, binds[name].type.dialect_impl(dialect).bind_processor(dialect),
-                           binds[name].effective_value) for name in self.compiled.positiontup)
+                           binds[name].effective_value) for name in names)
+        self._names = tuple(name for name, _, _ in self.plan)
         self._processed = tuple((position, process) for position, (_, process, _) in enumerate(self.plan)
                                 if process is not None)  # a few of thirty: dates, a float, a flag
 
-    def parameters(self, values: dict) -> list:
+    def parameters(self, values: dict) -> list | dict:
         """What `construct_params` would give, processed: a name not in `values` takes its literal."""
         given = [values[name] if name in values else literal for name, _, literal in self.plan]
         for position, process in self._processed:
             given[position] = process(given[position])
-        return given
+        return dict(zip(self._names, given)) if self.named else given
+
+
+@functools.cache
+def _postgres_publish(dialect) -> DriverStatement:
+    return DriverStatement(POSTGRES_PUBLISH, dialect)
 
 
 @functools.cache
