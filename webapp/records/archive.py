@@ -110,30 +110,142 @@ def _filesystem(location: str):
 def normalise(table: pa.Table) -> pa.Table:
     """The stored schema: the fixed columns with their types, then the inputs (numbers float64, the
     rest text), so equal decisions always serialise, and hash, the same."""
-    if table.schema in _NORMAL:  # a layout already seen to come out as it went in: nothing to do
+    return _normalised(table, _NORMAL, keep_codes=False)
+
+
+def stored(table: pa.Table) -> pa.Table:
+    """`normalise`, except that text columns which come dictionary-encoded stay so (int32 codes): the
+    archive writer's form of a large chunk (see TEXT_CODES). Expanding them is left to the readers."""
+    return _normalised(table, _STORED, keep_codes=True)
+
+
+_NORMAL: set[pa.Schema] = set()  # schemas normalise returns unchanged (a process sees a handful)
+_STORED: set[pa.Schema] = set()  # the same, for `stored`
+# How the archive keeps text that repeats (statuses, actions, reason codes, the monitored attributes
+# as given): dictionary-encoded, as the chunks come. A million decisions: 105 MB of Arrow data
+# instead of 163, compressed in 0.15 s instead of 0.25, 16 MB on disk instead of 38 (measured
+# alone). Every reader gives the text back (`as_text`), so what is read, replayed, exported and
+# hashed is what an archive of plain text gives; the digest reads the values, not the encoding.
+TEXT_CODES = pa.dictionary(pa.int32(), pa.string())
+TEXT_LIST = pa.list_(pa.string())
+IPC_OPTIONS = {"emit_dictionary_deltas": True}  # a batch's dictionaries only grow (`_Dictionaries`)
+
+
+def _normalised(table: pa.Table, seen: set[pa.Schema], keep_codes: bool) -> pa.Table:
+    if table.schema in seen:  # a layout already seen to come out as it went in: nothing to do
         return table
     missing = [name for name in FIXED if name not in table.column_names]
     if missing:
         raise ValueError(f"decisions lack the columns {missing}")
-    columns = {name: _as(table[name], kind) for name, kind in FIXED.items()}
-    columns |= {name: _as(table[name], kind) for name, kind in OPTIONAL.items() if name in table.column_names}
+
+    def to(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
+        if keep_codes and kind == pa.string() and _is_text_codes(column.type):
+            return _as(column, TEXT_CODES)
+        if keep_codes and kind == TEXT_LIST and pa.types.is_list(column.type) and _is_text_codes(column.type.value_type):
+            return _as(column, pa.list_(TEXT_CODES))
+        return _as(column, kind)
+
+    columns = {name: to(table[name], kind) for name, kind in FIXED.items()}
+    columns |= {name: to(table[name], kind) for name, kind in OPTIONAL.items() if name in table.column_names}
     for name in table.column_names:
         if name.startswith(INPUT_PREFIX):
             column = table[name]
             numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
-            columns[name] = _as(column, pa.float64() if numeric else pa.string())
+            columns[name] = to(column, pa.float64() if numeric else pa.string())
     normal = pa.table(columns)
-    if normal.schema == table.schema and len(_NORMAL) < 64:
-        _NORMAL.add(table.schema)
+    if normal.schema == table.schema and len(seen) < 64:
+        seen.add(table.schema)
     return normal
-
-
-_NORMAL: set[pa.Schema] = set()  # schemas normalise returns unchanged (a process sees a handful)
 
 
 def _as(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
     """Cast only what is not already `kind`: a cast to the same type still costs a call per column."""
     return column if column.type == kind else column.cast(kind)
+
+
+def _is_text_codes(kind: pa.DataType) -> bool:
+    return pa.types.is_dictionary(kind) and (pa.types.is_string(kind.value_type)
+                                             or pa.types.is_large_string(kind.value_type))
+
+
+def _is_text_code_list(kind: pa.DataType) -> bool:
+    return pa.types.is_list(kind) and _is_text_codes(kind.value_type)
+
+
+def as_text(table: pa.Table) -> pa.Table:
+    """An archive's table with its dictionary-encoded text expanded: the stored schema readers know."""
+    plain = text_schema(table.schema)
+    return table if plain is table.schema else table.cast(plain)
+
+
+@functools.lru_cache(maxsize=64)
+def text_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` with text codes as text (the same object when it has none)."""
+    if not any(_is_text_codes(f.type) or _is_text_code_list(f.type) for f in schema):
+        return schema
+    kinds = [pa.string() if _is_text_codes(f.type) else TEXT_LIST if _is_text_code_list(f.type) else f.type
+             for f in schema]
+    return pa.schema([f.with_type(kind) for f, kind in zip(schema, kinds)], metadata=schema.metadata)
+
+
+class _Dictionaries:
+    """Each dictionary-encoded column's values so far in one batch. An Arrow IPC file holds one
+    dictionary per column, which may grow (a delta) but never change; each chunk's own dictionary
+    (a CSV chunk's categories as given) is mapped into the batch's, new values appended, its codes
+    renumbered. A chunk whose column came as plain text is encoded against the batch's values."""
+
+    def __init__(self):
+        self._values: dict[str, pa.Array] = {}
+
+    def conform(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
+        """`table` in exactly `schema`'s types (the batch's first chunk's), dictionaries extended."""
+        if table.schema.names != schema.names:
+            raise ValueError("a chunk's columns differ from the batch's first chunk")
+        columns = []
+        for field, column in zip(schema, table.columns):
+            if field.type == TEXT_CODES:
+                column = self._codes(field.name, column)
+            elif _is_text_code_list(field.type):
+                column = self._list_codes(field.name, column)
+            elif column.type != field.type:
+                column = column.cast(field.type)  # the batch began as text: it stays text
+            columns.append(column)
+        return pa.Table.from_arrays(columns, schema=schema)
+
+    def _codes(self, name: str, column) -> pa.Array:
+        array = _one_array(column)
+        if not pa.types.is_dictionary(array.type):
+            array = pc.dictionary_encode(array.cast(pa.string()))
+        given = array.dictionary if array.dictionary.type == pa.string() else array.dictionary.cast(pa.string())
+        known = self._values.get(name)
+        if known is None or (len(given) <= len(known) and given.equals(known.slice(0, len(given)))):
+            known = self._values.setdefault(name, given)  # the first chunk's, or a prefix of the batch's
+            # safe=False: the codes index `given`, so `known` too (checking a million costs milliseconds)
+            return pa.DictionaryArray.from_arrays(_int32(array.indices), known, safe=False)
+        # In C, whatever the number of values (a hostile file may give every row its own).
+        positions = pc.index_in(given, value_set=known)
+        new = pc.is_null(positions)
+        if pc.any(new).as_py():
+            known = self._values[name] = pa.concat_arrays([known, pc.unique(given.filter(new))])
+            positions = pc.index_in(given, value_set=known)
+        return pa.DictionaryArray.from_arrays(_int32(pc.take(positions, array.indices)), known, safe=False)
+
+    def _list_codes(self, name: str, column) -> pa.Array:
+        array = _one_array(column)
+        # `values` is the whole child array and `offsets` point into it, sliced or not.
+        return pa.ListArray.from_arrays(array.offsets, self._codes(f"{name}[]", array.values),
+                                        mask=array.is_null() if array.null_count else None)
+
+
+def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A chunk's column as one array, without copying the usual single chunk."""
+    if isinstance(column, pa.Array):
+        return column
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _int32(indices: pa.Array) -> pa.Array:
+    return indices if indices.type == pa.int32() else indices.cast(pa.int32())
 
 
 @dataclass(frozen=True)
@@ -239,6 +351,7 @@ class ArchiveWriter:
         self._large: tuple[Path | str, Path | str] | None = None  # (partial, final) of a streamed archive
         self._middling: ipc.RecordBatchFileWriter | None = None  # the uncompressed file, up to ARROW_FILE_BYTES
         self._middling_chunks = 0  # of the pending chunks, how many that file holds
+        self._dictionaries = _Dictionaries()
 
     # The file names, made only when a file is written (a single record's archive never is).
     path = property(lambda self: self._in_folder(f"{self.batch_id}.parquet"))
@@ -256,6 +369,10 @@ class ArchiveWriter:
     def write(self, table: pa.Table | FewDecisions) -> None:
         if self.schema is None:
             self.schema = table.schema
+        elif isinstance(table, FewDecisions) and table.schema != self.schema:
+            table = table.to_table()  # a few last rows of a batch whose text is dictionary-encoded
+        if isinstance(table, pa.Table):
+            table = self._dictionaries.conform(table, self.schema)  # the first chunk's types and names
         elif table.schema != self.schema:
             raise ValueError("a chunk's columns differ from the batch's first chunk")
         if self._pending and isinstance(self._pending[0], FewDecisions):
@@ -292,7 +409,7 @@ class ArchiveWriter:
         the kernel start writing them out while the next chunk is scored and the answer written."""
         if self._middling is None:
             self._file = self._open(self.arrow_partial)
-            self._middling = ipc.new_file(self._file, self.schema)
+            self._middling = ipc.new_file(self._file, self.schema, options=ipc.IpcWriteOptions(**IPC_OPTIONS))
         for chunk in self._pending[self._middling_chunks:]:
             self._middling.write_table(chunk)
         self._middling_chunks = len(self._pending)
@@ -317,7 +434,8 @@ class ArchiveWriter:
                                     use_dictionary=repeated, write_statistics=["row"])
         self._large = (self.arrow_partial, self.arrow_path)
         self._file = self._open(self.arrow_partial)
-        return ipc.new_file(self._file, self.schema, options=ipc.IpcWriteOptions(compression=LARGE_COMPRESSION))
+        return ipc.new_file(self._file, self.schema,
+                            options=ipc.IpcWriteOptions(compression=LARGE_COMPRESSION, **IPC_OPTIONS))
 
     def _write_large(self, table: pa.Table) -> None:
         if isinstance(self._writer, pq.ParquetWriter):
@@ -359,7 +477,8 @@ class ArchiveWriter:
                 self._middling.close()  # its chunks are written: the footer
                 return self._publish(self.arrow_partial, self.arrow_path), None
             sink = pa.BufferOutputStream()
-            with ipc.new_stream(sink, self.schema or empty().schema) as stream:
+            with ipc.new_stream(sink, self.schema or empty().schema,
+                                options=ipc.IpcWriteOptions(**IPC_OPTIONS)) as stream:
                 for chunk in self._pending:
                     stream.write_table(chunk)
             return None, sink.getvalue().to_pybytes()
@@ -438,8 +557,13 @@ def empty() -> pa.Table:
 
 
 def chunks(location: str | None, data: bytes | None, columns: list[str] | None = None):
-    """A batch's decisions chunk by chunk (Parquet row groups, IPC record batches). `location` is
-    where the archive is (`locate`), not what the batch row names."""
+    """A batch's decisions chunk by chunk (Parquet row groups, IPC record batches), their text as
+    text. `location` is where the archive is (`locate`), not what the batch row names."""
+    for chunk in _chunks(location, data, columns):
+        yield as_text(chunk)
+
+
+def _chunks(location: str | None, data: bytes | None, columns: list[str] | None = None):
     if data is not None and _is_json(data):
         table = _json_table(data)
         yield table.select(columns) if columns else table
@@ -463,7 +587,12 @@ def chunks(location: str | None, data: bytes | None, columns: list[str] | None =
 def read(location: str | None, data: bytes | None, rows: list[int] | None = None,
          columns: list[str] | None = None) -> pa.Table:
     """A batch's decisions, or only the given row numbers (IPC files filtered chunk by chunk, Parquet
-    row groups skipped by their stats)."""
+    row groups skipped by their stats), their text as text."""
+    return as_text(_read(location, data, rows, columns))
+
+
+def _read(location: str | None, data: bytes | None, rows: list[int] | None = None,
+          columns: list[str] | None = None) -> pa.Table:
     if data is not None:
         table = _json_table(data) if _is_json(data) else ipc.open_stream(data).read_all()
         table = table.select(columns) if columns else table
@@ -484,6 +613,11 @@ def read(location: str | None, data: bytes | None, rows: list[int] | None = None
 
 
 def schema(location: str | None, data: bytes | None) -> pa.Schema:
+    """What a read of the archive gives (text as text, however it is stored)."""
+    return text_schema(_schema(location, data))
+
+
+def _schema(location: str | None, data: bytes | None) -> pa.Schema:
     if data is not None:
         return _json_table(data).schema if _is_json(data) else ipc.open_stream(data).schema
     if is_arrow_file(location):

@@ -9,7 +9,8 @@ archive's order) feeds separate SHA-256 streams, each the concatenation over all
 - numbers: the IEEE-754 float64 (or int64) bits, little-endian, 0 for a null: the exact value, not
   a rounded text;
 - text: the UTF-8 lengths — in version 2 each as unsigned LEB128 (one byte below 128), in version 1
-  as int64 little-endian — then the bytes;
+  as int64 little-endian — then the bytes (dictionary-encoded text as the text it stands for: the
+  archive's encoding never changes a digest);
 - lists: the list lengths (as text lengths are), then the items as a column of their own (`name[]`).
 The data digest is SHA-256 over the version (`v2`), then each stream's name, type and digest, one per
 line. A batch's digest is SHA-256 over the version, its predecessor's digest, its header (canonical
@@ -135,6 +136,8 @@ class DataDigest:
         self._feed(key, lengths.astype("<i8").tobytes() if self.version == "v1" else leb128(lengths))
 
     def _column(self, name: str, array: pa.Array) -> None:
+        if pa.types.is_dictionary(array.type):  # an archive's repeated text: hashed as the text it is
+            array = array.dictionary_decode()
         self._types.setdefault(name, _kind(array.type))
         if array.null_count == 0 and self._numbers_without_nulls(name, array):
             return

@@ -97,7 +97,7 @@ class Recorder:
 
     def _write(self, decisions: pa.Table | archive.FewDecisions) -> None:
         few = isinstance(decisions, archive.FewDecisions)
-        table = decisions if few else archive.normalise(decisions)  # few: made in the stored types
+        table = decisions if few else archive.stored(decisions)  # few: made in the stored types
         self._writer.write(table)
         self._digest.update(table)
         if self.index_elsewhere is None or self._counts["rows"] <= INDEX_NOW_ROWS:
