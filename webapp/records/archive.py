@@ -324,7 +324,8 @@ INLINE_BYTES = 1 << 20  # a smaller batch is kept in its database row: no file, 
 # Up to this, a batch's archive is an uncompressed Arrow IPC file: written in about a millisecond per
 # 10k rows, where Parquet's encoding took 8 ms (measured). Larger batches' IPC files are compressed:
 # a million decisions (163 MB of Arrow data) took 0.26 s and 38 MB with zstd-1, 0.58 s and 12 MB as
-# Parquet, 0.07 s and 163 MB uncompressed (measured alone, one run).
+# Parquet, 0.07 s and 163 MB uncompressed (measured alone, one run) - with their repeated text as
+# dictionaries (TEXT_CODES), 105 MB of Arrow data: 0.15 s and 16 MB with zstd-1.
 ARROW_FILE_BYTES = 32 << 20
 ARROW_SUFFIX = ".arrow"
 LARGE_COMPRESSION = pa.Codec("zstd", 1)
