@@ -141,7 +141,7 @@ def _normalised(table: pa.Table, seen: set[pa.Schema], keep_codes: bool) -> pa.T
     def to(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
         if keep_codes and kind == pa.string() and _is_text_codes(column.type):
             return _as(column, TEXT_CODES)
-        if keep_codes and kind == TEXT_LIST and pa.types.is_list(column.type) and _is_text_codes(column.type.value_type):
+        if keep_codes and kind == TEXT_LIST and _is_text_code_list(column.type):
             return _as(column, pa.list_(TEXT_CODES))
         return _as(column, kind)
 
