@@ -3,6 +3,7 @@ call the scoring service; errors become problem+json in `problems`."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import shutil
 import tempfile
@@ -10,6 +11,7 @@ import time
 from pathlib import PurePath
 
 from flask import Blueprint, Response, current_app, request, send_file
+from werkzeug.http import http_date
 from werkzeug.utils import secure_filename
 
 from webapp.core.contract import FEATURES, ID_COLUMN
@@ -48,8 +50,10 @@ def score():
         source.close()  # the raw upload never outlives the request
     record_summary(answer.summary)
     if options.format == "json":  # streamed to a spooled file as it was scored: memory holds one chunk
-        response = _small_answer(answer.file) or send_file(answer.file, mimetype="application/json", max_age=0)
-        response.headers.update(answer.headers)
+        response = _small_answer(answer.file, answer.headers)
+        if response is None:
+            response = send_file(answer.file, mimetype="application/json", max_age=0)
+            response.headers.update(answer.headers)
         return response
     response = send_file(answer.file, mimetype=FORMATS[options.format], max_age=0)
     response.headers.update(answer.headers)
@@ -61,17 +65,23 @@ def score():
 SMALL_ANSWER_BYTES = 64 * 1024
 
 
-def _small_answer(file):
-    """A JSON answer of a few records as a plain response (what send_file would send, without the
-    file wrapper's work); None for a larger one, left at its start for send_file."""
+def _small_answer(file, headers: dict):
+    """A JSON answer of a few records as a plain response with `headers` (what send_file would
+    send, without the file wrapper's work); None for a larger one, left at its start for send_file."""
     data = file.read(SMALL_ANSWER_BYTES + 1)
     if len(data) > SMALL_ANSWER_BYTES:
         file.seek(0)
         return None
     file.close()
-    response = current_app.response_class(data, mimetype="application/json")
-    response.expires = int(time.time())  # as send_file's max_age=0 says it (Cache-Control is no-store)
-    return response
+    # Expires as send_file's max_age=0 says it (Cache-Control is no-store). Given as a list, the
+    # headers are appended, not each set (a scan of the others) as `headers.update` does.
+    return current_app.response_class(data, mimetype="application/json",
+                                      headers=[("Expires", _http_date(int(time.time()))), *headers.items()])
+
+
+@functools.lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
+    return http_date(second)  # a date formatted once a second, not once a request
 
 
 def _read_input():

@@ -43,7 +43,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def finish(response):
-        response.headers["X-Request-ID"] = request_id()
+        response.headers.add("X-Request-ID", request_id())  # only this hook sets it: no scan for another
         # For gunicorn's access log (gunicorn.conf.py): the route, not the path with its token.
         request.environ["webapp.route"] = request.url_rule.rule if request.url_rule else "unmatched"
         if request.endpoint == "static":

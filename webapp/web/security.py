@@ -13,6 +13,15 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'", "object-src 'none'",
 ])
 HSTS = "max-age=31536000"
+# Set on every response that does not set its own: (lower-case name, name, value).
+SECURITY_HEADERS = tuple((name.lower(), name, value) for name, value in (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),  # result pages live at secret URLs: never leak them in a Referer
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+))
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -32,17 +41,19 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def set_security_headers(response):
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        # Result pages live at secret URLs: never leak them to another site in a Referer.
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if request.is_secure:
-            headers.setdefault("Strict-Transport-Security", HSTS)
-        if request.endpoint != "static":
-            headers["Cache-Control"] = "no-store"  # pages and answers carry applicant data
+        # One pass over the names already there: `setdefault` scans every header three times per
+        # name, which a scored answer's dozen headers made a measurable part of a single record.
+        present = {name.lower() for name in headers.keys()}
+        for lowered, name, value in SECURITY_HEADERS:
+            if lowered not in present:
+                headers.add(name, value)
+        if request.is_secure and "strict-transport-security" not in present:
+            headers.add("Strict-Transport-Security", HSTS)
+        if request.endpoint != "static":  # pages and answers carry applicant data
+            if "cache-control" in present:
+                headers["Cache-Control"] = "no-store"
+            else:
+                headers.add("Cache-Control", "no-store")
         if isinstance(request.routing_exception, RequestRedirect):
             response.headers["Location"] = _relative(response.headers.get("Location", "/"))
         return response
