@@ -62,6 +62,22 @@ def test_a_single_json_record_still_answers_a_list(client):
     assert list(response.json["predictions"][0]) == ["Loan_ID", "Loan_Status", "Approval_Probability", "Error", "Action"]
 
 
+def test_a_small_json_answer_carries_each_header_once_as_a_large_one_does(client, monkeypatch):
+    from webapp.web import api
+
+    small = client.post("/api/v1/score", json=records(good_frame(3)))
+    monkeypatch.setattr(api, "SMALL_ANSWER_BYTES", 10)  # the same answer through send_file
+    large = client.post("/api/v1/score", json=records(good_frame(3)))
+    for response in (small, large):
+        names = [name.lower() for name, _ in response.headers]
+        assert len(names) == len(set(names)), names
+        assert response.headers["Cache-Control"] == "no-store" and response.headers["Expires"]
+        assert response.headers["X-Rows-Total"] == "3" and response.headers["X-Batch-Id"] == response.json["summary"]["batch_id"]
+    assert small.headers["Content-Length"] == str(len(small.data))
+    # What send_file adds for a file (its length is streamed, not known beforehand) aside, the same headers.
+    assert set(dict(small.headers)) ^ set(dict(large.headers)) <= {"Content-Length", "Last-Modified"}
+
+
 @pytest.mark.parametrize("field", ["Loan_ID", "Gender"])
 def test_half_a_character_in_json_is_a_problem_not_a_server_error(client, field):
     body = json.dumps([{**records(good_frame(1))[0], field: "HALF"}]).replace('"HALF"', '"\\ud800"')

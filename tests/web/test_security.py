@@ -12,6 +12,22 @@ def test_security_headers_on_every_response(client, path):
     assert headers["Cache-Control"] == "no-store"
 
 
+def test_a_response_keeps_a_security_header_it_sets_itself_and_carries_each_once(app, monkeypatch):
+    from webapp.web import permissions
+
+    @app.get("/_own-policy")
+    def own_policy():
+        return "", 200, {"X-Frame-Options": "SAMEORIGIN", "cache-control": "max-age=60"}
+
+    monkeypatch.setitem(permissions.ENDPOINTS, "own_policy", permissions.PUBLIC)
+    headers = app.test_client().get("/_own-policy").headers
+    assert headers["X-Frame-Options"] == "SAMEORIGIN" and headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert headers.getlist("Cache-Control") == ["no-store"]  # answers carry applicant data: never cached
+    assert headers["Referrer-Policy"] == "no-referrer"
+    names = [name.lower() for name, _ in headers]
+    assert len(names) == len(set(names))
+
+
 def test_pages_have_no_inline_script_or_style(client):
     for path in ("/", "/model", "/docs"):
         page = client.get(path).get_data(as_text=True)
