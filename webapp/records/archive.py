@@ -435,8 +435,10 @@ class ArchiveWriter:
                                     use_dictionary=repeated, write_statistics=["row"])
         self._large = (self.arrow_partial, self.arrow_path)
         self._file = self._open(self.arrow_partial)
-        return ipc.new_file(self._file, self.schema,
-                            options=ipc.IpcWriteOptions(compression=LARGE_COMPRESSION, **IPC_OPTIONS))
+        # Compressed on the writer's thread alone: with Arrow's pool (use_threads), zstd ran on both
+        # cores and took the scoring thread's core too (a million rows: 45% -> 38% overhead, measured).
+        return ipc.new_file(self._file, self.schema, options=ipc.IpcWriteOptions(
+            compression=LARGE_COMPRESSION, use_threads=False, **IPC_OPTIONS))
 
     def _write_large(self, table: pa.Table) -> None:
         if isinstance(self._writer, pq.ParquetWriter):
