@@ -1,6 +1,8 @@
 """Every batch scored through the one door is in the decision record: the API, the page and the CLI;
 whole-file failures as failed batches; a database that cannot be written stops the answer (503)."""
+import hashlib
 import io
+import tempfile
 import threading
 
 import pandas as pd
@@ -70,6 +72,54 @@ def test_flask_score_records_its_batch_as_the_os_user(db_app, tmp_path):
     batch_id = result.output.split("recorded as batch ")[1].split()[0]
     batch = signed_in_client(db_app, "auditor@example.test", "auditor").get(f"/api/v1/batches/{batch_id}").json
     assert batch["channel"] == "cli" and batch["counts"]["rows"] == 12 and batch["status"] == "complete"
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_large_upload_is_hashed_as_it_is_scored_and_its_batch_names_its_sha256(db_app, monkeypatch, refused):
+    from webapp.service import recording
+
+    monkeypatch.setattr(recording, "THREADED_HASH_BYTES", 1024)
+    hashed_later = []
+
+    class Spied(recording.HashingInputFile):
+        def __init__(self, name, *rest):
+            hashed_later.append(name)
+            super().__init__(name, *rest)
+
+    monkeypatch.setattr(recording, "HashingInputFile", Spied)
+    _, body = csv_body(9000)  # past werkzeug's 500 KB spool: the upload is a file on disk
+    if refused:
+        body = body.replace(b"Property_Area", b"Colour", 1)  # a whole-file problem: a failed batch
+    client = signed_in_client(db_app)
+    answer = client.post("/api/v1/score", data={"file": (io.BytesIO(body), "big.csv")}, content_type="multipart/form-data")
+    assert answer.status_code == (422 if refused else 200) and hashed_later == ["big"]
+    batch = client.get("/api/v1/batches?limit=1").json["batches"][0]
+    assert batch["status"] == ("failed" if refused else "complete")
+    assert batch["input"]["sha256"] == hashlib.sha256(body).hexdigest() and batch["input"]["size"] == len(body)
+
+
+def test_an_input_file_is_hashed_where_it_lies_and_left_at_its_start(tmp_path, monkeypatch):
+    from webapp.service import recording
+
+    monkeypatch.setattr(recording, "THREADED_HASH_BYTES", 1024)
+    data = bytes(range(256)) * 40
+    on_disk = tmp_path / "input.csv"
+    on_disk.write_bytes(data)
+    with open(on_disk, "rb") as source:
+        identity = recording.InputFile.of(source, "input")
+        assert isinstance(identity, recording.HashingInputFile) and source.tell() == 0
+        assert source.read() == data  # scoring reads it meanwhile: positional reads never move it
+        assert (identity.sha256, identity.size) == (hashlib.sha256(data).hexdigest(), len(data))
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as in_memory:
+        in_memory.write(data)
+        in_memory.seek(0)
+        identity = recording.InputFile.of(in_memory, "input")
+        assert isinstance(identity, recording.InputFile) and not in_memory._rolled  # never made to roll over
+        assert identity.sha256 == hashlib.sha256(data).hexdigest() and in_memory.tell() == 0
+    with tempfile.SpooledTemporaryFile(max_size=16) as rolled:
+        rolled.write(data)  # past its size: on disk, the last bytes perhaps still in the file object's buffer
+        rolled.seek(0)
+        assert recording.InputFile.of(rolled, "input").sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_eight_parallel_uploads_on_sqlite_all_succeed(app):

@@ -22,6 +22,7 @@ from webapp.records.digest import (DataDigest, canonical_json, few_loan_keys, he
                                    loan_keys)
 from webapp.records.models import Batch, DecisionIndex
 from webapp.records.publish import publish, write_index
+from webapp.utils.threads import green
 
 log = logging.getLogger(__name__)
 CHANNELS = ("api", "page", "cli", "job")
@@ -232,7 +233,7 @@ class _Pipeline:
         if self.thread is None and self._native is None and table.num_rows < self.THREAD_ROWS:
             self.work(table)
             return
-        if _green():
+        if green():
             self._submit_native(table)
             return
         if self.thread is None:
@@ -275,17 +276,6 @@ class _Pipeline:
                     self.work(table)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                     self.error = exc
-
-
-def _green() -> bool:
-    """Whether this process runs under gevent's monkey-patching (gunicorn's gevent workers)."""
-    import sys
-
-    if "gevent.monkey" not in sys.modules:
-        return False
-    from gevent import monkey
-
-    return monkey.is_module_patched("threading")
 
 
 SQLITE_INDEX_STEP = 20_000  # index rows per SQLite transaction: its one writer is held ~40 ms at a time

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import getpass
 import logging
 import os
 import hashlib
+import io
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +31,7 @@ from webapp.core.results import ScoredChunk, as_objects
 from webapp.records import BatchStart, Recorder
 from webapp.records.archive import FewDecisions
 from webapp.service.options import ScoringOptions
+from webapp.utils.threads import Background
 
 log = logging.getLogger(__name__)
 _REASON_CODES = pa.array([r.code for r in REASONS], type=pa.string())
@@ -51,6 +55,10 @@ class Caller:
             return cls("unknown", "cli")
 
 
+THREADED_HASH_BYTES = 8 << 20  # an input file on disk larger than this is hashed on a thread as it is scored
+HASH_BLOCK = 1 << 20
+
+
 @dataclass(frozen=True)
 class InputFile:
     name: str
@@ -58,17 +66,66 @@ class InputFile:
     size: int
 
     @classmethod
-    def of(cls, source: BinaryIO | bytes, name: str) -> "InputFile":
-        """Hash the input where it lies (a seekable upload or bytes), leaving it at its start."""
+    def of(cls, source: BinaryIO | bytes, name: str) -> "InputFile | HashingInputFile":
+        """Hash the input where it lies (a seekable upload or bytes), leaving it at its start. A
+        large file on disk is hashed on a native thread while it is scored, by positional reads of
+        a duplicate of its descriptor (the position scoring reads from never moves): on the
+        request's thread its SHA-256 cost a million-row upload 48 ms before the first row."""
         if isinstance(source, bytes | bytearray | memoryview):
             return cls(name, hashlib.sha256(source).hexdigest(), len(source))
+        descriptor = _descriptor(source)
+        if descriptor is not None:
+            size = os.fstat(descriptor).st_size
+            if size > THREADED_HASH_BYTES:
+                return HashingInputFile(name, size, Background(_hash_descriptor, os.dup(descriptor), size))
         digest, size = hashlib.sha256(), 0
         source.seek(0)
-        for block in iter(lambda: source.read(1 << 20), b""):
+        for block in iter(lambda: source.read(HASH_BLOCK), b""):
             digest.update(block)
             size += len(block)
         source.seek(0)
         return cls(name, digest.hexdigest(), size)
+
+
+class HashingInputFile:
+    """A large input's identity while its SHA-256 is computed: `sha256` waits for it (the record
+    asks once the batch is scored)."""
+
+    def __init__(self, name: str, size: int, hashing: Background):
+        self.name, self.size, self._hashing = name, size, hashing
+
+    @property
+    def sha256(self) -> str:
+        return self._hashing.result()
+
+
+def _descriptor(source) -> int | None:
+    """The descriptor of an input file on disk, its written bytes flushed to it; None for one in
+    memory (a spooled upload not rolled over to disk is never made to by asking)."""
+    if isinstance(source, tempfile.SpooledTemporaryFile) and not source._rolled:
+        return None
+    try:
+        source.flush()
+        return source.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def _hash_descriptor(descriptor: int, size: int) -> str:
+    """SHA-256 of the first `size` bytes behind `descriptor`, which it closes (hashlib lets go of the
+    GIL for each block, so this overlaps scoring on the other core)."""
+    digest = hashlib.sha256()
+    try:
+        offset = 0
+        while offset < size:
+            block = os.pread(descriptor, min(HASH_BLOCK, size - offset), offset)
+            if not block:
+                break
+            digest.update(block)
+            offset += len(block)
+    finally:
+        os.close(descriptor)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -83,6 +140,11 @@ def _faults_as_answers():
         reason = (exc.strerror or type(exc).__name__).lower()
         raise DatabaseUnavailable(f"The decision record cannot be written right now ({reason}); the batch was "
                                   "marked failed and nothing was answered. Try again later.") from None
+
+
+def _known_sha256(source) -> str:
+    """The input's SHA-256 if known when the batch opens; a large input's comes at its end."""
+    return "" if isinstance(source, HashingInputFile) else source.sha256
 
 
 def dataset_input(urls: list[str], location: str) -> InputFile:
@@ -118,7 +180,7 @@ class BatchRecording:
 
     def open(self, input_format: str) -> "BatchRecording":
         start = BatchStart(actor=self.caller.actor, channel=self.caller.channel, purpose=self.options.purpose,
-                           input_name=self.source.name, input_sha256=self.source.sha256,
+                           input_name=self.source.name, input_sha256=_known_sha256(self.source),
                            input_size=self.source.size, input_format=input_format,
                            options=self.options.to_dict(), model_name=self.model.name,
                            model_version=self.model.version, model_sha256=artifact_sha256(self.model),
@@ -142,7 +204,13 @@ class BatchRecording:
 
     def complete(self, report: dict) -> None:
         with _faults_as_answers():
+            self._with_input_sha256()
             self._recorder.complete(report, index_later=self.index_later)
+
+    def _with_input_sha256(self) -> None:
+        """A large input's SHA-256, computed while it was scored, into the batch before it is written."""
+        if isinstance(self.source, HashingInputFile):
+            self._recorder.start = dataclasses.replace(self._recorder.start, input_sha256=self.source.sha256)
 
     def start_indexing(self) -> None:
         if self._recorder is not None:
@@ -158,6 +226,7 @@ class BatchRecording:
         try:
             if self._recorder is None:
                 self.open("unreadable")
+            self._with_input_sha256()
             self._recorder.fail(reason)
         except Exception:  # noqa: BLE001 - the original error is what the caller must see
             log.warning("batch could not be marked failed (%s)", reason)
