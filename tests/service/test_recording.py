@@ -1,7 +1,9 @@
 """Every batch scored through the one door is in the decision record: the API, the page and the CLI;
 whole-file failures as failed batches; a database that cannot be written stops the answer (503)."""
+import errno
 import hashlib
 import io
+import os
 import tempfile
 import threading
 
@@ -96,6 +98,23 @@ def test_a_large_upload_is_hashed_as_it_is_scored_and_its_batch_names_its_sha256
     batch = client.get("/api/v1/batches?limit=1").json["batches"][0]
     assert batch["status"] == ("failed" if refused else "complete")
     assert batch["input"]["sha256"] == hashlib.sha256(body).hexdigest() and batch["input"]["size"] == len(body)
+
+
+def test_an_input_that_cannot_be_read_to_its_end_is_a_503_and_a_failed_batch(db_app, monkeypatch):
+    from webapp.service import recording
+
+    def unreadable(descriptor, size):
+        os.close(descriptor)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(recording, "THREADED_HASH_BYTES", 1024)
+    monkeypatch.setattr(recording, "_hash_descriptor", unreadable)
+    _, body = csv_body(9000)
+    client = signed_in_client(db_app)
+    answer = client.post("/api/v1/score", data={"file": (io.BytesIO(body), "big.csv")}, content_type="multipart/form-data")
+    assert answer.status_code == 503 and answer.mimetype == "application/problem+json"
+    batch = client.get("/api/v1/batches?limit=1").json["batches"][0]
+    assert batch["status"] == "failed" and batch["input"]["sha256"] == ""
 
 
 def test_an_input_file_is_hashed_where_it_lies_and_left_at_its_start(tmp_path, monkeypatch):

@@ -226,7 +226,10 @@ class BatchRecording:
         try:
             if self._recorder is None:
                 self.open("unreadable")
-            self._with_input_sha256()
+            try:
+                self._with_input_sha256()
+            except OSError:  # the input could not be read to its end: the failed batch names no hash
+                pass
             self._recorder.fail(reason)
         except Exception:  # noqa: BLE001 - the original error is what the caller must see
             log.warning("batch could not be marked failed (%s)", reason)
