@@ -13,6 +13,7 @@ from webapp.core.errors import EmptyInput, InputTooLarge, MissingColumns, RowsFa
 from webapp.core.limits import Limits
 from webapp.core.results import OUTPUT_COLUMNS
 from webapp.core.scoring import score
+from webapp.core.writing import to_records
 
 BAD_CELLS = {"Property_Area": ["Mars", "=1+1"], "Self_Employed": ["maybe"], "ApplicantIncome": ["-1", "abc", "1e309"],
              "LoanAmount": ["1e12"], "Credit_History": ["2", "yes"], "Loan_ID": [""]}
@@ -232,6 +233,17 @@ def test_an_input_column_named_like_an_output_comes_back_renamed_beside_it(loade
     assert out["Loan_Status"].isin(["Y", "N"]).all() and out["Approval_Probability"].between(0, 1).all()
     assert (out["Error"] == "").all()
     assert list(out.columns[:4]) == list(OUTPUT_COLUMNS)
+
+
+def test_input_columns_named_like_the_json_explanations_never_stand_in_for_them(loaded_model):
+    frame = factories.applications(12, seed=9).astype(object)
+    frame.loc[0:3, "Credit_History"] = 0.0  # some declines, so reasons are stated
+    frame["contributions"], frame["reasons"] = "given contributions", "given reasons"
+    records = to_records(score(to_csv(frame), loaded_model, include_input=True, explain="contributions").chunks())
+    assert all(record["input_contributions"] == "given contributions" for record in records)
+    assert all(record["input_reasons"] == "given reasons" for record in records)
+    assert all(isinstance(record["reasons"], list) for record in records)
+    assert any(record["reasons"] for record in records)
 
 
 def test_a_labelled_file_is_evaluated_and_its_outcome_never_replaces_the_prediction(loaded_model):

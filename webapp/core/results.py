@@ -18,6 +18,9 @@ from webapp.core.reasons import Explanations
 # The fixed columns every answer opens with, in this order (the contract with every client).
 OUTPUT_COLUMNS = (ID_COLUMN, "Loan_Status", "Approval_Probability", "Error")
 FIXED_WIDTH = len(OUTPUT_COLUMNS)
+# The fields an explained JSON record adds after them (an input column joined to the answer is renamed
+# past these too: it never stands in for the applicant's reasons).
+JSON_EXPLANATION_FIELDS = ("contributions", "reasons")
 
 
 class FeatureColumns:

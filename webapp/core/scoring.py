@@ -29,7 +29,7 @@ from webapp.core.reasons import (
     reason_contributions,
     reason_columns,
 )
-from webapp.core.results import ExplainedRows, FeatureColumns, ScoredChunk
+from webapp.core.results import JSON_EXPLANATION_FIELDS, ExplainedRows, FeatureColumns, ScoredChunk
 from webapp.core.validation import check_chunk, match_columns
 from webapp.stats.drift import DriftTally
 from webapp.stats.evaluation import EvaluationTally
@@ -203,7 +203,7 @@ class Scoring:
             columns.update(reason_frame)
         columns[ACTION_COLUMN] = action_column(action)
         if self.include_input:
-            taken = set(columns)
+            taken = set(columns) | (set(JSON_EXPLANATION_FIELDS) if self.explain == "contributions" else set())
             for position, name in self.plan.extra_columns.items():
                 columns[joined_name(name, taken)] = chunk[position].to_numpy()
         self._tally(checked, valid, probability, approved, action)

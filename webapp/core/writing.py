@@ -13,7 +13,8 @@ import pandas as pd
 
 from webapp.core.errors import ContractViolation, InputTooLarge
 from webapp.core.reasons import ACTION_COLUMN, REASONS
-from webapp.core.results import FIXED_WIDTH, ExplainedRows, ScoredChunk, explained_of, frame_of, without_empty_category
+from webapp.core.results import (FIXED_WIDTH, JSON_EXPLANATION_FIELDS, ExplainedRows, ScoredChunk, explained_of,
+                                 frame_of, without_empty_category)
 
 EXCEL_MAX_ROWS = 1_048_575  # a sheet's 1,048,576 rows, less the header
 FORMATS = {  # media types; Flask adds `charset=utf-8` to text types itself
@@ -286,7 +287,7 @@ def chunk_records(scored) -> list[dict]:
         values[position] = [None if v is None or v != v else v for v in values[position]]
     explained = explained_of(scored)
     if explained is not None:
-        columns[FIXED_WIDTH:FIXED_WIDTH] = ["contributions", "reasons"]
+        columns[FIXED_WIDTH:FIXED_WIDTH] = list(JSON_EXPLANATION_FIELDS)
         values[FIXED_WIDTH:FIXED_WIDTH] = _explanation_values(explained)
     return [dict(zip(columns, row)) for row in zip(*values)]
 
