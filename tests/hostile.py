@@ -1,6 +1,7 @@
 """A corpus of hostile and awkward inputs, built in code: (name, request kwargs, expected statuses)."""
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import os
@@ -157,6 +158,13 @@ CORPUS = [
     ("random-binary-junk", lambda: upload(bytes(range(256)) * 40, "junk.csv"), {415}),
     ("nul-bytes-in-text", lambda: upload(csv_text(ROW.replace("LP1", "LP\x001")), "nul.csv"), {415}),
     ("utf16-csv", lambda: upload(csv_text(ROW).decode().encode("utf-16"), "u16.csv"), OK),
+    ("utf16-csv-lone-surrogate", lambda: upload(csv_text(ROW).decode().encode("utf-16-le").join(
+        [codecs.BOM_UTF16_LE, b"\x00\xd8"]), "u16.csv"), {400}),
+    ("utf16-csv-odd-last-byte", lambda: upload(csv_text(ROW).decode().encode("utf-16") + b"A", "u16.csv"), {400}),
+    ("utf32-csv-past-unicode", lambda: upload(csv_text(ROW).decode().encode("utf-32") + b"\x00\x00\x11\x00",
+                                              "u32.csv"), {400}),
+    ("utf16-json-lone-surrogate", lambda: raw(json.dumps([RECORD]).encode("utf-16-le").join(
+        [codecs.BOM_UTF16_LE, b"\x00\xd8"]), "application/json"), {400}),
     ("latin1-csv", lambda: upload(csv_text(ROW.replace("LP1", "José")).decode().encode("latin-1"), "l1.csv"), OK),
     ("utf8-bom-csv", lambda: upload(b"\xef\xbb\xbf" + csv_text(ROW), "bom.csv"), OK),
     ("five-mb-single-field", lambda: upload(csv_text(ROW.replace("Graduate", "M" * (5 << 20), 1)), "big.csv"), BAD_ROWS),

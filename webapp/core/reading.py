@@ -72,9 +72,9 @@ def detect_encoding(stream: BinaryIO, head: bytes) -> str:
     scored, and text with NUL bytes is refused as binary rather than scored with NULs in its values.
     """
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "utf-32"
+        return _checked_wide(stream, "utf-32")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
+        return _checked_wide(stream, "utf-16")
     utf8 = codecs.getincrementaldecoder("utf-8")()
     legacy_ok = True
     try:
@@ -97,6 +97,22 @@ def detect_encoding(stream: BinaryIO, head: bytes) -> str:
     finally:
         stream.seek(0)
     return "cp1252" if legacy_ok else "latin-1"
+
+
+def _checked_wide(stream: BinaryIO, encoding: str) -> str:
+    """`encoding` (UTF-16 or UTF-32, named by the byte-order mark) once the whole file decodes in it:
+    a lone surrogate or an odd byte at the end is refused here, not met half-way through scoring."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise UnreadableInput(f"The file starts with a {encoding.upper()} byte-order mark but is not valid "
+                              f"{encoding.upper()} text; save it as UTF-8.") from None
+    finally:
+        stream.seek(0)
+    return encoding
 
 
 def _decodes(block: bytes, encoding: str) -> bool:
