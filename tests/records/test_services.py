@@ -54,6 +54,21 @@ def test_a_lookup_by_actor_and_of_an_unknown_id(database, store, record):
         assert decisions_for(session, "nobody", store=store) == []
 
 
+def test_a_batch_of_someone_else_and_a_purged_one_are_not_found_by_an_owner(database, store, record):
+    mine, theirs = record(decisions(["A"]), actor="alice"), record(decisions(["B"]), actor="bob")
+    with database.session() as session:
+        session.get(Batch, theirs).created_at = datetime(2020, 1, 1, tzinfo=UTC)
+    purge(database, as_of=datetime(2024, 1, 1, tzinfo=UTC), store=store)
+    with database.session() as session:
+        assert get_batch(session, mine, owner="alice")["actor"] == "alice"
+        with pytest.raises(BatchNotFound):
+            get_batch(session, mine, owner="bob")
+        with pytest.raises(BatchNotFound):  # the deletion entry keeps no actor: it could be anyone's
+            get_batch(session, theirs, owner="bob")
+        with pytest.raises(BatchPurged):
+            get_batch(session, theirs)
+
+
 def test_failed_rows_are_found_with_their_error(database, store, record):
     record(decisions(["LP1"], probabilities=[None]))
     with database.session() as session:
@@ -150,6 +165,14 @@ def test_verify_catches_a_changed_batch_field_and_a_removed_archive(database, st
     archive_of(store, ids[1]).unlink()
     assert verify(database, store=store).first_bad == ids[0]
     assert "missing" in verify(database, ids[1], store=store).problem
+
+
+def test_verify_catches_a_complete_batch_marked_failed_to_hide_it_from_lookups(database, store, record):
+    ids = [record(decisions(["A"])) for _ in range(3)]
+    with database.session() as session:
+        session.get(Batch, ids[1]).status = "failed"
+    report = verify(database, store=store)
+    assert report.first_bad == ids[1] and "status" in report.problem
 
 
 @pytest.mark.parametrize("kind", ["inline json", "inline"])

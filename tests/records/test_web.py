@@ -55,6 +55,31 @@ def test_batches_paged_and_filtered(db_app, recorded):
     assert client.get("/api/v1/batches?page=0").status_code == 400
 
 
+@pytest.mark.parametrize("query", ["page=%C2%B2", "per_page=%C2%B2", "page=99999999999999999999999", "page=-1",
+                                   "purpose=bogus"])
+def test_unreadable_paging_and_filters_answer_400(db_app, query):
+    bad = auditor(db_app).get(f"/api/v1/batches?{query}")
+    assert (bad.status_code, bad.mimetype, bad.json["code"]) == (400, "application/problem+json", "bad-query")
+
+
+def test_since_and_until_in_any_utc_offset_mean_the_same_moment(db_app, recorded):
+    from datetime import datetime, timedelta, timezone
+
+    batch_id = recorded(decisions(["A"]))
+    created = datetime.fromisoformat(auditor(db_app).get(f"/api/v1/batches/{batch_id}").json["created_at"]
+                                     .replace("Z", "+00:00"))
+    client = auditor(db_app)
+
+    def total(name, moment):
+        return client.get("/api/v1/batches", query_string={name: moment.isoformat()}).json["total"]
+
+    east, west = timezone(timedelta(hours=5)), timezone(timedelta(hours=-5))
+    assert total("since", (created - timedelta(hours=1)).astimezone(east)) == 1
+    assert total("since", (created + timedelta(hours=1)).astimezone(west)) == 0
+    assert total("until", (created + timedelta(hours=1)).astimezone(west)) == 1
+    assert total("until", (created - timedelta(hours=1)).astimezone(east)) == 0
+
+
 def test_a_batch_unknown_and_purged(db_app, recorded):
     from datetime import datetime, timedelta
 
@@ -107,3 +132,15 @@ def test_an_analyst_sees_only_their_own_records_and_anothers_answer_404(db_app, 
     assert [b["batch_id"] for b in ann.get("/api/v1/batches?actor=bob@bank.example").json["batches"]] == [mine]
     assert [d["batch_id"] for d in ann.get("/api/v1/decisions?loan_id=LP9").json["decisions"]] == [mine]
     assert theirs not in ann.get("/lookup?loan_id=LP9").get_data(as_text=True)
+
+
+def test_a_purged_batch_answers_410_only_to_those_who_see_every_batch(db_app, recorded):
+    from datetime import datetime, timedelta
+
+    batch_id = recorded(decisions(["LP9"]), actor="bob@bank.example")
+    purge(db_app.extensions["database"], months_before(datetime.now(UTC), -25) + timedelta(minutes=1),
+          store=records_store(db_app))
+    ann = signed_in_client(db_app, "ann@bank.example", "analyst")
+    assert ann.get(f"/api/v1/batches/{batch_id}").status_code == 404  # never "it existed, and when it went"
+    assert ann.get(f"/api/v1/batches/{batch_id}/notices.csv").status_code == 404
+    assert auditor(db_app).get(f"/api/v1/batches/{batch_id}").status_code == 410

@@ -19,7 +19,7 @@ from webapp.core.reasons import DECLINE, INCOMPLETE
 from webapp.notices.content import (DEFAULT_RESPONSE_DAYS, TEMPLATE_VERSION, Applicant, Lender, Notice,
                                     notices_from_decisions)
 from webapp.notices.render import render_csv, render_pdf, render_zip
-from webapp.records import BatchNotFound, RecordError, batch_decisions, get_batch
+from webapp.records import RecordError, batch_decisions, get_batch
 
 RENDERERS = {"pdf": render_pdf, "zip": render_zip, "csv": render_csv}
 MEDIA_TYPES = {"pdf": "application/pdf", "zip": "application/zip", "csv": "text/csv; charset=utf-8"}
@@ -60,9 +60,7 @@ def batch_notices(session: Session, batch_id: str, *, owner: str | None = None,
     """One notice per declined or incomplete decision of `batch_id`, in row order. With `owner`, a
     batch someone else ran is `BatchNotFound` (as if it did not exist); an analysis batch is
     `NotADecisionBatch`."""
-    fields = get_batch(session, batch_id)
-    if owner is not None and fields["actor"] != owner:
-        raise BatchNotFound(f"There is no batch {batch_id}.")
+    fields = get_batch(session, batch_id, owner=owner)
     if fields["purpose"] != "decision":
         raise NotADecisionBatch(f"Batch {batch_id} was run for {fields['purpose']}, not to decide: it has no "
                                 "notices.")

@@ -13,7 +13,7 @@ period (Regulation B's 25 months) so each can be looked up, verified and re-scor
 May import: `webapp.db`, `webapp.core`, `webapp.stats`, `webapp.storage`, `webapp.utils`, SQLAlchemy,
 pyarrow, pandas, numpy, fsspec (a store behind a URL). Never Flask.
 """
-from webapp.records.recorder import BatchStart, Recorder, RecordingClosed
+from webapp.records.recorder import PURPOSES, BatchStart, Recorder, RecordingClosed
 from webapp.records.replay import ReplayReport, replay
 from webapp.records.services import (
     DEFAULT_RETENTION_MONTHS,
@@ -37,6 +37,7 @@ from webapp.records.services import (
 
 __all__ = [
     "DEFAULT_RETENTION_MONTHS",
+    "PURPOSES",
     "BatchNotFound",
     "BatchPurged",
     "BatchStart",

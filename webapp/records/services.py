@@ -58,13 +58,18 @@ def batch_fields(batch: Batch) -> dict:
             "hold": {"reason": batch.hold_reason, "since": iso(batch.held_at)} if batch.hold_reason else None}
 
 
-def get_batch(session: Session, batch_id: str) -> dict:
-    """A batch's fields and its summary; `BatchNotFound` or `BatchPurged` otherwise."""
+def get_batch(session: Session, batch_id: str, *, owner: str | None = None) -> dict:
+    """A batch's fields and its summary; `BatchNotFound` or `BatchPurged` otherwise. With `owner`,
+    a batch someone else ran is `BatchNotFound`, as if it did not exist — and so is a purged one,
+    whose deletion entry keeps no actor to tell whose it was (only those who see every batch learn
+    that it existed)."""
     batch = session.get(Batch, batch_id)
     if batch is None:
         deletion = session.execute(select(Deletion).where(Deletion.batch_id == batch_id)).scalar_one_or_none()
-        if deletion is not None:
+        if deletion is not None and owner is None:
             raise BatchPurged(f"Batch {batch_id} was purged on {iso(deletion.purged_at)[:10]} (retention).")
+        raise BatchNotFound(f"There is no batch {batch_id}.")
+    if owner is not None and batch.actor != owner:
         raise BatchNotFound(f"There is no batch {batch_id}.")
     return {**batch_fields(batch), "summary": json.loads(batch.summary)}
 
@@ -200,9 +205,11 @@ def _decision(batch: Batch, record: dict) -> dict:
 
 
 def as_datetime(moment: datetime | date) -> datetime:
+    """In UTC: a date is its midnight UTC, a time without a zone is UTC, any other zone converted (the
+    times are stored in UTC, and SQLite compares them as text: an offset left on would be ignored)."""
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- verification --------------------------------------------------------------------------------
@@ -273,6 +280,8 @@ def _check(session: Session, kind: str, entry, previous: str, store) -> tuple[st
         return "its link to the previous batch does not match (a batch was removed or reordered)", None
     if kind == "deletion":
         return None, None
+    if entry.status != "complete":  # only complete batches are chained: lookups and exports skip others
+        return f"its status was changed to {entry.status!r} (a chained batch is complete)", None
     try:
         location = _location(session, entry.archive, store)
         data_digest, expected = _read_archive(location, entry.archive_data, pairs=entry.indexed,

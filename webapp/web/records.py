@@ -7,13 +7,14 @@ The record holds incomes and monitored attributes: analysts see only their own b
 decisions (another's answer 404, as if they did not exist); auditors and admins see all."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from flask import Blueprint, Flask, current_app, render_template, request
 
 from webapp.jobs import list_jobs
 from webapp.service.recording import records_store as store_for
-from webapp.records import BatchNotFound, RecordError, decisions_for, get_batch, list_batches
+from webapp.records import PURPOSES, RecordError, decisions_for, get_batch, list_batches
 from webapp.web import auth
 from webapp.web.problems import problem
 
@@ -55,16 +56,28 @@ def _moment(name: str) -> datetime | date | None:
 def _number(value: str | None, default: int, name: str) -> int:
     if value in (None, ""):
         return default
-    if not value.isdigit() or int(value) < 1:
-        raise BadQuery(f"{name} must be a whole number of at least 1")
+    # ASCII digits only (str.isdigit takes "²", which int refuses), and few: a page past a billion is no page.
+    if not _WHOLE_NUMBER.fullmatch(value) or int(value) < 1:
+        raise BadQuery(f"{name} must be a whole number from 1 to {MAX_PAGE_NUMBER:,}")
     return int(value)
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+MAX_PAGE_NUMBER = 999_999_999
+
+
+def _purpose() -> str | None:
+    purpose = request.args.get("purpose") or None
+    if purpose is not None and purpose not in PURPOSES:
+        raise BadQuery(f"purpose must be one of {', '.join(PURPOSES)}")
+    return purpose
 
 
 def _batches_query() -> dict:
     owner = _owner()
     return {"since": _moment("since"), "until": _moment("until"),
             "actor": owner if owner is not None else (request.args.get("actor") or None),
-            "purpose": request.args.get("purpose") or None,
+            "purpose": _purpose(),
             "page": _number(request.args.get("page"), 1, "page"),
             "per_page": _number(request.args.get("per_page"), PER_PAGE, "per_page")}
 
@@ -96,11 +109,7 @@ def batches():
 def batch(batch_id: str):
     try:
         with _session() as session:
-            found = get_batch(session, batch_id)
-        owner = _owner()
-        if owner is not None and found.get("actor") != owner:
-            raise BatchNotFound(f"There is no batch {batch_id}.")
-        return found
+            return get_batch(session, batch_id, owner=_owner())
     except RecordError as exc:
         title = "Gone" if exc.status == 410 else "Not Found"
         return problem(exc.status, title, str(exc), exc.code)
