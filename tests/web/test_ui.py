@@ -58,6 +58,10 @@ def test_downloads_csv_and_excel(client):
     rows = list(sheet.values)
     assert rows[0][:3] == ("Loan_ID", "Loan_Status", "Approval_Probability") and len(rows) == 13
     assert isinstance(rows[1][2], float)
+    for answer in (as_csv, as_xlsx):  # which batch of the decision record they are, as the API's answers say
+        assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["X-Batch-Id"])
+        assert (answer.headers["X-Rows-Total"], answer.headers["X-Rows-Failed"]) == ("12", "0")
+    assert as_csv.headers["X-Batch-Id"] == as_xlsx.headers["X-Batch-Id"]
 
 
 def test_excel_upload(client):

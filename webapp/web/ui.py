@@ -15,7 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from webapp.core.errors import EmptyInput, InputError, ServiceUnavailable, StorageUnavailable
 from webapp.core.reasons import REASON_COLUMNS, REASONS
 from webapp.core.writing import write_xlsx
-from webapp.service import FORMATS, ScoringOptions, score_input
+from webapp.service import FORMATS, ScoringOptions, score_input, summary_headers
 from webapp.storage import ResultExpired, ResultNotFound, StorageFault
 from webapp.web import auth, charts, context, jobs, notices, problems
 from webapp.web.forms import ALLOWED_EXTENSIONS, UploadForm
@@ -150,6 +150,8 @@ def download(token: str, fmt: str):
     if fmt == "xlsx":
         store.derived(result, "xlsx", _csv_to_xlsx)
     response = send_file(store.sendable(result, fmt), mimetype=FORMATS[fmt], max_age=0)
+    summary = result.meta["summary"]
+    response.headers.update(summary_headers(summary, summary.get("batch_id")))  # as the API's answers carry
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}-predictions.{fmt}"'
     return response
 
