@@ -18,8 +18,10 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 @pytest.fixture(autouse=True)
 def own_model_store(tmp_path, monkeypatch):
     """Every app a test builds keeps its model versions in the test's own store (not the instance
-    folder, which tests would share)."""
+    folder, which tests would share), and its instance folder is the test's own: no test writes a
+    database, queue, key or archive into the project's `instance/`, which `make run` serves from."""
     monkeypatch.setenv("MODEL_STORE", str(tmp_path / "model-store"))
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
 
 
 @pytest.fixture(scope="session")

@@ -20,11 +20,12 @@ csrf = CSRFProtect()
 def create_app(test_config: dict | None = None) -> Flask:
     from webapp import config  # here, so that `python -m webapp.config` runs a module not yet imported
 
-    app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=True)
+    settings = {**config.load_or_exit(), **(test_config or {})}  # a bad value stops the start with one line
+    instance = settings.get("INSTANCE_PATH")
+    app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=True,
+                instance_path=os.path.abspath(instance) if instance else None)
     app.config.from_object(config.Config)
-    app.config.update(config.load_or_exit())  # a bad value stops the start with one line
-    if test_config:
-        app.config.update(test_config)
+    app.config.update(settings)
     app.json.sort_keys = False  # keep predictions in the contract's column order
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):

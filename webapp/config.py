@@ -136,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PROMETHEUS_MULTIPROC_DIR", str, None, "where gunicorn's workers keep their metrics (emptied at start)",
             group="server", shown="a fresh temporary folder per server start"),
     # the service
+    Setting("INSTANCE_PATH", str, None, "the instance folder, where every `instance/…` default below lives (the "
+            "SQLite database and queue, the secret key, models and archives); a relative path from the working "
+            "folder", shown="`instance/`"),
     Setting("SECRET_KEY", str, None, "signs sessions and CSRF tokens; unset: generated once into "
             "`instance/secret_key`; required when `APP_ENV=production`", secret=True),
     Setting("APP_ENV", str, None, "`production` makes `SECRET_KEY` mandatory"),
