@@ -1,11 +1,12 @@
 """The record over HTTP: the API routes and the two pages, on each database."""
-from datetime import UTC
+from datetime import UTC, date
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import signed_in_client
 from tests.records.conftest import decisions, start
-from webapp.records import Recorder, hold, purge
+from webapp.records import ArchiveUnavailable, Recorder, hold, purge
 from webapp.records.services import months_before
 from webapp.web.records import records_store
 
@@ -144,3 +145,21 @@ def test_a_purged_batch_answers_410_only_to_those_who_see_every_batch(db_app, re
     assert ann.get(f"/api/v1/batches/{batch_id}").status_code == 404  # never "it existed, and when it went"
     assert ann.get(f"/api/v1/batches/{batch_id}/notices.csv").status_code == 404
     assert auditor(db_app).get(f"/api/v1/batches/{batch_id}").status_code == 410
+
+
+def test_an_archive_that_cannot_be_read_answers_503_never_a_partial_record(db_app, recorded, monkeypatch, tmp_path):
+    from webapp.records import export
+
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)  # into the store as a file
+    kept, lost = recorded(decisions(["LP9"])), recorded(decisions(["LP9"]))
+    next((Path(records_store(db_app))).glob(f"{lost}.*")).unlink()
+    client = auditor(db_app)
+    answer = client.get("/api/v1/decisions?loan_id=LP9")
+    assert (answer.status_code, answer.mimetype, answer.json["code"]) == (503, "application/problem+json",
+                                                                          "records-store-unavailable")
+    assert lost in answer.json["detail"] and kept not in answer.json["detail"]
+    assert client.get("/lookup?loan_id=LP9").status_code == 503
+    assert client.get(f"/api/v1/batches/{lost}/notices.csv").status_code == 503
+    with pytest.raises(ArchiveUnavailable):
+        export(db_app.extensions["database"], date(2000, 1, 1), "csv", str(tmp_path / "out.csv"),
+               store=records_store(db_app))

@@ -17,6 +17,7 @@ from webapp.records.recorder import PURPOSES, BatchStart, Recorder, RecordingClo
 from webapp.records.replay import ReplayReport, replay
 from webapp.records.services import (
     DEFAULT_RETENTION_MONTHS,
+    ArchiveUnavailable,
     BatchNotFound,
     BatchPurged,
     PurgeReport,
@@ -38,6 +39,7 @@ from webapp.records.services import (
 __all__ = [
     "DEFAULT_RETENTION_MONTHS",
     "PURPOSES",
+    "ArchiveUnavailable",
     "BatchNotFound",
     "BatchPurged",
     "BatchStart",

@@ -2,6 +2,7 @@
 export. Each takes a session (or the database when it opens transactions of its own)."""
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,14 @@ class BatchNotFound(RecordError):
 class BatchPurged(RecordError):
     status = 410
     code = "batch-purged"
+
+
+class ArchiveUnavailable(RecordError):
+    """A batch's archive cannot be read (the store is down, or the file is gone): answered 503, never
+    with the decisions of the other batches alone, which would look like the whole record."""
+
+    status = 503
+    code = "records-store-unavailable"
 
 
 # --- lookups -------------------------------------------------------------------------------------
@@ -108,7 +117,7 @@ def decisions_for(session: Session, loan_id: str, *, actor: str | None = None, s
         rows_by_batch[batch.id] = (batch, None)  # not indexed yet: its archive is read whole
     found = []
     for batch, rows in rows_by_batch.values():
-        table = archive.read(_location(session, batch.archive, store), batch.archive_data, rows)
+        table = _read(session, batch, store, rows)
         table = table.filter(pc.equal(table["loan_id"], loan_id))  # the key may collide; the ID may not
         found += [_decision(batch, record) for record in table.to_pylist()]
     found.sort(key=lambda d: (d["created_at"], d["batch_id"], -d["row"]), reverse=True)
@@ -123,10 +132,29 @@ def batch_decisions(session: Session, batch_id: str, actions: tuple[str, ...] | 
     if fields["status"] != "complete":
         raise BatchNotFound(f"Batch {batch_id} is not complete ({fields['status']}); it has no decisions.")
     batch = session.get(Batch, batch_id)
-    table = archive.read(_location(session, batch.archive, store), batch.archive_data)
+    table = _read(session, batch, store)
     if actions is not None and table.num_rows:
         table = table.filter(_action_in(table, actions))
     return fields, [_decision(batch, record) for record in table.to_pylist()]
+
+
+def _read(session: Session, batch: Batch, store, rows: list[int] | None = None) -> pa.Table:
+    """The batch's decisions (those at `rows`, when given) from its archive; `ArchiveUnavailable`
+    when it cannot be read."""
+    with _reading(batch.id):
+        return archive.read(_location(session, batch.archive, store), batch.archive_data, rows)
+
+
+@contextlib.contextmanager
+def _reading(batch_id: str):
+    """Reading a batch's archive: a store that fails is `ArchiveUnavailable`, named by the error's
+    type only (its text may quote a path or a value)."""
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        raise ArchiveUnavailable(f"The archive of batch {batch_id} cannot be read right now "
+                                 f"({type(exc).__name__}); try again later, and if it stays so, run "
+                                 "`flask records verify`.") from None
 
 
 def _location(session: Session, stored: str | None, store) -> str | None:
@@ -408,13 +436,24 @@ def export(database: Database, since: datetime | date, fmt: str, out, *, store=N
     written = 0
     with writer:
         for batch_id, created_at, model_version, path in batches:
-            for chunk in archive.chunks(path, _archive_data(database, batch_id) if path is None else None):
+            for chunk in _chunks(batch_id, path, _archive_data(database, batch_id) if path is None else None):
                 columns = {name: pa.array([value] * chunk.num_rows, pa.string()) for name, value in
                            zip(("batch_id", "created_at", "model_version"), (batch_id, iso(created_at), model_version))}
                 columns |= {f.name: _export_column(chunk, f) for f in schema if f.name not in columns}
                 writer.write_table(pa.table(columns, schema=schema))
                 written += chunk.num_rows
     return written
+
+
+def _chunks(batch_id: str, location: str | None, data: bytes | None):
+    """`archive.chunks`, its read failures `ArchiveUnavailable` (a failure writing the export is not one)."""
+    chunks = iter(archive.chunks(location, data))
+    while True:
+        with _reading(batch_id):
+            chunk = next(chunks, None)
+        if chunk is None:
+            return
+        yield chunk
 
 
 def _archive_data(database: Database, batch_id: str) -> bytes | None:
@@ -426,7 +465,8 @@ def _export_schema(database: Database, batches, *, csv: bool) -> pa.Schema:
     """The archives' columns united (inputs differ between files), after the batch's own."""
     schemas = [archive.empty().schema]
     for batch_id, _, _, location in batches:
-        schemas.append(archive.schema(location, None if location else _archive_data(database, batch_id)))
+        with _reading(batch_id):
+            schemas.append(archive.schema(location, None if location else _archive_data(database, batch_id)))
     united = pa.unify_schemas(schemas, promote_options="permissive")
     fields = [pa.field(name, kind) for name, kind in BATCH_COLUMNS]
     fields += [pa.field(f.name, pa.string()) if csv and f.name in LIST_COLUMNS else pa.field(f.name, f.type)

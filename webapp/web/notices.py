@@ -19,7 +19,7 @@ from webapp.web.problems import problem
 
 bp = Blueprint("notices", __name__)
 APPLICANTS = "applicants.json"
-TITLES = {404: "Not Found", 409: "Conflict", 410: "Gone"}
+TITLES = {404: "Not Found", 409: "Conflict", 410: "Gone", 503: "Service Unavailable"}
 
 
 def _owner() -> str | None:

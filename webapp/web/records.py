@@ -20,6 +20,7 @@ from webapp.web.problems import problem
 
 bp = Blueprint("records", __name__)
 PER_PAGE = 50
+TITLES = {404: "Not Found", 410: "Gone", 503: "Service Unavailable"}
 JOBS_SHOWN = 20  # the newest jobs above the batches; the API lists the rest
 
 
@@ -91,8 +92,11 @@ def decisions():
     loan_id = request.args.get("loan_id")
     if not loan_id:
         return problem(400, "Bad Request", "Give the application's ID: ?loan_id=…", "bad-query")
-    with _session() as session:
-        return {"decisions": decisions_for(session, loan_id, actor=_owner(), store=records_store(current_app))}
+    try:
+        with _session() as session:
+            return {"decisions": decisions_for(session, loan_id, actor=_owner(), store=records_store(current_app))}
+    except RecordError as exc:  # an archive that cannot be read: 503
+        return problem(exc.status, TITLES.get(exc.status, "Bad Request"), str(exc), exc.code)
 
 
 @bp.get("/api/v1/batches")
@@ -111,8 +115,7 @@ def batch(batch_id: str):
         with _session() as session:
             return get_batch(session, batch_id, owner=_owner())
     except RecordError as exc:
-        title = "Gone" if exc.status == 410 else "Not Found"
-        return problem(exc.status, title, str(exc), exc.code)
+        return problem(exc.status, TITLES.get(exc.status, "Bad Request"), str(exc), exc.code)
 
 
 @bp.get("/batches")
@@ -133,8 +136,12 @@ def lookup_page():
     loan_id = (request.args.get("loan_id") or "").strip()
     found = None
     if loan_id:
-        with _session() as session:
-            found = decisions_for(session, loan_id, actor=_owner(), store=records_store(current_app))
+        try:
+            with _session() as session:
+                found = decisions_for(session, loan_id, actor=_owner(), store=records_store(current_app))
+        except RecordError as exc:
+            return render_template("error.html", status=exc.status, title=TITLES.get(exc.status, "Bad Request"),
+                                   detail=str(exc)), exc.status
     return render_template("lookup.html", loan_id=loan_id, found=found)
 
 
