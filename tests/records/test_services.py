@@ -216,6 +216,36 @@ def test_purge_deletes_only_what_is_past_retention_and_not_on_hold(database, sto
     assert verify(database, store=store).first_bad == recent  # only the batch whose date the test changed
 
 
+def test_a_hold_committed_while_a_purge_runs_keeps_its_batch(database, store, record):
+    """PostgreSQL: the purge reads the due batches without locking them, so a hold may commit between
+    that read and the DELETE. (SQLite's purge holds the one write lock from its start.)"""
+    if database.backend == "sqlite":
+        pytest.skip("SQLite's purge holds the write lock from its first statement")
+    from sqlalchemy import event, text
+
+    batch_id = record(decisions(["A"]))
+    engine = database.engine
+
+    held = []
+
+    def hold_first(conn, cursor, statement, parameters, context, executemany):
+        if not held and statement.lstrip().upper().startswith("DELETE FROM BATCHES"):
+            held.append(True)
+            with engine.connect() as other:  # another connection, committed before the DELETE runs
+                other.execute(text("UPDATE batches SET hold_reason = 'lawsuit', held_at = now() WHERE id = :id"), {"id": batch_id})
+                other.commit()
+
+    event.listen(engine, "before_cursor_execute", hold_first)
+    try:
+        report = purge(database, as_of=months_before(datetime.now(UTC), -25) + timedelta(minutes=1), store=store)
+    finally:
+        event.remove(engine, "before_cursor_execute", hold_first)
+    assert report.purged == [] and report.held == [batch_id]
+    with database.session() as session:
+        assert get_batch(session, batch_id)["hold"]["reason"] == "lawsuit"
+    assert verify(database, store=store).ok
+
+
 def test_the_chain_verifies_after_a_purge(database, store, record):
     ids = [record(decisions(["A"])) for _ in range(4)]
     hold(database, ids[2], "lawsuit")

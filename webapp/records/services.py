@@ -367,13 +367,15 @@ def purge(database: Database, as_of: datetime | date | None = None,
         due = session.execute(select(Batch)
                               .where(Batch.created_at < cutoff).order_by(Batch.created_at)).scalars()
         for batch in due.all():
-            if batch.hold_reason:
+            # The hold is checked by the DELETE itself, not only as read above: a hold committed
+            # meanwhile (PostgreSQL reads without locking) keeps its batch.
+            if batch.hold_reason or session.execute(delete(Batch).where(
+                    Batch.id == batch.id, Batch.hold_reason.is_(None))).rowcount != 1:
                 report.held.append(batch.id)
                 continue
             session.add(_deletion_entry(batch))
             files += [archive.locate(batch.archive, store, database.url)] if batch.archive else []
             seqs += [batch.seq] if batch.seq is not None else []
-            session.delete(batch)
             report.purged.append(batch.id)
         if seqs:  # one pass over the index, whatever the number of batches
             session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq.in_(seqs)))
