@@ -2,7 +2,8 @@
 UPDATE) just before completing its batch. A cancel before the seal wins — the batch is failed with
 reason "cancelled" and no result is kept; one after it answers 409 `job-finishing` and the job
 succeeds with its batch. Either way the job's state and its batch agree. Both orders are provoked
-by a hook on the seal, on each database."""
+by a hook on the seal, on each database. And a retry of a job whose batch was recorded re-uses it,
+with the model version it recorded."""
 from __future__ import annotations
 
 import pytest
@@ -96,3 +97,25 @@ def test_a_job_requeued_after_its_batch_completed_cannot_be_cancelled(idle_app, 
 def test_a_cancel_after_the_job_ended_still_says_it_ended(idle_app, client, job):
     run(idle_app, job["id"])
     assert client.delete(f"/api/v1/jobs/{job['id']}").json["code"] == "job-ended"
+
+
+def test_a_retry_after_its_batch_was_recorded_scores_with_the_recorded_version(idle_app, client, job,
+                                                                                forest_model_path):
+    """A worker lost after recording the job's batch: the job runs again and re-uses that batch, so
+    the answer it rebuilds must come from the version the batch recorded, not from a champion
+    promoted meanwhile."""
+    from tests.registry.apps import ROLES
+
+    assert run(idle_app, job["id"]) == "succeeded"
+    runtime = idle_app.extensions["jobs"].runtime
+    with idle_app.extensions["database"].session() as session:
+        recorded = session.get(Job, job["id"])
+        session.expunge(recorded)
+    first = runtime.models.current().version
+    idle_app.extensions["role_of"] = ROLES.get
+    registry = idle_app.extensions["model_registry"]
+    version = registry.register(forest_model_path, by="ada@bank.example")["version"]
+    registry.approve(version, by="bo@bank.example", note="validated")
+    registry.promote(version, by="ada@bank.example", note="new champion")
+    assert runtime.models.current().version == version != first
+    assert tasks._job_model(runtime, recorded).version == first

@@ -199,11 +199,23 @@ def _meta(job, model) -> dict:
 
 
 def _recorded_before(runtime: Runtime, batch_id: str | None) -> bool:
+    return _recorded_version(runtime, batch_id) is not None
+
+
+def _recorded_version(runtime: Runtime, batch_id: str | None) -> str | None:
+    """The model version a predecessor's complete batch recorded, or None when there is none."""
     if not batch_id:
-        return False
+        return None
     with runtime.database.session() as session:
         batch = session.get(Batch, batch_id)
-        return batch is not None and batch.status == "complete"
+        return batch.model_version if batch is not None and batch.status == "complete" else None
+
+
+def _job_model(runtime: Runtime, job):
+    """The champion for a job's first run; for a retry whose batch a predecessor recorded, the version
+    that batch recorded: the answer rebuilt must be the record's decisions, whatever was promoted since."""
+    recorded = _recorded_version(runtime, job.batch_id)
+    return runtime.models.current() if recorded is None else runtime.models.version(recorded)
 
 
 def _recording(runtime: Runtime, job, worker: str, options: ScoringOptions, model, source,
@@ -222,7 +234,7 @@ def _recording(runtime: Runtime, job, worker: str, options: ScoringOptions, mode
 
 
 def _upload(runtime: Runtime, job, worker: str, recordings: list) -> dict:
-    model = runtime.models.current()
+    model = _job_model(runtime, job)
     options = _scoring_options(job)
     with inputs.open_input(runtime.results, job.input_location) as source:
         total = inputs.count_rows(source)
@@ -256,7 +268,7 @@ def _dataset(runtime: Runtime, job, worker: str, recordings: list) -> dict:
     from webapp.engines.parts import Options, discover
     from webapp.service.recording import dataset_input
 
-    model = runtime.models.current()
+    model = _job_model(runtime, job)
     location = check_source(job.source_url, runtime.job_sources)  # the fence again: settings may have changed
     parts = discover(location)
     counts = [_part_rows(url) for url in parts]

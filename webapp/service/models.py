@@ -92,6 +92,24 @@ class ModelProvider:
     def current_or_none(self):
         return self.served().champion
 
+    def version(self, version: str):
+        """The model of `version` (loaded once per process): the champion or challenger when it is
+        one of them, else from the registry; `ModelUnavailable` when it cannot be loaded."""
+        served = self.served()
+        for model in (served.champion, served.challenger, self._shipped):
+            if model is not None and model.version == version:
+                return model
+        from webapp.model.loading import ModelLoadError
+        from webapp.registry import RegistryError
+
+        try:
+            if self.registry is None:
+                raise RegistryError("there is no model registry")
+            return self.registry.load(version)
+        except (RegistryError, ModelLoadError) as exc:
+            raise ModelUnavailable(f"Model version {version} cannot be loaded: {getattr(exc, 'message', exc)}",
+                                   code="model-version-unavailable") from None
+
     def challenger(self, champion=None):
         """The shadow challenger now, or None; never the champion itself (a promotion may have
         made the challenger champion between two calls)."""
