@@ -97,7 +97,7 @@ def _attach_storage(app: Flask) -> None:
 def _attach_database(app: Flask) -> None:
     """One engine per process; the schema is created in an empty database and checked otherwise
     (a database at another revision stops the start with what to run)."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
     from webapp.db import Database, SchemaMismatch, ensure_schema
 
@@ -109,6 +109,11 @@ def _attach_database(app: Flask) -> None:
     except SchemaMismatch as exc:
         if not _running_db_command():
             raise SystemExit(f"error: {exc}") from None  # one clear line, not a traceback
+    except OperationalError as exc:
+        # Not started half-way: a server that cannot record answers nothing (its supervisor retries).
+        where = database.engine.url.render_as_string(hide_password=True)
+        raise SystemExit(f"error: the database at {where} cannot be reached ({type(exc.orig or exc).__name__}); "
+                         "start it, or point DATABASE_URL at one that runs") from None
     app.extensions["database"] = database
     app.register_error_handler(SQLAlchemyError, _database_fault)
     app.extensions["role_of"] = functools.partial(_role_of, database)

@@ -53,3 +53,15 @@ def test_a_read_never_waits_behind_a_writer_on_sqlite(tmp_path):
     writer.rollback()
     writer.close()
     database.dispose()
+
+
+def test_a_database_that_cannot_be_reached_stops_the_start_with_one_line(model_path, tmp_path):
+    from webapp import create_app
+
+    with pytest.raises(SystemExit) as stopped:
+        create_app({"TESTING": True, "SECRET_KEY": "t", "MODEL_PATH": str(model_path),
+                    "DATABASE_URL": "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/nowhere"})
+    message = str(stopped.value)
+    assert message.startswith("error: the database at postgresql+psycopg://postgres:***@127.0.0.1:1/nowhere "
+                              "cannot be reached (OperationalError)")
+    assert "s3cret" not in message and "DATABASE_URL" in message
