@@ -21,12 +21,13 @@ HOLD_SECONDS = 12  # how long they trickle before the checks end
 ANSWER_WITHIN = 2.0  # seconds: the functional bound, not a performance target
 
 
-def _trickle(port: int, head: bytes, stop: threading.Event, opened: list) -> None:
-    """Send `head` one byte at a time, a byte a second, until `stop` (the server may hang up)."""
+def _trickle(port: int, at_once: bytes, trickled: bytes, stop: threading.Event, opened: list) -> None:
+    """Send `at_once`, then `trickled` a byte a second, until `stop` (the server may hang up)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             opened.append(sock)
-            for byte in head:
+            sock.sendall(at_once)
+            for byte in trickled:
                 if stop.wait(1.0):
                     return
                 sock.sendall(bytes([byte]))
@@ -34,15 +35,17 @@ def _trickle(port: int, head: bytes, stop: threading.Event, opened: list) -> Non
         pass  # a server that times a slow client out is doing its job
 
 
-def _slow_body(host: str) -> bytes:
-    """An upload that announces a 1 MB body and sends it a byte a second."""
-    return (f"POST /api/v1/score HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/csv\r\n"
-            f"Content-Length: 1000000\r\n\r\n").encode() + b"x" * 200
+def _slow_body(host: str, api_key: str) -> tuple[bytes, bytes]:
+    """An authenticated upload whose headers arrive at once, announcing a 1 MB body that then comes
+    a byte a second: someone uploading a large file over a slow VPN (the app reads that body)."""
+    head = (f"POST /api/v1/score HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {api_key}\r\n"
+            f"Content-Type: text/csv\r\nContent-Length: 1000000\r\n\r\n").encode()
+    return head, b"x" * 200
 
 
-def _slow_headers(host: str) -> bytes:
+def _slow_headers(host: str) -> tuple[bytes, bytes]:
     """A request whose header lines never finish arriving."""
-    return f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Slow: {'a' * 200}".encode()
+    return b"", f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Slow: {'a' * 200}".encode()
 
 
 def _small_upload(live_server) -> tuple[bytes, str]:
@@ -74,8 +77,9 @@ def slow_clients(live_server):
     url = urlsplit(live_server)
     host, port = url.netloc, url.port
     stop, opened = threading.Event(), []
-    threads = [threading.Thread(target=_trickle, args=(port, head, stop, opened), daemon=True)
-               for head in [_slow_body(host)] * SLOW_CLIENTS + [_slow_headers(host)] * SLOW_CLIENTS]
+    requests = [_slow_body(host, live_server.api_key)] * SLOW_CLIENTS + [_slow_headers(host)] * SLOW_CLIENTS
+    threads = [threading.Thread(target=_trickle, args=(port, at_once, trickled, stop, opened), daemon=True)
+               for at_once, trickled in requests]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 10
