@@ -83,6 +83,37 @@ def test_impossible_values_are_row_errors(contract, changes, message):
     assert not checked.valid[0]
 
 
+@pytest.mark.parametrize("cell", [True, False, np.True_])
+def test_a_boolean_is_not_a_number_though_pandas_reads_true_as_one(contract, cell):
+    checked = check(contract, ApplicantIncome=cell, LoanAmount=cell)
+    assert not checked.valid[0]
+    assert f"ApplicantIncome: '{bool(cell)}' is not a number" in checked.errors[0]
+    assert f"LoanAmount: '{bool(cell)}' is not a number" in checked.errors[0]
+
+
+def test_a_boolean_column_of_a_csv_is_not_numbers(contract):
+    frame = pd.DataFrame([GOOD, GOOD], dtype=object)
+    frame["ApplicantIncome"] = pd.Series([True, False], dtype=bool)
+    frame.columns = range(len(frame.columns))
+    checked = check_chunk(frame, match_columns(list(GOOD)), contract, Limits())
+    assert [error.startswith("ApplicantIncome: ") and "is not a number" in error for error in checked.errors] == \
+        [True, True]
+
+
+@pytest.mark.parametrize("order", [[0, False], [False, 0], [1, True], [True, 1.0]])
+def test_a_boolean_and_the_number_it_equals_are_two_values_in_either_order(contract, order):
+    frame = pd.DataFrame([{**GOOD, "Loan_ID": f"L{i}", "Dependents": value, "Education": value}
+                          for i, value in enumerate(order)], dtype=object)
+    frame.columns = range(len(frame.columns))
+    checked = check_chunk(frame, match_columns(list(GOOD)), contract, Limits())
+    number = next(i for i, value in enumerate(order) if type(value) is not bool)  # positions: 0 == False
+    boolean = 1 - number
+    groups = list(checked.monitored["Dependents"].astype(object))
+    assert groups[number] == str(int(order[number])) and groups[boolean] == "(not recognised)"
+    shown = f"'{order[boolean]}'"  # each row's error shows its own value, never the other's
+    assert shown in checked.errors[boolean] and shown not in checked.errors[number]
+
+
 def test_all_problems_of_a_row_are_listed(contract):
     error = check(contract, Property_Area="Mars", Credit_History="7").errors[0]
     assert error == "Credit_History: '7' must be 0 or 1; Property_Area: 'Mars' is not one of Rural, Semiurban, Urban"

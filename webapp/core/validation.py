@@ -195,10 +195,15 @@ def _small(column: pd.Series) -> bool:
 
 
 def _factorized(column: pd.Series) -> tuple[np.ndarray, list]:
-    """Each cell's code (-1 where missing) and the distinct values in order of appearance."""
+    """Each cell's code (-1 where missing) and the distinct values in order of appearance. A JSON
+    `true` is the text "True", never the number 1 (which it equals): `[1, true]` is two values."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         return column.cat.codes.to_numpy(), list(column.cat.categories)
     values = column.to_numpy(dtype=object)
+    booleans = _boolean_cells(values)
+    if booleans is not None:
+        values = values.copy()
+        values[booleans] = [str(bool(value)) for value in values[booleans]]
     if _small(column):
         try:
             return _factorize_small(values)
@@ -334,13 +339,34 @@ def _within_rules(values: list[float], spec: dict) -> bool:
     return all(v != v or (0 <= v <= limit and v != math.inf) for v in values)
 
 
+def _boolean_cells(values: np.ndarray) -> np.ndarray | None:
+    """Where an object column holds booleans (JSON's true and false, which pandas takes for 1 and
+    0), or None when it holds none: decided in C for columns of numbers or text alone."""
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("boolean", "mixed", "mixed-integer"):
+        return None
+    found = np.fromiter((type(value) is bool or type(value) is np.bool_ for value in values), dtype=bool,
+                        count=len(values))
+    return found if found.any() else None
+
+
 def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Floats, NaN where missing; and a mask of cells that hold something that is not a number."""
-    small = _small(column)
-    if small:
-        plain = _plain_numbers(column.to_numpy(dtype=object))
+    """Floats, NaN where missing; and a mask of cells that hold something that is not a number (a
+    boolean is not one, though pandas reads true as 1)."""
+    if pd.api.types.is_bool_dtype(column.dtype):  # a CSV column of True/False, typed so by the reader
+        return np.full(len(column), np.nan), column.notna().to_numpy()
+    if _small(column):
+        plain = _plain_numbers(column.to_numpy(dtype=object))  # never a boolean (a single record's path)
         if plain is not None:
             return plain, np.zeros(len(column), dtype=bool)
+    parsed, unparsed = _parse_number_cells(column)
+    booleans = _boolean_cells(column.to_numpy(dtype=object)) if column.dtype == object else None
+    if booleans is not None:
+        parsed, unparsed = np.where(booleans, np.nan, parsed), unparsed | booleans
+    return parsed, unparsed
+
+
+def _parse_number_cells(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    small = _small(column)
     try:
         if small:  # the same conversion, spared the Series around it
             parsed = np.asarray(pd.to_numeric(column.to_numpy(dtype=object), errors="coerce"), dtype=np.float64)
