@@ -14,13 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webapp.core import table, validation
+from webapp.core import reading, table, validation
 from webapp.core.contract import FEATURES, cell_text
 from webapp.core.errors import InputError
 from webapp.service import ScoringOptions, score_input
 from webapp.records import archive
 from webapp.records.archive import normalise
 from webapp.service import recording
+from webapp.stats import drift, fairness
 
 SPELLINGS = {
     "Gender": ["Male", "Female", "male", " FEMALE ", "F", "x"],
@@ -93,13 +94,21 @@ class Kept:
         pass
 
 
+# Every switch between a small-input branch and the general one, with the value that forces each.
+SWITCHES = ((table, "SMALL_ROWS"), (fairness, "FEW_VALUES"), (drift, "FEW_VALUES"), (reading, "SMALL_JSON_CHARACTERS"))
+
+
 @contextlib.contextmanager
 def small_rows(limit: int):
-    saved, table.SMALL_ROWS = table.SMALL_ROWS, limit
+    """Up to `limit` rows small everywhere (0: the general path everywhere)."""
+    saved = [getattr(module, name) for module, name in SWITCHES]
+    for module, name in SWITCHES:
+        setattr(module, name, limit if name != "SMALL_JSON_CHARACTERS" else (10 ** 9 if limit else 0))
     try:
         yield
     finally:
-        table.SMALL_ROWS = saved
+        for (module, name), value in zip(SWITCHES, saved):
+            setattr(module, name, value)
 
 
 def answered(model, body: bytes, options: ScoringOptions, limit: int):
@@ -124,13 +133,33 @@ def as_csv(records: list[dict]) -> bytes:
     return out.getvalue().encode()
 
 
+HEADER_SPELLINGS = {"Loan_ID": "loan id", "ApplicantIncome": "Applicant Income", "Credit_History": "CREDIT-HISTORY",
+                    "Property_Area": " property_area "}
+EXTRA = {"Branch": st.one_of(st.text(max_size=6), st.integers(), st.none()),
+         "Loan_Status": st.sampled_from(["Y", "N", "yes", "", None, 1]),
+         "reasons": st.text(max_size=4)}
+
+
+@st.composite
+def request_records(draw) -> list[dict]:
+    """Applications as a client sends them: the contract's headers, or spelled otherwise (case,
+    spaces, hyphens), with or without columns outside the contract (an outcome, a branch)."""
+    records = draw(st.lists(application(), min_size=1, max_size=300))
+    if draw(st.booleans()):
+        records = [{HEADER_SPELLINGS.get(key, key): value for key, value in record.items()} for record in records]
+    extra = draw(st.lists(st.sampled_from(sorted(EXTRA)), unique=True, max_size=3))
+    return [{**record, **{name: draw(EXTRA[name]) for name in extra}} for record in records]
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(records=st.lists(application(), min_size=1, max_size=300), explain=st.booleans(),
-       fmt=st.sampled_from(["json", "csv"]), sent_as=st.sampled_from(["json", "csv"]))
+@given(records=request_records(), explain=st.booleans(),
+       fmt=st.sampled_from(["json", "csv", "parquet"]), sent_as=st.sampled_from(["json", "csv"]),
+       include_input=st.booleans(), on_error=st.sampled_from(["continue", "continue", "fail"]))
 def test_a_few_records_are_answered_and_recorded_exactly_as_by_the_general_path(loaded_model, records, explain, fmt,
-                                                                                sent_as):
+                                                                                sent_as, include_input, on_error):
     body = json.dumps(records).encode() if sent_as == "json" else as_csv(records)
-    options = ScoringOptions(format=fmt, explain=explain, reasons_for="all" if explain else "declined")
+    options = ScoringOptions(format=fmt, explain=explain, reasons_for="all" if explain else "declined",
+                             include_input=include_input, on_error=on_error)
     small = answered(loaded_model, body, options, limit=1_000)
     general = answered(loaded_model, body, options, limit=0)
     assert small[0] == general[0]
