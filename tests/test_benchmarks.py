@@ -18,7 +18,15 @@ CI_SIZED = {
     "recording": (["--sizes", "1,2000", "--repeat", "1"], "overhead"),
     "peers": (["--sizes", "2000", "--requests", "5", "--repeat", "1", "--no-peers"], "rows/s of naive in-process floor"),
     "jobs": (["--rows", "2000"], "job submit"),
+    "records": (["--sizes", "2000", "--no-table"], "then its index, after the answer: PostgreSQL"),
+    "notices": (["--rows", "200", "--record"], "notices from the record"),
+    "json_memory": (["--rows", "2000"], "above idle"),
+    "challenger": (["--rows", "2000"], "with a challenger"),
+    "dataset": (["--rows", "20000", "--parts", "2"], "rows/s vs single process"),
 }
+# Not here: `benchmarks.run` (the round's overview, minutes even at 1,000 rows: its latency series are
+# fixed-length) and the peers' servers (their virtual environments take minutes to build; `peers`
+# runs above with --no-peers).
 
 
 @pytest.mark.parametrize("name", CI_SIZED)
