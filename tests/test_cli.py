@@ -141,3 +141,18 @@ def test_train_by_an_admin_adds_a_candidate_and_leaves_the_shipped_artifact(app,
 def test_train_without_by_or_output_says_what_to_give(runner, training_csv):
     result = runner.invoke(args=["train", "--data", str(training_csv), "--quick"])
     assert result.exit_code == 2 and "--by EMAIL" in result.output
+
+
+def test_score_command_records_the_purpose_it_is_given(runner, app, tmp_path):
+    from sqlalchemy import select
+
+    from tests import factories
+    from webapp.records.models import Batch
+
+    source = tmp_path / "revalidation.csv"
+    factories.applications(5).to_csv(source, index=False)
+    assert runner.invoke(args=["score", str(source), "--purpose", "analysis"]).exit_code == 0
+    assert runner.invoke(args=["score", str(source)]).exit_code == 0
+    with app.extensions["database"].session() as session:
+        purposes = session.scalars(select(Batch.purpose).order_by(Batch.created_at)).all()
+    assert purposes == ["analysis", "decision"]

@@ -74,8 +74,10 @@ def train_command(data_path, output, by, seed, folds, repeats, n_jobs, quick, in
               help="local: this process; dask: a Dask cluster (--scheduler, else a LocalCluster on this machine).")
 @click.option("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: DASK_SCHEDULER_ADDRESS).")
 @click.option("--overwrite", is_flag=True, help="Replace the part files of a non-empty output folder (nothing else in it).")
+@click.option("--purpose", type=click.Choice(["decision", "analysis"]), default="decision", show_default=True,
+              help="Recorded with the batch: analysis for re-scoring and validation runs (no notices).")
 @with_appcontext
-def score_command(location, output, fmt, sheet, include_input, explain, engine, scheduler, overwrite):
+def score_command(location, output, fmt, sheet, include_input, explain, engine, scheduler, overwrite, purpose):
     """Score a file, or a folder or glob of CSV/Parquet parts, with the loaded model, without a server.
 
     LOCATION may be any path or URL fsspec reads; parts are scored in sorted name order."""
@@ -95,8 +97,8 @@ def score_command(location, output, fmt, sheet, include_input, explain, engine, 
     output = output or default_output(location, fmt)
     # The service's row and time limits protect a shared server; a dataset run owns its machine.
     limits = dataclasses.replace(current_app.extensions["limits"], max_rows=10**12, time_budget=None)
-    options = Options(ScoringOptions(format=fmt, explain=explain, include_input=include_input, sheet=sheet),
-                      limits=limits)
+    options = Options(ScoringOptions(format=fmt, explain=explain, include_input=include_input, sheet=sheet,
+                                     purpose=purpose), limits=limits)
     try:
         check_output(output, fmt, overwrite)
         parts = discover(location)

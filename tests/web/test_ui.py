@@ -170,3 +170,16 @@ def test_a_csrf_refusal_is_logged_with_a_request_id(model_path, tmp_path, caplog
     assert refused.status_code == 400
     line = next(r.getMessage() for r in caplog.records if r.name == "webapp.requests")
     assert "request_id=None" not in line and f"request_id={refused.headers['X-Request-ID']}" in line
+
+
+def test_an_upload_may_be_recorded_for_analysis_rather_than_decision(client, app):
+    from sqlalchemy import select
+
+    from webapp.records.models import Batch
+
+    assert 'name="purpose"' in client.get("/").get_data(as_text=True)
+    upload(client, csv_of(factories.applications(4)), purpose="analysis")
+    upload(client, csv_of(factories.applications(4)))
+    with app.extensions["database"].session() as session:
+        purposes = session.scalars(select(Batch.purpose).order_by(Batch.created_at)).all()
+    assert purposes == ["analysis", "decision"]

@@ -79,7 +79,7 @@ def _score_and_store(upload, model, form) -> str:
 
 def _options(form) -> ScoringOptions:
     return ScoringOptions(format="csv", explain=form.explain.data, include_input=form.include_input.data,
-                          sheet=form.sheet.data or None)
+                          sheet=form.sheet.data or None, purpose=form.purpose.data)
 
 
 def _form_error(form, message: str, status: int = 400):
