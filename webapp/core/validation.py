@@ -200,15 +200,15 @@ def _factorized(column: pd.Series) -> tuple[np.ndarray, list]:
     if isinstance(column.dtype, pd.CategoricalDtype):
         return column.cat.codes.to_numpy(), list(column.cat.categories)
     values = column.to_numpy(dtype=object)
-    booleans = _boolean_cells(values)
-    if booleans is not None:
-        values = values.copy()
-        values[booleans] = [str(bool(value)) for value in values[booleans]]
     if _small(column):
         try:
             return _factorize_small(values)
         except TypeError:  # an unhashable cell: pandas decides
             pass
+    booleans = _boolean_cells(values)
+    if booleans is not None:
+        values = values.copy()
+        values[booleans] = [str(bool(value)) for value in values[booleans]]
     return pd.factorize(values, use_na_sentinel=True)
 
 
@@ -217,9 +217,15 @@ def _factorize_small(values: np.ndarray) -> tuple[np.ndarray, list]:
     values (None, NaN, pd.NA, NaT) take -1, and values that compare equal share a code."""
     positions: dict = {}
     # Text is never missing: only other cells ask pandas (2 us a call, most of a few cells' work).
-    codes = [-1 if type(value) is not str and pd.isna(value) else positions.setdefault(value, len(positions))
+    # A boolean is its text ("True"), never the number it equals.
+    codes = [positions.setdefault(value, len(positions)) if type(value) is str else
+             positions.setdefault(str(bool(value)), len(positions)) if type(value) in _BOOLEANS else
+             -1 if pd.isna(value) else positions.setdefault(value, len(positions))
              for value in values]
     return np.array(codes, dtype=np.intp), list(positions)
+
+
+_BOOLEANS = (bool, np.bool_)
 
 
 def _check_ids(column, max_length: int) -> tuple[np.ndarray | pd.api.extensions.ExtensionArray, np.ndarray, np.ndarray]:
@@ -352,7 +358,7 @@ def _boolean_cells(values: np.ndarray) -> np.ndarray | None:
 def _parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Floats, NaN where missing; and a mask of cells that hold something that is not a number (a
     boolean is not one, though pandas reads true as 1)."""
-    if pd.api.types.is_bool_dtype(column.dtype):  # a CSV column of True/False, typed so by the reader
+    if column.dtype.kind == "b":  # a CSV column of True/False, typed so by the reader (numpy's or pandas' booleans)
         return np.full(len(column), np.nan), column.notna().to_numpy()
     if _small(column):
         plain = _plain_numbers(column.to_numpy(dtype=object))  # never a boolean (a single record's path)
