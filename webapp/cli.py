@@ -398,15 +398,31 @@ def _record_errors():
         raise click.ClickException(str(exc)) from None
 
 
+@records_group.command("head")
+@with_appcontext
+def records_head_command():
+    """Print the chain's head as SEQ:DIGEST, to keep outside the database (`verify --anchor` checks it)."""
+    from webapp.records import chain_head
+
+    head = chain_head(_database())
+    if head is None:
+        raise click.ClickException("nothing is recorded yet: the chain has no head")
+    click.echo(str(head))
+
+
 @records_group.command("verify")
 @click.option("--batch", "batch_id", help="Verify this batch only (its decisions, its link and its index).")
+@click.option("--anchor", metavar="SEQ:DIGEST", help="A head printed earlier by `flask records head` and kept "
+              "elsewhere: the chain must still hold it (no batch removed or rewritten up to it).")
 @with_appcontext
-def records_verify_command(batch_id):
+def records_verify_command(batch_id, anchor):
     """Recompute every batch's digest and the chain, and compare each batch's Loan_ID index with its
     decisions; exit 1 naming the first batch that differs and each batch whose index differs."""
-    from webapp.records import verify
+    from webapp.records import ChainHead, verify
 
-    report = verify(_database(), batch_id, store=_store())
+    with _record_errors():
+        anchored = ChainHead.parse(anchor) if anchor else None
+    report = verify(_database(), batch_id, store=_store(), anchor=anchored)
     for bad, problem in report.index_problems.items():
         click.echo(f"index of batch {bad} differs from its decisions: {problem} "
                    f"(derived data: rebuild it with `flask records reindex --batch {bad}`)", err=True)
@@ -414,7 +430,8 @@ def records_verify_command(batch_id):
         click.echo(f"index rows point to {len(report.stray_index)} chain position(s) with no batch "
                    f"({', '.join(map(str, report.stray_index[:10]))}): `flask records reindex` removes them", err=True)
     if report.first_bad is not None:
-        click.echo(f"batch {report.first_bad}: {report.problem}", err=True)
+        where = report.first_bad if report.first_bad.startswith("seq ") else f"batch {report.first_bad}"
+        click.echo(f"{where}: {report.problem}", err=True)
     if not report.ok:
         sys.exit(1)
     click.echo(f"verified {report.checked} batch(es): the chain is intact")

@@ -28,6 +28,27 @@ def test_verify_passes_then_names_the_changed_batch(db_app, recorded):
     assert runner.invoke(args=["records", "verify", "--batch", ids[1]]).exit_code == 0
 
 
+def test_head_prints_the_chain_head_that_verify_anchor_checks(db_app, recorded):
+    from sqlalchemy import delete
+
+    from webapp.records.models import Batch, DecisionIndex
+
+    runner = db_app.test_cli_runner()
+    assert runner.invoke(args=["records", "head"]).exit_code == 1  # nothing recorded yet
+    ids = [recorded(decisions(["A"])) for _ in range(2)]
+    head = runner.invoke(args=["records", "head"]).output.strip()
+    assert runner.invoke(args=["records", "verify", "--anchor", head]).exit_code == 0
+    with db_app.extensions["database"].session() as session:  # the newest batch removed, its index too
+        seq = session.get(Batch, ids[1]).seq
+        session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == seq))
+        session.execute(delete(Batch).where(Batch.id == ids[1]))
+    assert runner.invoke(args=["records", "verify"]).exit_code == 0
+    result = runner.invoke(args=["records", "verify", "--anchor", head])
+    assert result.exit_code == 1 and f"seq {seq}: the chain no longer reaches the anchored head" in result.output
+    bad = runner.invoke(args=["records", "verify", "--anchor", "2:xyz"])
+    assert bad.exit_code == 1 and "SEQ:DIGEST" in bad.output
+
+
 def test_verify_names_a_batch_whose_index_differs_and_reindex_mends_it(db_app, recorded):
     from sqlalchemy import delete
 

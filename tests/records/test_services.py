@@ -9,9 +9,11 @@ import pytest
 from tests.records.conftest import decisions, few, rewrite
 from webapp.records import (
     BatchNotFound,
+    ChainHead,
     BatchPurged,
     RecordError,
     batch_decisions,
+    chain_head,
     decisions_for,
     export,
     get_batch,
@@ -244,6 +246,48 @@ def test_a_hold_committed_while_a_purge_runs_keeps_its_batch(database, store, re
     with database.session() as session:
         assert get_batch(session, batch_id)["hold"]["reason"] == "lawsuit"
     assert verify(database, store=store).ok
+
+
+def _remove(database, batch_ids):
+    """What someone who can write the database could do: the batches and their index rows gone."""
+    from sqlalchemy import delete
+
+    from webapp.records.models import DecisionIndex
+
+    with database.session() as session:
+        seqs = [session.get(Batch, batch_id).seq for batch_id in batch_ids]
+        session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq.in_(seqs)))
+        session.execute(delete(Batch).where(Batch.id.in_(batch_ids)))
+
+
+def test_a_head_kept_outside_the_database_catches_the_newest_batches_removed(database, store, record):
+    ids = [record(decisions(["A"])) for _ in range(3)]
+    head = chain_head(database)
+    assert verify(database, store=store, anchor=head).ok
+    _remove(database, ids[1:])
+    assert verify(database, store=store).ok  # the chain alone still links up: its tail is simply gone
+    report = verify(database, store=store, anchor=head)
+    assert report.first_bad == f"seq {head.seq}" and "no longer reaches the anchored head" in report.problem
+
+
+def test_a_head_kept_outside_the_database_catches_a_chain_rebuilt_from_the_start(database, store, record):
+    ids = [record(decisions(["A"])) for _ in range(2)]
+    head = chain_head(database)
+    _remove(database, ids)
+    rebuilt = [record(decisions(["B"])) for _ in range(2)]
+    assert verify(database, store=store).ok
+    report = verify(database, store=store, anchor=head)
+    assert report.first_bad == rebuilt[-1] and "rewritten" in report.problem
+
+
+def test_a_head_survives_a_purge_and_is_read_back_as_printed(database, store, record):
+    ids = [record(decisions(["A"])) for _ in range(2)]
+    head = chain_head(database)
+    purge(database, as_of=months_before(datetime.now(UTC), -25) + timedelta(minutes=1), store=store)
+    assert chain_head(database) == head  # the deletion entry holds the link now
+    assert verify(database, store=store, anchor=ChainHead.parse(str(head))).ok and ids
+    with pytest.raises(RecordError):
+        ChainHead.parse("7:not-a-digest")
 
 
 def test_the_chain_verifies_after_a_purge(database, store, record):

@@ -256,17 +256,51 @@ class VerifyReport:
         return self.first_bad is None and not self.index_problems and not self.stray_index
 
 
-def verify(database: Database, batch_id: str | None = None, *, store=None) -> VerifyReport:
+@dataclass(frozen=True)
+class ChainHead:
+    """The chain's last link: kept outside the database (a ticket, a write-once bucket, a signed
+    e-mail), it lets `verify` prove later that no batch after or before it was removed or rewritten,
+    which a chain checked only against itself cannot (whoever can write the database can rebuild it)."""
+
+    seq: int
+    digest: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.digest}"
+
+    @classmethod
+    def parse(cls, text: str) -> "ChainHead":
+        seq, _, digest = text.strip().partition(":")
+        if not seq.isascii() or not seq.isdigit() or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            raise RecordError("A chain head is SEQ:DIGEST, as `flask records head` prints it.")
+        return cls(int(seq), digest)
+
+
+def chain_head(database: Database) -> ChainHead | None:
+    """The last link of the chain (a batch or a purged batch's deletion entry), None before any."""
+    with database.read_session() as session:
+        links = [session.execute(select(model.seq, model.digest).where(model.seq.is_not(None))
+                                 .order_by(model.seq.desc()).limit(1)).first() for model in (Batch, Deletion)]
+    links = [link for link in links if link is not None]
+    return ChainHead(*max(links)) if links else None
+
+
+def verify(database: Database, batch_id: str | None = None, *, store=None,
+           anchor: ChainHead | None = None) -> VerifyReport:
     """Recompute each complete batch's digest from its archive and its link to the one before it
     (a purged batch's deletion entry stands in for it); stop at the first that differs. Each indexed
     batch's index rows are compared with its decisions' (key, row) pairs on the way; an index that
-    differs is reported and the chain's check goes on."""
+    differs is reported and the chain's check goes on. `anchor`, a head kept elsewhere: the chain
+    must still hold it, at its place."""
     report = VerifyReport()
     # A read: on SQLite it never holds the write lock, so scoring goes on while a long check runs (under
     # WAL it sees the chain as it was when it began; batches published meanwhile are checked next time).
     with database.read_session() as session:
         previous = GENESIS
-        for kind, entry_id, entry in _chain(session):
+        chain = _chain(session)
+        if anchor is not None and not _holds(chain, anchor, report):
+            return report
+        for kind, entry_id, entry in chain:
             if batch_id is None or entry_id == batch_id:
                 problem, index_problem = _check(session, kind, entry, previous, store)
                 report.checked += 1
@@ -283,6 +317,21 @@ def verify(database: Database, batch_id: str | None = None, *, store=None) -> Ve
     if batch_id is not None and report.checked == 0:
         report.first_bad, report.problem = batch_id, "no complete batch has this id"
     return report
+
+
+def _holds(chain: list, anchor: ChainHead, report: VerifyReport) -> bool:
+    """Whether the chain holds the anchored head at its place (else the report says what happened)."""
+    at = next(((entry_id, entry) for _, entry_id, entry in chain if entry.seq == anchor.seq), None)
+    if at is None:
+        report.first_bad = f"seq {anchor.seq}"
+        report.problem = ("the chain no longer reaches the anchored head: the batches up to it were removed"
+                          if not chain or chain[-1][2].seq < anchor.seq else
+                          "the anchored head's place in the chain is empty: a batch was removed")
+        return False
+    if at[1].digest != anchor.digest:
+        report.first_bad, report.problem = at[0], "its digest is not the anchored head's: the chain was rewritten"
+        return False
+    return True
 
 
 def stray_index_positions(session: Session) -> list[int]:
