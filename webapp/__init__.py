@@ -82,8 +82,8 @@ def _attach_model(app: Flask) -> None:
     from webapp.service.replay import RecordedScorer
 
     # `flask records replay`: the stored inputs re-scored by the model version each batch recorded.
-    app.extensions["score_frame"] = RecordedScorer(app.extensions["database"], app.extensions.get("model_registry"),
-                                                   models, records_store(app.config, app.instance_path))
+    app.extensions["score_frame"] = RecordedScorer(app.extensions["database"], models,
+                                                   records_store(app.config, app.instance_path))
 
 
 def _attach_storage(app: Flask) -> None:

@@ -64,8 +64,8 @@ class ModelNotAvailable(RecordError):
 class RecordedScorer:
     """Called with a frame: the current champion. `for_batch`: the version the batch recorded."""
 
-    def __init__(self, database, registry, models, store=None):
-        self.database, self.registry, self.models = database, registry, models
+    def __init__(self, database, models, store=None):
+        self.database, self.models = database, models  # a version not served now comes from the models' registry
         self.store = store  # the records store: batch rows name their archives relative to it
 
     def __call__(self, frame: pd.DataFrame) -> pa.Table:
@@ -86,16 +86,10 @@ class RecordedScorer:
         return score_frame_for(self._model(version), options, refused)
 
     def _model(self, version: str):
-        champion = self.models.current_or_none()
-        if champion is not None and champion.version == version:
-            return champion
-        from webapp.model.loading import ModelLoadError
-        from webapp.registry import RegistryError
+        from webapp.core.errors import ModelUnavailable
 
         try:
-            if self.registry is None:
-                raise RegistryError("there is no model registry")
-            return self.registry.load(version)
-        except (RegistryError, ModelLoadError) as exc:
+            return self.models.version(version)  # the champion, the challenger or the registry's, loaded once
+        except ModelUnavailable as exc:
             raise ModelNotAvailable(f"The batch was decided by model version {version}, which cannot be loaded: "
-                                    f"{getattr(exc, 'message', exc)}") from None
+                                    f"{exc.message.split(': ', 1)[-1]}") from None
