@@ -1,8 +1,9 @@
-"""The database's engine across processes: gunicorn loads the app in its master and forks the web
+"""The database's engine: its errors never quote a statement's values; and across processes: gunicorn loads the app in its master and forks the web
 workers, so a worker must start with no connection of its parent's, and leave the parent's alone."""
 import gc
 import os
 
+import pytest
 from sqlalchemy import text
 
 from webapp.db import Database
@@ -35,3 +36,15 @@ def test_a_forked_child_never_uses_its_parents_connections(database_url):
     assert cursor.fetchone()[0] == 1
     cursor.close()
     database.dispose()
+
+
+def test_a_failing_statement_never_quotes_its_values(database_url):
+    from sqlalchemy.exc import DBAPIError
+
+    database = Database(database_url)
+    try:
+        with pytest.raises(DBAPIError) as failed, database.engine.connect() as connection:
+            connection.execute(text("SELECT * FROM no_such_table WHERE income = :income"), {"income": 5720.25})
+        assert "5720.25" not in str(failed.value)
+    finally:
+        database.dispose()

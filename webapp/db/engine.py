@@ -22,7 +22,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; emit BEGIN ourselves
         # (IMMEDIATE: a writer takes the lock up front, so two writers queue instead of deadlocking).
@@ -30,7 +30,11 @@ def make_engine(url: str) -> Engine:
         # so a big batch's index being written never stalls a key check or a look-up.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+# hide_parameters: a failing statement's error (logged, or raised to a handler) never quotes its
+# bound values, which may be an applicant's, or a person's email.
 
 
 def _sqlite_begin(connection) -> None:
