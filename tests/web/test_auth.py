@@ -89,6 +89,48 @@ def test_sign_in_never_redirects_off_site(app, anonymous_client):
     assert response.headers["Location"] == "/"
 
 
+@pytest.mark.parametrize("target", ["/%09/evil.example", "/%0a/evil.example", "/ /evil.example", "/%7f/x",
+                                    "/\\evil.example", "https://evil.example/"])
+def test_sign_in_never_redirects_off_site_through_a_control_character(app, anonymous_client, target):
+    make_user(app)
+    response = anonymous_client.post(f"/login?next={target}", data={"email": "ann@bank.example",
+                                                                    "password": PASSWORD})
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+
+
+def test_a_password_change_signs_out_every_other_session(app):
+    make_user(app)
+    here, elsewhere = app.test_client(), app.test_client()
+    sign_in(here)
+    sign_in(elsewhere)
+    changed = here.post("/account/password", data={"current": PASSWORD, "new": "quartz-meadow-lantern-42",
+                                                        "confirm": "quartz-meadow-lantern-42"})
+    assert changed.status_code == 303
+    assert here.get("/account").status_code == 200
+    assert elsewhere.get("/account").status_code in (302, 303)  # sent to sign in again
+
+
+def test_an_account_without_a_password_is_never_given_one(app):
+    from webapp.web.auth import sign_in as start_session
+
+    with app.extensions["database"].session() as s:
+        services.create_user(s, "sso@bank.example", "analyst")  # single sign-on only
+    client = app.test_client()
+    with app.test_request_context():
+        with app.extensions["database"].session() as s:
+            user = services.find_user(s, "sso@bank.example")
+        start_session(user)
+        from flask import session as cookie
+        cookie_values = dict(cookie)
+    with client.session_transaction() as browser:
+        browser.update(cookie_values)
+    answer = client.post("/account/password", data={"current": "", "new": "quartz-meadow-lantern-42",
+                                                       "confirm": "quartz-meadow-lantern-42"})
+    assert answer.status_code == 400 and b"single sign-on" in answer.data
+    with app.extensions["database"].session() as s:
+        assert services.find_user(s, "sso@bank.example").password_hash is None
+
+
 def test_a_wrong_password_is_refused_with_one_message_and_recorded(app, anonymous_client):
     make_user(app)
     for email in ("ann@bank.example", "nobody@bank.example"):

@@ -123,6 +123,27 @@ def test_without_a_mapped_group_only_an_existing_user_may_sign_in(sso_app, provi
     assert answer.status_code == 403 and b"has no account here" in answer.data
 
 
+def test_an_email_claim_never_opens_a_password_account(sso_app, provider):
+    """Some providers let users set their own email claim: it must not make them a local admin."""
+    with sso_app.extensions["database"].session() as s:
+        services.create_user(s, "root@bank.example", "admin", "violet-harbour-anvil-77")
+    provider.person.update({"sub": "attacker-123", "email": "root@bank.example", "groups": []})
+    browser = sso_app.test_client()
+    answer = sign_in_through_the_provider(browser)
+    assert answer.status_code == 403 and b"signs in with its password here" in answer.data
+    assert browser.get("/account").status_code in (302, 303)  # not signed in
+
+
+@pytest.mark.parametrize("claims", [{"email_verified": None}, {"email_verified": "true"},
+                                    {"email": "no-at-sign"}, {"email": "x" * 330 + "@bank.example"}])
+def test_an_unverified_or_unusable_email_claim_is_refused_with_a_403(sso_app, provider, claims):
+    provider.person.update(claims)
+    if claims.get("email_verified", True) is None:
+        del provider.person["email_verified"]
+    answer = sign_in_through_the_provider(sso_app.test_client())
+    assert answer.status_code == 403
+
+
 def refused(app, answer) -> None:
     """A refused sign-in: the sign-in page with 403, nobody signed in, a failure event, no user made."""
     assert answer.status_code == 403

@@ -118,21 +118,34 @@ def disable_user(session: Session, email: str, actor: str, client: str = "") -> 
     user = get_user(session, email)
     user.disabled = True
     bump_credentials(session)
-    now = utcnow()
-    for row in session.scalars(select(SignInSession).where(SignInSession.user_id == user.id,
-                                                            SignInSession.revoked_at.is_(None))):
-        row.revoked_at = now  # a disabled user is signed out everywhere
+    _revoke_sessions(session, user)  # a disabled user is signed out everywhere
     record(session, actor, "user_disabled", user.email, client)
     return user
 
 
-def change_password(session: Session, user_id: int, current: str, new: str) -> None:
+def change_password(session: Session, user_id: int, current: str, new: str, *, keep_session: str | None = None) -> None:
+    """A new password, once the current one is given. Every other sign-in session of the user ends
+    (whoever else knew the old password is signed out); `keep_session` is the one this change came
+    from. An account without a password signs in through single sign-on only: no password is added
+    to it, which would outlive the provider's MFA and offboarding."""
     user = session.get(User, user_id)
-    if user.password_hash is not None and not passwords.verify(user.password_hash, current):
+    if user.password_hash is None:
+        raise InvalidCredentials("This account signs in through single sign-on; it has no password here.")
+    if not passwords.verify(user.password_hash, current):
         raise InvalidCredentials("The current password is not right.")
     passwords.check_policy(new, user.email)
     user.password_hash = passwords.hash_password(new)
+    _revoke_sessions(session, user, except_hash=_sha256(keep_session) if keep_session else None)
+    bump_credentials(session)  # other workers drop what they remember of the revoked sessions
     record(session, user.email, "password_changed")
+
+
+def _revoke_sessions(session: Session, user: User, *, except_hash: str | None = None) -> None:
+    now = utcnow()
+    for row in session.scalars(select(SignInSession).where(SignInSession.user_id == user.id,
+                                                            SignInSession.revoked_at.is_(None))):
+        if row.id_hash != except_hash:
+            row.revoked_at = now
 
 
 def authenticate(session: Session, email: str, password: str, client: str = "") -> User:
@@ -152,6 +165,9 @@ def external_user(session: Session, email: str, role: str | None, how: str, clie
     """The user an identity provider or proxy vouches for. With a role (from the provider's claim)
     the user is created on first sign-in and the role kept in step; without one, the user must exist."""
     user = find_user(session, email)
+    if user is not None and how == "oidc" and user.password_hash is not None:
+        # An email claim alone never opens a password account: some providers let users set it.
+        raise InvalidCredentials("This account signs in with its password here, not through single sign-on.")
     if user is None:
         if role is None:
             raise InvalidCredentials(f"{normalise_email(email)} has no account here; ask an admin for one.")

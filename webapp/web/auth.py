@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
@@ -105,9 +106,11 @@ def count_failure(email: str) -> None:
 # --- views -------------------------------------------------------------------------------------
 
 def _next_url() -> str:
-    """Only a path on this site: an open redirect would make the sign-in page a phishing tool."""
+    """Only a path on this site: an open redirect would make the sign-in page a phishing tool. No
+    control character or space either: werkzeug drops a tab from `/\t/evil.example`, leaving `//evil…`."""
     target = request.args.get("next") or ""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if not target.startswith("/") or target.startswith("//") or "\\" in target \
+            or any(ord(c) < 0x21 or ord(c) == 0x7F for c in target) or urlsplit(target).netloc:
         return url_for("ui.index")
     return target
 
@@ -171,7 +174,9 @@ def change_password():
         return _account_page(status=400, password_form=form)
     try:
         with database().session() as s:
-            services.change_password(s, current_principal().user_id, form.current.data or "", form.new.data)
+            principal = current_principal()
+            services.change_password(s, principal.user_id, form.current.data or "", form.new.data,
+                                     keep_session=principal.session_id)
     except (services.InvalidCredentials, passwords.WeakPassword) as exc:
         form.new.errors = [str(exc)]
         return _account_page(status=400, password_form=form)
@@ -296,13 +301,15 @@ def sso_callback():
         return _login_page(LoginForm(), "Single sign-on did not complete; try again.", 403)
     role = oidc.role_from_claims(claims, config.get("OIDC_ROLES_CLAIM") or "roles", config["OIDC_ROLE_MAP"])
     email = claims.get("email") or ""
-    if not email or claims.get("email_verified") is False:
+    if not email or claims.get("email_verified") is not True:  # a claim left out vouches for nothing
         return _login_page(LoginForm(), "Your company account has no verified email.", 403)
     try:
         with database().session() as s:
             user = services.external_user(s, email, role, "oidc", client_address())
     except services.InvalidCredentials as exc:
         return _login_page(LoginForm(), str(exc), 403)
+    except services.AccountError:  # an email claim this service cannot take (not an address, too long)
+        return _login_page(LoginForm(), "Your company account's email cannot be used here.", 403)
     target = session.get("sso_next") or url_for("ui.index")
     sign_in(user)
     return redirect(target, 303)
