@@ -119,3 +119,26 @@ def test_a_retry_after_its_batch_was_recorded_scores_with_the_recorded_version(i
     registry.promote(version, by="ada@bank.example", note="new champion")
     assert runtime.models.current().version == version != first
     assert tasks._job_model(runtime, recorded).version == first
+
+
+def test_a_cancel_between_the_lost_job_check_and_its_requeue_stays_cancelled(idle_app, client, job, monkeypatch):
+    """PostgreSQL reads the running jobs without locking them: a cancel may commit before the
+    re-queue's write, which must then leave the job alone (on SQLite the check holds the write lock)."""
+    database = idle_app.extensions["database"]
+    if database.backend == "sqlite":
+        pytest.skip("SQLite's re-queue holds the one write lock from its first statement")
+    with database.session() as session:
+        lost = session.get(Job, job["id"])
+        lost.state, lost.worker_id = "running", "this-host:1:w"
+        lost.heartbeat_at = services.utcnow()  # fresh: its worker's process is what is checked
+    cancelled = []
+
+    def cancel_first(worker, host):  # the owner cancels while the check looks at the process
+        if not cancelled:
+            cancelled.append(client.delete(f"/api/v1/jobs/{job['id']}").status_code)
+        return True  # gone
+
+    monkeypatch.setattr(services, "_worker_gone", cancel_first)
+    assert services.requeue_lost(database, 60) == []
+    assert cancelled == [200]
+    assert client.get(f"/api/v1/jobs/{job['id']}").json["state"] == "cancelled"

@@ -310,13 +310,24 @@ def requeue_lost(database, stale_seconds: float) -> list[str]:
     cutoff, host = utcnow() - timedelta(seconds=stale_seconds), socket.gethostname()
     lost = []
     with database.session() as session:
-        for job in session.scalars(select(Job).where(Job.state.in_(WORKING))):
-            if (_aware(job.heartbeat_at) or cutoff) <= cutoff or _worker_gone(job.worker_id, host):
-                job.state, job.worker_id = "queued", None
-                lost.append(job.id)
+        found = session.execute(select(Job.id, Job.state, Job.worker_id, Job.heartbeat_at)
+                                .where(Job.state.in_(WORKING))).all()
+        for job_id, state, worker_id, heartbeat_at in found:
+            if (_aware(heartbeat_at) or cutoff) <= cutoff or _worker_gone(worker_id, host):
+                # Only if nothing changed it since it was read: a cancel or an end meanwhile (PostgreSQL
+                # reads without locking) stays, and a job the same worker has just heartbeaten is its own.
+                moved = session.execute(update(Job).where(
+                    Job.id == job_id, Job.state == state, Job.worker_id == worker_id if worker_id is not None
+                    else Job.worker_id.is_(None), _same_heartbeat(heartbeat_at)).values(state="queued", worker_id=None))
+                if moved.rowcount == 1:
+                    lost.append(job_id)
     if lost:
         log.warning("re-queued %d job(s) found running on no live worker", len(lost))
     return lost
+
+
+def _same_heartbeat(heartbeat_at):
+    return Job.heartbeat_at.is_(None) if heartbeat_at is None else Job.heartbeat_at == heartbeat_at
 
 
 def queued_ids(database) -> list[str]:
