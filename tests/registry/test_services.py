@@ -85,6 +85,15 @@ def test_four_eyes_the_one_who_registered_cannot_approve(registry, candidate):
         "approved", BO, "validation report reviewed")
 
 
+@pytest.mark.parametrize("spelled", [f"{ADA} ", f" {ADA.upper()}", f"\t{ADA}"])
+def test_four_eyes_are_two_people_however_the_email_is_spelled(registry, candidate, spelled):
+    from tests.registry.apps import ROLES
+
+    registry.role_of = lambda email: ROLES.get(email.strip().lower())  # as the accounts look people up
+    with pytest.raises(NotAllowed, match="four eyes"):
+        registry.approve(candidate, by=spelled, note="looks good to me")
+
+
 def test_approval_needs_a_note_and_a_candidate(registry, candidate, shipped):
     with pytest.raises(Refused, match="note"):
         registry.approve(candidate, by=BO, note="  ")
@@ -190,6 +199,22 @@ def test_a_stored_artifact_changed_behind_the_registry_is_not_loaded(registry, s
         fh.write(b"tampered")
     with pytest.raises(ModelLoadError, match="does not match"):
         registry.load(shipped)
+
+
+@pytest.mark.parametrize("change", ["promote", "rollback", "challenger"])
+def test_an_alias_never_moves_to_a_stored_artifact_changed_behind_the_registry(registry, shipped, candidate, change):
+    registry.approve(candidate, by=BO, note="reviewed")
+    if change == "rollback":
+        registry.promote(candidate, by=BO, note="better AUC")
+    target = shipped if change == "rollback" else candidate
+    with open(registry.version(target)["location"], "ab") as fh:
+        fh.write(b"tampered")
+    generation = registry.generation()
+    with pytest.raises(Refused, match="does not match its registered SHA-256"):
+        {"promote": lambda: registry.promote(candidate, by=BO, note="x"),
+         "rollback": lambda: registry.rollback(by=ADA, note="x"),
+         "challenger": lambda: registry.set_challenger(candidate, by=BO, note="x")}[change]()
+    assert registry.generation() == generation  # nothing moved
 
 
 def test_retired_versions_never_serve_again(registry, shipped, candidate):

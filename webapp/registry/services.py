@@ -187,7 +187,7 @@ class ModelRegistry:
             row = self._version(s, version)
             if row.status != CANDIDATE:
                 raise Refused(f"Version {version} is {row.status}; only a candidate can be approved.")
-            if by.casefold() == row.created_by.casefold():
+            if _same_person(by, row.created_by):
                 raise NotAllowed(f"{by} registered version {version}; another model admin must approve it "
                                  "(four eyes).", code="four-eyes")
             row.status, row.approved_by, row.approved_at, row.approval_note = APPROVED, by, _now(), note
@@ -197,6 +197,7 @@ class ModelRegistry:
         self._require_admin(by)
         _required_note(note, "retiring")
         with self.database.session() as s:
+            self._bump(s)  # the lock alias changes take: a promotion of this version waits, then sees it retired
             row = self._version(s, version)
             alias = s.scalar(select(Alias.name).where(Alias.version == version))
             if alias:
@@ -320,10 +321,15 @@ class ModelRegistry:
         return row if row is not None else _not_found(version)
 
     def _servable(self, s: Session, version: str) -> ModelVersion:
+        """The version, once it may serve: approved, and its stored artifact still the one registered
+        (an alias moved to a changed file would have some workers serve it and others refuse it)."""
         row = self._version(s, version)
         if row.status != APPROVED:
             raise Refused(f"Version {version} is {row.status}; only an approved version can serve.",
                           code="not-approved")
+        if file_sha256(self.store.local_path(row.location)) != row.sha256:
+            raise Refused(f"The stored artifact of version {version} does not match its registered SHA-256; "
+                          "restore it before it serves.", code="artifact-changed", status=409)
         return row
 
     def _bump(self, s: Session) -> None:
@@ -356,6 +362,11 @@ class ModelRegistry:
 
 def _sha(card: dict) -> str:
     return card["artifact"]["sha256"]
+
+
+def _same_person(one: str, other: str) -> bool:
+    """Emails as accounts compare them (case and surrounding spaces aside): four eyes are two people."""
+    return one.strip().casefold() == other.strip().casefold()
 
 
 def _required_note(note: str | None, doing: str) -> str:
