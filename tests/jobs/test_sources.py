@@ -76,3 +76,25 @@ def test_the_api_refuses_a_source_with_403_problem_json(model_path, tmp_path, al
         assert response.status_code == 403 and response.mimetype == "application/problem+json"
         assert response.json["code"] == "source-refused"
     assert client.get("/api/v1/jobs").json["jobs"] == []
+
+
+@pytest.mark.parametrize("pattern", ["{root}", "{root}/*.csv"])
+def test_a_link_inside_an_allowed_folder_to_a_file_outside_it_fails_the_job(model_path, tmp_path, allowed, pattern):
+    secret = tmp_path / "secret.csv"
+    secret.write_text((allowed / sorted(p.name for p in allowed.glob("*.csv"))[0]).read_text())
+    (allowed / "zz-link.csv").symlink_to(secret)
+    app = make_app(model_path, tmp_path, f"sqlite:///{tmp_path / 'd.db'}", JOBS_IMMEDIATE=True,
+                   JOB_SOURCES=str(allowed))
+    job = signed_in_client(app).post("/api/v1/jobs", json={"source": pattern.format(root=allowed),
+                                                           "format": "csv"}).json
+    assert job["state"] == "failed" and job["error"]["code"] == "source-refused"
+    assert job["result"] is None
+
+
+@pytest.mark.parametrize("odd", [{"format": ["csv"]}, {"format": {"a": 1}}, {"sheet": 10 ** 30},
+                                 {"sheet": ["a"]}])
+def test_odd_values_in_a_dataset_job_answer_400_problem_json(model_path, tmp_path, allowed, odd):
+    app = make_app(model_path, tmp_path, f"sqlite:///{tmp_path / 'd.db'}", JOBS_IMMEDIATE=True,
+                   JOB_SOURCES=str(allowed))
+    response = signed_in_client(app).post("/api/v1/jobs", json={"source": str(allowed), **odd})
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"

@@ -53,3 +53,11 @@ def check_source(url: str, prefixes: list[str]) -> str:
         elif url.startswith(prefix if prefix.endswith("/") else prefix + "/"):
             return url
     raise SourceRefused("The source is not under any of this server's allowed dataset locations (JOB_SOURCES).")
+
+
+def check_parts(parts: list[str], prefixes: list[str]) -> list[str]:
+    """The parts a source was found to hold, each checked as a source itself: a file inside an
+    allowed folder, or matched by a glob there, may be a link to anywhere (its target is what is read)."""
+    for part in parts:
+        check_source(part, prefixes)
+    return parts

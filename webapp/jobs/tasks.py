@@ -36,7 +36,7 @@ from webapp.core.errors import InputError, ServiceUnavailable
 from webapp.core.limits import Limits
 from webapp.jobs import inputs, services
 from webapp.jobs.services import JobStopped
-from webapp.jobs.sources import check_source
+from webapp.jobs.sources import check_parts, check_source
 from webapp.records.models import Batch
 from webapp.service import BatchRecording, Caller, InputFile, ScoringOptions, score_input
 from webapp.storage import ResultStore
@@ -270,7 +270,7 @@ def _dataset(runtime: Runtime, job, worker: str, recordings: list) -> dict:
 
     model = _job_model(runtime, job)
     location = check_source(job.source_url, runtime.job_sources)  # the fence again: settings may have changed
-    parts = discover(location)
+    parts = check_parts(discover(location), runtime.job_sources)  # links inside the folder lead nowhere else
     counts = [_part_rows(url) for url in parts]
     total = sum(counts) if all(c is not None for c in counts) else None
     tracker = _Progress(runtime, job.id, worker, total)

@@ -8,7 +8,7 @@ import functools
 from dataclasses import dataclass, fields
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from webapp.core.errors import InputError
 from webapp.core.writing import FORMATS
@@ -78,9 +78,13 @@ class ScoreQuery(BaseModel):
             return _default_query(cls)
         data = {k: values.get(k) for k in cls.model_fields if values.get(k) not in (None, "")}
         fmt = data.get("format")
-        if fmt is not None and fmt not in FORMATS:
+        if fmt is not None and (not isinstance(fmt, str) or fmt not in FORMATS):
             raise InputError(f"format must be one of {', '.join(FORMATS)}, not '{str(fmt)[:20]}'.", code="bad-format")
-        return cls.model_validate(data)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:  # a job's JSON payload may give any kind of value: a list, a huge number
+            names = ", ".join(sorted({str(error["loc"][0]) for error in exc.errors() if error.get("loc")}))
+            raise InputError(f"These options cannot be read: {names or 'the query'}.", code="bad-query") from None
 
     def options(self, fmt: str) -> ScoringOptions:
         return ScoringOptions(format=fmt, explain=self.explain, reasons_for=self.reasons_for,
