@@ -107,7 +107,8 @@ class ModelProvider:
                 raise RegistryError("there is no model registry")
             return self.registry.load(version)
         except (RegistryError, ModelLoadError) as exc:
-            raise ModelUnavailable(f"Model version {version} cannot be loaded: {getattr(exc, 'message', exc)}",
+            reason = _FOLDERS.sub(r"\1", str(getattr(exc, "message", exc)))
+            raise ModelUnavailable(f"Model version {version} cannot be loaded: {reason}",
                                    code="model-version-unavailable") from None
 
     def challenger(self, champion=None):
@@ -137,7 +138,7 @@ class ModelProvider:
         if served.challenger is not None:
             out["challenger"] = served.challenger.version
         if self.registry_error:
-            out["registry"] = self.registry_error
+            out["registry"] = _FOLDERS.sub(r"\1", self.registry_error)  # /healthz answers anyone: no folders
         return out
 
     # --- helpers -----------------------------------------------------------------------------------
