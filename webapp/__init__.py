@@ -122,11 +122,14 @@ def _attach_database(app: Flask) -> None:
 def _database_fault(error):
     """Any query that fails on a database fault (down, dropped, full) answers 503, never a 500 —
     and never with the statement, which may quote applicants' values."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
-    from webapp.core.errors import DatabaseUnavailable
+    from webapp.core.errors import DatabaseUnavailable, InputError
     from webapp.web import problems
 
+    if isinstance(error, DataError) and "NUL" in str(error.orig):  # a form value PostgreSQL cannot store
+        return problems.handle_input_error(InputError("A value holds a NUL character, which cannot be kept.",
+                                                      code="nul-character"))
     if not isinstance(error, OperationalError | InterfaceError):
         return problems.handle_unexpected(error)  # a bad query is a bug, not the database's fault
     return problems.handle_service_unavailable(DatabaseUnavailable(

@@ -76,3 +76,17 @@ def test_the_session_cookie_is_samesite_lax_and_secure_over_https(app):
     secure = proxied.test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
     assert "Secure" in secure.headers["Set-Cookie"] and "SameSite=Lax" in secure.headers["Set-Cookie"]
     assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_nul_characters_are_refused_before_they_reach_the_database(db_app):
+    """PostgreSQL cannot store a NUL: a path, a query or a form value holding one is the caller's
+    mistake (404 or 400), never a 500 — on either database."""
+    from tests.conftest import signed_in_client
+
+    client = signed_in_client(db_app, "auditor@bank.example", "auditor")
+    assert client.get("/api/v1/jobs/a%00b").status_code == 404
+    assert client.get("/api/v1/batches/a%00b").status_code == 404
+    bad = client.get("/api/v1/batches?actor=a%00b")
+    assert bad.status_code == 400 and bad.mimetype == "application/problem+json"
+    signing_in = db_app.test_client().post("/login", data={"email": "a\x00@bank.example", "password": "x" * 12})
+    assert signing_in.status_code in (200, 400)

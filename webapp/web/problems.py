@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from webapp.core.errors import InputError, ServiceUnavailable
 
@@ -69,7 +69,18 @@ def handle_unexpected(error: Exception):
     return render_template("error.html", status=500, title="Internal Server Error", detail=detail), 500
 
 
+def refuse_nul_bytes():
+    """A NUL character in the path or the query is no name or value of ours (and PostgreSQL cannot
+    store one): 404 for a path, 400 for a query, before any view looks it up."""
+    if "\x00" in request.path:
+        return handle_http_error(NotFound())
+    if any("\x00" in value for _, value in request.args.items(multi=True)):
+        return handle_http_error(BadRequest("A query value holds a NUL character."))
+    return None
+
+
 def init_app(app: Flask) -> None:
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_nul_bytes)  # before sign-in looks a key up
     app.register_error_handler(InputError, handle_input_error)
     app.register_error_handler(ServiceUnavailable, handle_service_unavailable)
     app.register_error_handler(HTTPException, handle_http_error)
