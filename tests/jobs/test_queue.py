@@ -164,3 +164,22 @@ def test_a_big_batch_is_indexed_once_its_job_has_ended_not_before(queued_app, mo
 def test_an_idle_worker_polls_the_sqlite_queue_at_least_four_times_a_second(queued_app):
     consumer = queued_app.extensions["jobs"].consumer()
     assert consumer.max_delay <= 0.25
+
+
+def test_housekeeping_enqueues_again_a_queued_job_no_task_will_run(queued_app, monkeypatch):
+    """Its retries ran out on a lasting fault, or its task was lost between the queue and the
+    claim: without this it stayed queued until a worker restarted."""
+    client = signed_in_client(queued_app)
+    job = client.post("/api/v1/jobs", data=upload(csv_bytes(5))).json
+    queue = queued_app.extensions["jobs"]
+    runtime = queue.runtime
+    assert queue.waiting() == {job["id"]}
+    queue.huey.flush()  # the task is gone; the job is still queued
+    enqueued = []
+    monkeypatch.setattr(tasks, "ORPHAN_SECONDS", 3600)
+    assert tasks.housekeeping(runtime, enqueued.append, queue.waiting)["orphans_enqueued"] == 0  # may be new
+    monkeypatch.setattr(tasks, "ORPHAN_SECONDS", 0)
+    assert tasks.housekeeping(runtime, enqueued.append, queue.waiting)["orphans_enqueued"] == 1
+    assert enqueued == [job["id"]]
+    queue.enqueue(job["id"])
+    assert tasks.housekeeping(runtime, enqueued.append, queue.waiting)["orphans_enqueued"] == 0  # waiting again

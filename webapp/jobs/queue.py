@@ -48,10 +48,15 @@ class JobQueue:
         self._index = huey.task(retries=2, retry_delay=5, name="index_batch")(
             lambda batch_id: tasks.at_low_priority(reindex, runtime.database, batch_id, store=runtime.records_store))
         self._housekeeping = huey.periodic_task(crontab(minute="*"), name="housekeeping")(
-            lambda: tasks.housekeeping(runtime, self.enqueue))
+            lambda: tasks.housekeeping(runtime, self.enqueue, self.waiting))
 
     def enqueue(self, job_id: str) -> None:
         self._run(job_id)
+
+    def waiting(self) -> set[str]:
+        """The jobs the queue's run tasks will run, due now or later (a retry waits its delay)."""
+        return {task.args[0] for task in [*self.huey.pending(), *self.huey.scheduled()]
+                if task.name == "run_job" and task.args}
 
     def index_batch(self, batch_id: str) -> None:
         self._index(batch_id)

@@ -330,9 +330,13 @@ def _same_heartbeat(heartbeat_at):
     return Job.heartbeat_at.is_(None) if heartbeat_at is None else Job.heartbeat_at == heartbeat_at
 
 
-def queued_ids(database) -> list[str]:
+def queued_ids(database, older_than: float | None = None) -> list[str]:
+    """The queued jobs, oldest first (those submitted more than `older_than` seconds ago, when given)."""
+    query = select(Job.id).where(Job.state == "queued")
+    if older_than is not None:
+        query = query.where(Job.created_at < utcnow() - timedelta(seconds=older_than))
     with database.session() as session:
-        return list(session.scalars(select(Job.id).where(Job.state == "queued").order_by(Job.created_at)))
+        return list(session.scalars(query.order_by(Job.created_at)))
 
 
 def live_inputs(database) -> set[str]:

@@ -322,19 +322,30 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else str(value)
 
 
-def housekeeping(runtime: Runtime, enqueue: Callable[[str], None]) -> dict:
-    """The periodic task: re-queue jobs running on no live worker, purge expired results and the
+ORPHAN_SECONDS = 120  # a job queued this long with no task waiting for it is enqueued again
+
+
+def housekeeping(runtime: Runtime, enqueue: Callable[[str], None],
+                 waiting: Callable[[], set[str]] | None = None) -> dict:
+    """The periodic task: re-queue jobs running on no live worker, enqueue again queued jobs with no
+    task in the queue (`waiting()`: the job ids the queue's tasks will run), purge expired results and the
     inputs of jobs that ended without cleaning up (a crash), and write the index of batches whose
     indexing never finished (a lost `index_batch` task: Huey acknowledges a task when it takes it)."""
     from webapp.records import index_pending
 
     lost = services.requeue_lost(runtime.database, runtime.stale_seconds)
-    for job_id in lost:
+    # Queued with no task to run it: its retries ran out on a lasting fault, or its task was lost
+    # between the queue and the claim. (A duplicate task finds the job taken and does nothing.)
+    waiting_now = waiting() if waiting is not None else None
+    orphans = [] if waiting_now is None else [
+        job_id for job_id in services.queued_ids(runtime.database, older_than=ORPHAN_SECONDS)
+        if job_id not in waiting_now and job_id not in lost]
+    for job_id in lost + orphans:
         enqueue(job_id)
     expired = runtime.results.purge()
     removed = inputs.purge(runtime.results, services.live_inputs(runtime.database))
     indexed = at_low_priority(index_pending, runtime.database, store=runtime.records_store)
-    return {"requeued": len(lost), "results_expired": expired, "inputs_removed": removed, "indexed": len(indexed)}
+    return {"requeued": len(lost), "orphans_enqueued": len(orphans), "results_expired": expired, "inputs_removed": removed, "indexed": len(indexed)}
 
 
 BACKGROUND_NICENESS = 10  # how much lower derived work (indexes) runs than requests and jobs
