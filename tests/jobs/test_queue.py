@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import signed_in_client
@@ -183,3 +184,27 @@ def test_housekeeping_enqueues_again_a_queued_job_no_task_will_run(queued_app, m
     assert enqueued == [job["id"]]
     queue.enqueue(job["id"])
     assert tasks.housekeeping(runtime, enqueued.append, queue.waiting)["orphans_enqueued"] == 0  # waiting again
+
+
+def test_a_results_store_fault_after_the_batch_completed_releases_the_job_for_a_retry(queued_app, monkeypatch):
+    """The record stands (it completed inside the answer's write); the answer could not be kept.
+    The job goes back to queued, and its retry answers from the same batch."""
+    from webapp.storage import StorageFault
+
+    client = signed_in_client(queued_app)
+    job = client.post("/api/v1/jobs", data=upload(csv_bytes(30))).json
+    runtime = queued_app.extensions["jobs"].runtime
+    original = runtime.results.create
+
+    def full_disk(write, meta):
+        original(write, meta)  # the batch completes inside the answer's write
+        raise StorageFault("the results store refused the write (no space left)")
+
+    monkeypatch.setattr(runtime.results, "create", full_disk)
+    with pytest.raises(StorageFault):
+        tasks.run_job(runtime, job["id"])  # raised for the queue's retry
+    assert client.get(f"/api/v1/jobs/{job['id']}").json["state"] == "queued"
+    monkeypatch.setattr(runtime.results, "create", original)
+    assert tasks.run_job(runtime, job["id"]) == "succeeded"
+    done = client.get(f"/api/v1/jobs/{job['id']}").json
+    assert complete_batches(queued_app) == 1 and client.get(done["result"]).status_code == 200

@@ -39,7 +39,7 @@ from webapp.jobs.services import JobStopped
 from webapp.jobs.sources import check_parts, check_source
 from webapp.records.models import Batch
 from webapp.service import BatchRecording, Caller, InputFile, ScoringOptions, score_input
-from webapp.storage import ResultStore
+from webapp.storage import ResultStore, StorageFault
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -157,6 +157,10 @@ def _run(runtime: Runtime, job, worker: str, recordings: list) -> str:
     except InputError as exc:
         _end(runtime, job, worker, "failed", error=services.problem_of(exc))
         return "failed"
+    except StorageFault as exc:  # the results store, e.g. full: transient, and the batch may stand already
+        services.release(runtime.database, job_id, worker)  # the retry re-uses a batch that completed
+        log.warning("job %s released for a retry (results store: %s)", job_id, type(exc).__name__)
+        raise
     except Exception as exc:
         log.exception("job %s failed", job_id)
         _end(runtime, job, worker, "failed", error=services.problem_of(exc))
