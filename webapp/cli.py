@@ -252,6 +252,15 @@ def users_disable_command(email):
     click.echo(f"disabled {user.email}")
 
 
+@users_group.command("enable")
+@click.argument("email")
+@with_appcontext
+def users_enable_command(email):
+    """Enable the user EMAIL again (their keys work again; they sign in afresh)."""
+    user = _accounts_call(lambda s, services: services.enable_user(s, email, actor="cli"))
+    click.echo(f"enabled {user.email}")
+
+
 @keys_group.command("create")
 @click.argument("email")
 @click.option("--name", default="", help="What the key is for, shown beside its prefix.")

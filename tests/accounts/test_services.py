@@ -115,3 +115,31 @@ def test_an_identity_provider_creates_the_user_on_first_sign_in_and_keeps_the_ro
         assert services.external_user(s, "ann@bank.example", "auditor", "oidc").role == "auditor"
     with db.session() as s, pytest.raises(services.InvalidCredentials):
         services.external_user(s, "bob@bank.example", None, "proxy")
+
+
+def test_the_last_active_admin_is_neither_demoted_nor_disabled(db):
+    with db.session() as s:
+        services.create_user(s, "root@bank.example", "admin")
+    for change in (lambda s: services.set_role(s, "root@bank.example", "analyst", actor="cli"),
+                   lambda s: services.disable_user(s, "root@bank.example", actor="cli")):
+        with db.session() as s, pytest.raises(services.AccountError, match="last active admin"):
+            change(s)
+    with db.session() as s:
+        services.create_user(s, "second@bank.example", "admin")
+    with db.session() as s:
+        services.disable_user(s, "root@bank.example", actor="cli")  # another admin remains
+    with db.session() as s, pytest.raises(services.AccountError, match="last active admin"):
+        services.set_role(s, "second@bank.example", "auditor", actor="cli")
+
+
+def test_a_disabled_user_gets_no_key_and_may_be_enabled_again(db):
+    with db.session() as s:
+        services.create_user(s, "ann@bank.example", "analyst", PASSWORD)
+        services.disable_user(s, "ann@bank.example", actor="cli")
+    with db.session() as s, pytest.raises(services.AccountError, match="disabled"):
+        services.create_key(s, "ann@bank.example", actor="cli")
+    with db.session() as s:
+        services.enable_user(s, "ann@bank.example", actor="cli")
+    with db.session() as s:
+        assert services.authenticate(s, "ann@bank.example", PASSWORD).email == "ann@bank.example"
+        assert services.events(s)[0]["action"] in ("signed_in", "user_enabled")

@@ -105,9 +105,21 @@ def create_user(session: Session, email: str, role: str, password: str | None = 
     return user
 
 
+def _keep_an_admin(session: Session, user: User, what: str) -> None:
+    """Refuse to leave the service with no active admin (no one could then manage its people)."""
+    if user.role != "admin" or user.disabled:
+        return
+    others = session.scalar(select(func.count()).select_from(User).where(
+        User.role == "admin", User.disabled.is_(False), User.id != user.id))
+    if not others:
+        raise AccountError(f"{user.email} is the last active admin; make another admin before you {what} them.")
+
+
 def set_role(session: Session, email: str, role: str, actor: str, client: str = "") -> User:
     _check_role(role)
     user = get_user(session, email)
+    if role != "admin":
+        _keep_an_admin(session, user, "change the role of")
     old, user.role = user.role, role
     bump_credentials(session)
     record(session, actor, "role_changed", f"{user.email}: {old} -> {role}", client)
@@ -116,10 +128,20 @@ def set_role(session: Session, email: str, role: str, actor: str, client: str = 
 
 def disable_user(session: Session, email: str, actor: str, client: str = "") -> User:
     user = get_user(session, email)
+    _keep_an_admin(session, user, "disable")
     user.disabled = True
     bump_credentials(session)
     _revoke_sessions(session, user)  # a disabled user is signed out everywhere
     record(session, actor, "user_disabled", user.email, client)
+    return user
+
+
+def enable_user(session: Session, email: str, actor: str, client: str = "") -> User:
+    """Undo `disable_user`: the person may sign in again (their keys work again; ended sessions stay ended)."""
+    user = get_user(session, email)
+    user.disabled = False
+    bump_credentials(session)
+    record(session, actor, "user_enabled", user.email, client)
     return user
 
 
@@ -222,6 +244,8 @@ def create_key(session: Session, email: str, name: str = "", actor: str | None =
                client: str = "") -> tuple[str, ApiKey]:
     """A new key for the user: the plaintext (to show once) and its row (which keeps only a hash)."""
     user = get_user(session, email)
+    if user.disabled:
+        raise AccountError(f"{user.email} is disabled; enable them before giving them a key.")
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(user_id=user.id, name=name[:100], prefix=plaintext[:SHOWN_PREFIX_LENGTH], key_hash=_sha256(plaintext))
     session.add(key)
