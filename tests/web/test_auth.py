@@ -110,6 +110,19 @@ def test_a_password_change_signs_out_every_other_session(app):
     assert elsewhere.get("/account").status_code in (302, 303)  # sent to sign in again
 
 
+def test_guessing_the_current_password_is_throttled_like_signing_in(app):
+    make_user(app)
+    client = app.test_client()
+    sign_in(client)
+    guesses = [client.post("/account/password", data={"current": f"wrong-guess-{i}", "new": "quartz-meadow-lantern-42",
+                                                       "confirm": "quartz-meadow-lantern-42"}).status_code
+               for i in range(7)]
+    assert guesses[:5] == [400] * 5 and guesses[-1] == 429
+    right = client.post("/account/password", data={"current": PASSWORD, "new": "quartz-meadow-lantern-42",
+                                                   "confirm": "quartz-meadow-lantern-42"})
+    assert right.status_code == 429  # not even the right one, until the window passes
+
+
 def test_an_account_without_a_password_is_never_given_one(app):
     from webapp.web.auth import sign_in as start_session
 

@@ -41,6 +41,10 @@ class InvalidCredentials(AccountError):
     """Wrong email or password, or a disabled account: one message, so neither is confirmed."""
 
 
+class WrongCurrentPassword(InvalidCredentials):
+    """A password change whose current password is not right (counted like a failed sign-in)."""
+
+
 class UnknownKey(AccountError):
     pass
 
@@ -154,7 +158,7 @@ def change_password(session: Session, user_id: int, current: str, new: str, *, k
     if user.password_hash is None:
         raise InvalidCredentials("This account signs in through single sign-on; it has no password here.")
     if not passwords.verify(user.password_hash, current):
-        raise InvalidCredentials("The current password is not right.")
+        raise WrongCurrentPassword("The current password is not right.")
     passwords.check_policy(new, user.email)
     user.password_hash = passwords.hash_password(new)
     _revoke_sessions(session, user, except_hash=_sha256(keep_session) if keep_session else None)

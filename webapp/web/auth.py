@@ -172,12 +172,18 @@ def change_password():
     form = PasswordForm()
     if not form.validate_on_submit():
         return _account_page(status=400, password_form=form)
+    principal = current_principal()
+    email = principal.email
+    if throttled(email):  # guessing the current password counts as failed sign-ins do
+        form.current.errors = ["Too many wrong passwords: try again in 15 minutes."]
+        return _account_page(status=429, password_form=form)
     try:
         with database().session() as s:
-            principal = current_principal()
             services.change_password(s, principal.user_id, form.current.data or "", form.new.data,
                                      keep_session=principal.session_id)
     except (services.InvalidCredentials, passwords.WeakPassword) as exc:
+        if isinstance(exc, services.WrongCurrentPassword):
+            count_failure(email)
         form.new.errors = [str(exc)]
         return _account_page(status=400, password_form=form)
     flash("Your password is changed.")
