@@ -350,8 +350,7 @@ def _boolean_cells(values: np.ndarray) -> np.ndarray | None:
     0), or None when it holds none: decided in C for columns of numbers or text alone."""
     if pd.api.types.infer_dtype(values, skipna=True) not in ("boolean", "mixed", "mixed-integer"):
         return None
-    found = np.fromiter((type(value) is bool or type(value) is np.bool_ for value in values), dtype=bool,
-                        count=len(values))
+    found = np.fromiter((type(value) in _BOOLEANS for value in values), dtype=bool, count=len(values))
     return found if found.any() else None
 
 

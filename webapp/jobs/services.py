@@ -317,8 +317,8 @@ def requeue_lost(database, stale_seconds: float) -> list[str]:
                 # Only if nothing changed it since it was read: a cancel or an end meanwhile (PostgreSQL
                 # reads without locking) stays, and a job the same worker has just heartbeaten is its own.
                 moved = session.execute(update(Job).where(
-                    Job.id == job_id, Job.state == state, Job.worker_id == worker_id if worker_id is not None
-                    else Job.worker_id.is_(None), _same_heartbeat(heartbeat_at)).values(state="queued", worker_id=None))
+                    Job.id == job_id, Job.state == state, _as_read(Job.worker_id, worker_id),
+                    _as_read(Job.heartbeat_at, heartbeat_at)).values(state="queued", worker_id=None))
                 if moved.rowcount == 1:
                     lost.append(job_id)
     if lost:
@@ -326,8 +326,9 @@ def requeue_lost(database, stale_seconds: float) -> list[str]:
     return lost
 
 
-def _same_heartbeat(heartbeat_at):
-    return Job.heartbeat_at.is_(None) if heartbeat_at is None else Job.heartbeat_at == heartbeat_at
+def _as_read(column, value):
+    """The column still holds the value read (NULL compares equal to nothing, so IS NULL for None)."""
+    return column.is_(None) if value is None else column == value
 
 
 def queued_ids(database, older_than: float | None = None) -> list[str]:

@@ -349,7 +349,8 @@ def housekeeping(runtime: Runtime, enqueue: Callable[[str], None],
     expired = runtime.results.purge()
     removed = inputs.purge(runtime.results, services.live_inputs(runtime.database))
     indexed = at_low_priority(index_pending, runtime.database, store=runtime.records_store)
-    return {"requeued": len(lost), "orphans_enqueued": len(orphans), "results_expired": expired, "inputs_removed": removed, "indexed": len(indexed)}
+    return {"requeued": len(lost), "orphans_enqueued": len(orphans), "results_expired": expired,
+            "inputs_removed": removed, "indexed": len(indexed)}
 
 
 BACKGROUND_NICENESS = 10  # how much lower derived work (indexes) runs than requests and jobs

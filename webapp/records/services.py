@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -270,10 +271,13 @@ class ChainHead:
 
     @classmethod
     def parse(cls, text: str) -> "ChainHead":
-        seq, _, digest = text.strip().partition(":")
-        if not seq.isascii() or not seq.isdigit() or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        found = _CHAIN_HEAD.fullmatch(text.strip())
+        if found is None:
             raise RecordError("A chain head is SEQ:DIGEST, as `flask records head` prints it.")
-        return cls(int(seq), digest)
+        return cls(int(found[1]), found[2])
+
+
+_CHAIN_HEAD = re.compile(r"([0-9]{1,18}):([0-9a-f]{64})")
 
 
 def chain_head(database: Database) -> ChainHead | None:

@@ -91,5 +91,4 @@ class RecordedScorer:
         try:
             return self.models.version(version)  # the champion, the challenger or the registry's, loaded once
         except ModelUnavailable as exc:
-            raise ModelNotAvailable(f"The batch was decided by model version {version}, which cannot be loaded: "
-                                    f"{exc.message.split(': ', 1)[-1]}") from None
+            raise ModelNotAvailable(f"{exc.message} (the version the batch was decided by).") from None

@@ -8,6 +8,7 @@ Owner-scoped like the batch itself: another analyst's batch answers 404; an anal
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app
+from werkzeug.http import HTTP_STATUS_CODES
 
 from webapp.accounts import services as accounts
 from webapp.notices import applicants as applicant_file
@@ -19,7 +20,6 @@ from webapp.web.problems import problem
 
 bp = Blueprint("notices", __name__)
 APPLICANTS = "applicants.json"
-TITLES = {404: "Not Found", 409: "Conflict", 410: "Gone", 503: "Service Unavailable"}
 
 
 def _owner() -> str | None:
@@ -55,7 +55,7 @@ def batch_notices(batch_id: str, fmt: str):
     try:
         return _notices(batch_id, fmt)
     except RecordError as exc:
-        return problem(exc.status, TITLES.get(exc.status, "Bad Request"), str(exc), exc.code)
+        return problem(exc.status, HTTP_STATUS_CODES[exc.status], str(exc), exc.code)
 
 
 @bp.get("/batches/<batch_id>/notices.<fmt>")

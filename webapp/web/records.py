@@ -11,6 +11,7 @@ import re
 from datetime import date, datetime
 
 from flask import Blueprint, Flask, current_app, render_template, request
+from werkzeug.http import HTTP_STATUS_CODES
 
 from webapp.jobs import list_jobs
 from webapp.service.recording import records_store as store_for
@@ -20,7 +21,6 @@ from webapp.web.problems import problem
 
 bp = Blueprint("records", __name__)
 PER_PAGE = 50
-TITLES = {404: "Not Found", 410: "Gone", 503: "Service Unavailable"}
 JOBS_SHOWN = 20  # the newest jobs above the batches; the API lists the rest
 
 
@@ -96,7 +96,7 @@ def decisions():
         with _session() as session:
             return {"decisions": decisions_for(session, loan_id, actor=_owner(), store=records_store(current_app))}
     except RecordError as exc:  # an archive that cannot be read: 503
-        return problem(exc.status, TITLES.get(exc.status, "Bad Request"), str(exc), exc.code)
+        return problem(exc.status, HTTP_STATUS_CODES[exc.status], str(exc), exc.code)
 
 
 @bp.get("/api/v1/batches")
@@ -115,7 +115,7 @@ def batch(batch_id: str):
         with _session() as session:
             return get_batch(session, batch_id, owner=_owner())
     except RecordError as exc:
-        return problem(exc.status, TITLES.get(exc.status, "Bad Request"), str(exc), exc.code)
+        return problem(exc.status, HTTP_STATUS_CODES[exc.status], str(exc), exc.code)
 
 
 @bp.get("/batches")
@@ -140,7 +140,7 @@ def lookup_page():
             with _session() as session:
                 found = decisions_for(session, loan_id, actor=_owner(), store=records_store(current_app))
         except RecordError as exc:
-            return render_template("error.html", status=exc.status, title=TITLES.get(exc.status, "Bad Request"),
+            return render_template("error.html", status=exc.status, title=HTTP_STATUS_CODES[exc.status],
                                    detail=str(exc)), exc.status
     return render_template("lookup.html", loan_id=loan_id, found=found)
 
