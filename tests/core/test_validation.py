@@ -69,11 +69,11 @@ def test_valid_rows_are_normalised(contract, changes, canonical):
 @pytest.mark.parametrize(("changes", "message"), [
     ({"Property_Area": "Mars"}, "Property_Area: 'Mars' is not one of Rural, Semiurban, Urban"),
     ({"Education": "PhD"}, "Education: 'PhD' is not one of Graduate, Not Graduate"),
-    ({"ApplicantIncome": "-5"}, "ApplicantIncome: '-5' must not be negative"),
-    ({"LoanAmount": "lots"}, "LoanAmount: 'lots' is not a number"),
-    ({"LoanAmount": "1e309"}, "LoanAmount: 'inf' is not a finite number"),
-    ({"LoanAmount": "1e308"}, "LoanAmount: '1e+308' is larger than 1,000,000"),
-    ({"Credit_History": "2"}, "Credit_History: '2' must be 0 or 1"),
+    ({"ApplicantIncome": "-5"}, "ApplicantIncome: must not be negative"),
+    ({"LoanAmount": "lots"}, "LoanAmount: not a number"),
+    ({"LoanAmount": "1e309"}, "LoanAmount: not a finite number"),
+    ({"LoanAmount": "1e308"}, "LoanAmount: must not be larger than 1,000,000"),
+    ({"Credit_History": "2"}, "Credit_History: must be 0 or 1"),
     ({"Loan_ID": "  "}, "Loan_ID: must not be empty"),
     ({"Education": "x" * 5000}, "Education: '" + "x" * 40 + "…' is not one of"),
 ])
@@ -87,8 +87,8 @@ def test_impossible_values_are_row_errors(contract, changes, message):
 def test_a_boolean_is_not_a_number_though_pandas_reads_true_as_one(contract, cell):
     checked = check(contract, ApplicantIncome=cell, LoanAmount=cell)
     assert not checked.valid[0]
-    assert f"ApplicantIncome: '{bool(cell)}' is not a number" in checked.errors[0]
-    assert f"LoanAmount: '{bool(cell)}' is not a number" in checked.errors[0]
+    assert "ApplicantIncome: not a number" in checked.errors[0]
+    assert "LoanAmount: not a number" in checked.errors[0]
 
 
 def test_a_boolean_column_of_a_csv_is_not_numbers(contract):
@@ -96,7 +96,7 @@ def test_a_boolean_column_of_a_csv_is_not_numbers(contract):
     frame["ApplicantIncome"] = pd.Series([True, False], dtype=bool)
     frame.columns = range(len(frame.columns))
     checked = check_chunk(frame, match_columns(list(GOOD)), contract, Limits())
-    assert [error.startswith("ApplicantIncome: ") and "is not a number" in error for error in checked.errors] == \
+    assert [error == "ApplicantIncome: not a number" for error in checked.errors] == \
         [True, True]
 
 
@@ -116,7 +116,14 @@ def test_a_boolean_and_the_number_it_equals_are_two_values_in_either_order(contr
 
 def test_all_problems_of_a_row_are_listed(contract):
     error = check(contract, Property_Area="Mars", Credit_History="7").errors[0]
-    assert error == "Credit_History: '7' must be 0 or 1; Property_Area: 'Mars' is not one of Rural, Semiurban, Urban"
+    assert error == "Credit_History: must be 0 or 1; Property_Area: 'Mars' is not one of Rural, Semiurban, Urban"
+
+
+@pytest.mark.parametrize("cell", ["-5720", "5720 dollars", "1e309", "57200000000"])
+def test_an_amount_that_breaks_a_rule_is_never_echoed(contract, cell):
+    """Incomes are personal data: the message names the column and the rule, not the value."""
+    error = check(contract, ApplicantIncome=cell).errors[0]
+    assert error.startswith("ApplicantIncome: ") and "5720" not in error and "inf" not in error
 
 
 def test_an_overlong_id_is_echoed_as_its_first_forty_characters(contract):

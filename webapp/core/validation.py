@@ -308,28 +308,21 @@ def _check_number(column: pd.Series, name: str, spec: dict):
         values, unparsed = _parse_numbers(column)
     if n <= tables.SMALL_ROWS and not unparsed.any() and _within_rules(values.tolist(), spec):
         return values.copy(), []  # no rule below would find anything: spared their dozen numpy calls
-    found = []
-    if unparsed.any():
-        texts = np.full(n, "", dtype=object)
-        for row in np.flatnonzero(unparsed):
-            texts[row] = f"{name}: {_show(column.iloc[row])} is not a number"
-        found.append((unparsed, texts, f"{name}: not a number"))
+    # An amount's message names the column and the rule, never the value: incomes and loan amounts
+    # are personal data, and an error's text travels (support tickets, e-mails, the record's error).
     with np.errstate(invalid="ignore"):
-        rules = [(np.isinf(values), "is not a finite number", "not finite"),
+        rules = [(unparsed, "not a number", "not a number"),
+                 (np.isinf(values), "not a finite number", "not finite"),
                  (values < 0, "must not be negative", "negative")]
         if spec["kind"] == "flag":
             rules.append((~np.isnan(values) & (values != 0) & (values != 1), "must be 0 or 1", "not 0 or 1"))
         elif spec.get("maximum") is not None:
             rules.append((np.isfinite(values) & (values > spec["maximum"]),
-                          f"is larger than {spec['maximum']:,.0f}", "too large"))
+                          f"must not be larger than {spec['maximum']:,.0f}", "too large"))
+    found = []
     for mask, rule, reason in rules:
         if mask.any():
-            texts = np.full(n, "", dtype=object)
-            for row in np.flatnonzero(mask):
-                # The parsed value, not the cell: whether pandas read this column as numbers (1e309
-                # already inf) or as text depends on the chunk, and the message must not.
-                texts[row] = f"{name}: {_show(_number_text(values[row]))} {rule}"
-            found.append((mask, texts, f"{name}: {reason}"))
+            found.append((mask, np.full(n, f"{name}: {rule}", dtype=object), f"{name}: {reason}"))
     # Values that break a rule must not reach the model (inf fails the whole batch otherwise).
     broken = unparsed | np.isinf(values)
     values = np.where(broken, np.nan, values)
@@ -429,13 +422,6 @@ def _read_number(value) -> tuple[float, bool]:
         return float(text), False
     except ValueError:
         return np.nan, True
-
-
-def _number_text(value: float) -> str:
-    """A parsed number as shown in messages: `inf`, `1e+308`, `-5`, `4.5`."""
-    if not np.isfinite(value) or abs(value) >= 1e15:
-        return repr(float(value))
-    return cell_text(float(value))
 
 
 def _as_text(column: pd.Series) -> pd.Series:
