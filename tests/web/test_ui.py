@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tests import factories
+from tests.conftest import signed_in_client
 from tests.factories import xlsx_bytes
 from webapp import create_app
 
@@ -118,6 +119,20 @@ def test_unknown_and_expired_results(client, monkeypatch):
     gone = client.get(location)
     assert gone.status_code == 410 and "expired" in gone.get_data(as_text=True)
     assert client.get(f"{location}/predictions.csv").status_code == 410
+
+
+def test_another_analysts_results_are_not_found_even_once_expired(app, client, monkeypatch):
+    import time
+
+    location = upload(client, csv_of(factories.applications(2))).headers["Location"]
+    other, auditor = signed_in_client(app, "other@bank.example"), signed_in_client(app, "audit@bank.example", "auditor")
+    assert other.get(location).status_code == 404 and auditor.get(location).status_code == 200
+    later = time.time() + 25 * 3600
+    monkeypatch.setattr("webapp.storage.results.time.time", lambda: later)
+    assert client.get(location).status_code == 410  # its owner learns it expired
+    # Whether another's result ever existed is not theirs to learn: the tombstone keeps its owner.
+    assert other.get(location).status_code == 404 and other.get(f"{location}/predictions.csv").status_code == 404
+    assert auditor.get(location).status_code == 410
 
 
 def test_model_page(client, loaded_model):

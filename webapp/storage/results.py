@@ -4,7 +4,7 @@ Each result is `<token>.csv` (the predictions), `<token>.json` (its summary and 
 asked for, `<token>.xlsx`. Data files are written under a temporary name and renamed when complete,
 and the metadata is written last: a result without its `.json` is an orphan the purge removes. On a
 local folder files are owner-only. After their time to live the data files go and a small tombstone
-(dates only, no applicant data) stays a while, so an old link answers "expired" rather than "never
+(dates and whose it was, no applicant data) stays a while, so an old link answers "expired" rather than "never
 existed".
 """
 from __future__ import annotations
@@ -34,7 +34,9 @@ class ResultNotFound(LookupError):
 
 
 class ResultExpired(LookupError):
-    pass
+    def __init__(self, token: str, actor: str | None = None):
+        super().__init__(token)
+        self.actor = actor  # whose it was (the tombstone keeps it): another's answers "not found", not "expired"
 
 
 class StorageFault(OSError):
@@ -90,7 +92,7 @@ class ResultStore:
         meta = self._meta(token)
         if meta.get("expired") or meta["expires_at"] <= self.clock():
             self._expire(token, meta)
-            raise ResultExpired(token)
+            raise ResultExpired(token, meta.get("actor"))
         return StoredResult(token, meta, self._path(token, "csv"))
 
     def open(self, result: StoredResult, fmt: str = "csv") -> BinaryIO:
@@ -207,7 +209,8 @@ class ResultStore:
 
     def _expire(self, token: str, meta: dict) -> None:
         self._remove(token, ("csv", "xlsx", *SIDE_FILES))
-        tombstone = {"expired": True, "created_at": meta["created_at"], "expires_at": meta["expires_at"]}
+        tombstone = {"expired": True, "created_at": meta["created_at"], "expires_at": meta["expires_at"],
+                     "actor": meta.get("actor")}
         with contextlib.suppress(OSError):
             self.fs.pipe_file(self._path(token, "json"), json.dumps(tombstone).encode("utf-8"))
 
