@@ -261,6 +261,15 @@ def users_enable_command(email):
     click.echo(f"enabled {user.email}")
 
 
+@users_group.command("unlink-sso")
+@click.argument("email")
+@with_appcontext
+def users_unlink_sso_command(email):
+    """Unbind EMAIL from its single sign-on identity; its next SSO sign-in binds it again."""
+    user = _accounts_call(lambda s, services: services.unlink_sso(s, email, actor="cli"))
+    click.echo(f"{user.email} is no longer bound to a single sign-on identity")
+
+
 @keys_group.command("create")
 @click.argument("email")
 @click.option("--name", default="", help="What the key is for, shown beside its prefix.")

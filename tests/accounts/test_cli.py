@@ -42,3 +42,13 @@ def test_keys_create_prints_the_key_last_and_revoke_ends_it(app, runner):
     with app.extensions["database"].session() as s:
         assert services.user_for_key(s, key) is None
     assert runner.invoke(args=["keys", "revoke", "lbs_unknown"]).exit_code == 1
+
+
+def test_unlink_sso_frees_the_account_for_its_next_single_sign_on(app, runner):
+    with app.extensions["database"].session() as s:
+        user = services.create_user(s, "ann@bank.example", "analyst")
+        user.sso_issuer, user.sso_subject = "https://login.bank.example", "u-1"
+    result = runner.invoke(args=["users", "unlink-sso", "ann@bank.example"])
+    assert result.exit_code == 0 and "no longer bound" in result.output
+    assert _user(app, "ann@bank.example").sso_subject is None
+    assert runner.invoke(args=["users", "unlink-sso", "nobody@bank.example"]).exit_code == 1

@@ -134,6 +134,43 @@ def test_an_email_claim_never_opens_a_password_account(sso_app, provider):
     assert browser.get("/account").status_code in (302, 303)  # not signed in
 
 
+def test_the_account_is_bound_to_its_identity_and_keeps_it_when_the_email_claim_changes(sso_app, provider):
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
+    provider.person["email"] = "dana.smith@bank.example"  # renamed at the provider: the same person
+    browser = sso_app.test_client()
+    assert sign_in_through_the_provider(browser).status_code == 303
+    with sso_app.extensions["database"].session() as s:
+        assert services.find_user(s, "dana.smith@bank.example") is None  # no second account
+        user = services.find_user(s, "dana@bank.example")
+        assert (user.sso_issuer, user.sso_subject) == (provider.issuer, "u-1")
+    assert [e["actor"] for e in events(sso_app, "signed_in")] == ["dana@bank.example"] * 2
+    assert len(events(sso_app, "sso_linked")) == 1
+
+
+def test_an_address_reissued_to_another_person_does_not_open_the_first_persons_account(sso_app, provider):
+    """A leaver's address given to a new hire: the email matches, the provider's subject does not."""
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
+    provider.person["sub"] = "u-2"
+    browser = sso_app.test_client()
+    answer = sign_in_through_the_provider(browser)
+    assert answer.status_code == 403 and b"belongs to another company identity" in answer.data
+    assert browser.get("/account").status_code == 302
+    with sso_app.extensions["database"].session() as s:  # an admin sorts it out: `flask users unlink-sso`
+        services.unlink_sso(s, "dana@bank.example", actor="admin@bank.example")
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
+    with sso_app.extensions["database"].session() as s:
+        assert services.find_user(s, "dana@bank.example").sso_subject == "u-2"
+
+
+def test_an_account_made_by_an_admin_for_single_sign_on_is_bound_at_its_first_sign_in(sso_app, provider):
+    provider.person["groups"] = []  # no mapped group: only an existing account may sign in
+    with sso_app.extensions["database"].session() as s:
+        services.create_user(s, "dana@bank.example", "auditor")
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
+    with sso_app.extensions["database"].session() as s:
+        assert services.find_user(s, "dana@bank.example").sso_subject == "u-1"
+
+
 @pytest.mark.parametrize("claims", [{"email_verified": None}, {"email_verified": "true"},
                                     {"email": "no-at-sign"}, {"email": "x" * 330 + "@bank.example"}])
 def test_an_unverified_or_unusable_email_claim_is_refused_with_a_403(sso_app, provider, claims):
@@ -163,6 +200,8 @@ def refused(app, answer) -> None:
     pytest.param(lambda p: p.override.update(exp=int(time.time()) - 600, iat=int(time.time()) - 900),
                  id="expired (beyond the leeway)"),
     pytest.param(lambda p: p.override.update(at_hash="not-the-hash"), id="bound to another access token"),
+    pytest.param(lambda p: p.override.update(sub=""), id="without a subject"),
+    pytest.param(lambda p: p.override.update(sub=12345), id="a subject that is not a string"),
 ])
 def test_an_id_token_the_service_cannot_trust_is_refused(sso_app, provider, misbehaviour):
     misbehaviour(provider)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.db.base import Base
@@ -22,6 +22,14 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The company identity this account is bound to at its first single sign-on: the provider's
+    # issuer and subject, the only claims OIDC promises are stable and never reassigned (Core 5.7).
+    # An email claim finds the account once; after that a different person given the same address
+    # (a leaver's, reissued) is refused.
+    sso_issuer: Mapped[str | None] = mapped_column(String(255))
+    sso_subject: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (Index("ix_users_sso_identity", "sso_issuer", "sso_subject", unique=True),)
 
 
 class ApiKey(Base):

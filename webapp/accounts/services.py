@@ -187,18 +187,30 @@ def authenticate(session: Session, email: str, password: str, client: str = "") 
     return user
 
 
-def external_user(session: Session, email: str, role: str | None, how: str, client: str = "") -> User:
+def external_user(session: Session, email: str, role: str | None, how: str, client: str = "",
+                  identity: tuple[str, str] | None = None) -> User:
     """The user an identity provider or proxy vouches for. With a role (from the provider's claim)
-    the user is created on first sign-in and the role kept in step; without one, the user must exist."""
-    user = find_user(session, email)
-    if user is not None and how == "oidc" and user.password_hash is not None:
-        # An email claim alone never opens a password account: some providers let users set it.
-        raise InvalidCredentials("This account signs in with its password here, not through single sign-on.")
+    the user is created on first sign-in and the role kept in step; without one, the user must exist.
+    `identity`, a provider's (issuer, subject): the account bound to it, whatever the email claim
+    now says; else the email's account, which is then bound to it."""
+    user = _bound_user(session, identity) if identity else None
+    if user is None:
+        user = find_user(session, email)
+        if user is not None and how == "oidc" and user.password_hash is not None:
+            # An email claim alone never opens a password account: some providers let users set it.
+            raise InvalidCredentials("This account signs in with its password here, not through single sign-on.")
+        if user is not None and identity and user.sso_subject is not None:
+            # Bound to someone else's identity: an address reissued to a new person, or a second account.
+            raise InvalidCredentials("This account belongs to another company identity; ask an admin.")
     if user is None:
         if role is None:
             raise InvalidCredentials(f"{normalise_email(email)} has no account here; ask an admin for one.")
         user = create_user(session, email, role)
         record(session, user.email, "user_created", how, client)
+    if identity and user.sso_subject is None:
+        user.sso_issuer, user.sso_subject = identity
+        session.flush()  # the unique index refuses a second account for one identity here, not at commit
+        record(session, user.email, "sso_linked", how, client)
     elif role is not None and user.role != role:
         record(session, how, "role_changed", f"{user.email}: {user.role} -> {role}", client)
         user.role = role
@@ -206,6 +218,20 @@ def external_user(session: Session, email: str, role: str | None, how: str, clie
     if user.disabled:
         raise InvalidCredentials("This account is disabled.")
     record(session, user.email, "signed_in", how, client)
+    return user
+
+
+def _bound_user(session: Session, identity: tuple[str, str]) -> User | None:
+    issuer, subject = identity
+    return session.scalar(select(User).where(User.sso_issuer == issuer, User.sso_subject == subject))
+
+
+def unlink_sso(session: Session, email: str, actor: str, client: str = "") -> User:
+    """Forget the company identity the account is bound to: its next single sign-on binds it again,
+    by its email (after a move to another provider, or once a reissued address is sorted out)."""
+    user = get_user(session, email)
+    user.sso_issuer = user.sso_subject = None
+    record(session, actor, "sso_unlinked", user.email, client)
     return user
 
 

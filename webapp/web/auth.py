@@ -311,7 +311,8 @@ def sso_callback():
         return _login_page(LoginForm(), "Your company account has no verified email.", 403)
     try:
         with database().session() as s:
-            user = services.external_user(s, email, role, "oidc", client_address())
+            user = services.external_user(s, email, role, "oidc", client_address(),
+                                          identity=(claims["iss"], claims["sub"]))
     except services.InvalidCredentials as exc:
         return _login_page(LoginForm(), str(exc), 403)
     except services.AccountError:  # an email claim this service cannot take (not an address, too long)

@@ -72,14 +72,18 @@ def claims_from_callback() -> dict:
 
     config = current_app.config
     claims_options = {"iss": {"essential": True, "value": config["OIDC_ISSUER"]},
-                      "aud": {"essential": True, "value": config.get("OIDC_CLIENT_ID")}}
+                      "aud": {"essential": True, "value": config.get("OIDC_CLIENT_ID")},
+                      "sub": {"essential": True}}  # the identity an account is bound to
     try:
         token = client().authorize_access_token(claims_options=claims_options)
     except (AuthlibBaseError, JoseError) as exc:
         raise SignInRefused(type(exc).__name__) from exc
     if not token.get("userinfo"):
         raise SignInRefused("MissingIdToken")
-    return dict(token["userinfo"])
+    claims = dict(token["userinfo"])
+    if not isinstance(claims.get("sub"), str) or not claims["sub"] or len(claims["sub"]) > 255:
+        raise SignInRefused("BadSubject")  # OIDC Core 2: a string of at most 255 ASCII characters
+    return claims
 
 
 def init_app(app: Flask) -> None:
