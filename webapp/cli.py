@@ -273,11 +273,19 @@ def users_unlink_sso_command(email):
 @keys_group.command("create")
 @click.argument("email")
 @click.option("--name", default="", help="What the key is for, shown beside its prefix.")
+@click.option("--days", type=click.IntRange(min=0), default=None,
+              help="It stops working this many days from now (default and most: API_KEY_DAYS).")
 @with_appcontext
-def keys_create_command(email, name):
+def keys_create_command(email, name, days):
     """Create an API key for EMAIL; the key is the last line (it is not shown again)."""
-    key, row = _accounts_call(lambda s, services: services.create_key(s, email, name, actor="cli"))
-    click.echo(f"key {row.prefix}… for {email}; store it now, it is not shown again:")
+    most = current_app.config["API_KEY_DAYS"]
+    if days is None:
+        days = most
+    elif most and not 0 < days <= most:
+        raise click.ClickException(f"--days must be from 1 to {most} (API_KEY_DAYS).")
+    key, row = _accounts_call(lambda s, services: services.create_key(s, email, name, actor="cli", days=days))
+    ends = f"until {row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else "with no end"
+    click.echo(f"key {row.prefix}… for {email}, {ends}; store it now, it is not shown again:")
     click.echo(key)
 
 

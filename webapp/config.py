@@ -165,6 +165,8 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=1),
     Setting("SESSION_ABSOLUTE_HOURS", int, 12, "every sign-in ends after this many hours", group="accounts",
             minimum=1),
+    Setting("API_KEY_DAYS", int, 365, "a new API key stops working this many days after it is made "
+            "(`flask keys create --days` may ask for fewer); 0: keys never expire", group="accounts", minimum=0),
     Setting("ADMIN_EMAIL", str, None, "with `ADMIN_PASSWORD` and no users yet, this admin is created at start "
             "(else a one-time `/setup` link is printed)", group="accounts"),
     Setting("ADMIN_PASSWORD", str, None, "the first admin's password (see `ADMIN_EMAIL`)", group="accounts",

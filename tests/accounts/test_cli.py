@@ -52,3 +52,14 @@ def test_unlink_sso_frees_the_account_for_its_next_single_sign_on(app, runner):
     assert result.exit_code == 0 and "no longer bound" in result.output
     assert _user(app, "ann@bank.example").sso_subject is None
     assert runner.invoke(args=["users", "unlink-sso", "nobody@bank.example"]).exit_code == 1
+
+
+def test_a_key_ends_after_api_key_days_or_sooner_never_later(app, runner):
+    runner.invoke(args=["users", "create", "ann@bank.example", "--role", "analyst"])
+    made = runner.invoke(args=["keys", "create", "ann@bank.example"])
+    assert made.exit_code == 0 and ", until 20" in made.output  # API_KEY_DAYS (365) from now
+    assert runner.invoke(args=["keys", "create", "ann@bank.example", "--days", "30"]).exit_code == 0
+    too_long = runner.invoke(args=["keys", "create", "ann@bank.example", "--days", "400"])
+    assert too_long.exit_code == 1 and "from 1 to 365" in too_long.output
+    app.config["API_KEY_DAYS"] = 0
+    assert "with no end" in runner.invoke(args=["keys", "create", "ann@bank.example"]).output

@@ -1,5 +1,7 @@
 """The per-process API-key cache: a known key costs no database read; a revocation, a disabled
 user or a new role is seen at once in this process and within a second in every other."""
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import event, text
 
@@ -62,3 +64,15 @@ def test_another_process_revoking_is_seen_once_the_generation_is_read_again(db, 
     assert cache.owner(key) is not None  # within GENERATION_TTL: the cached answer
     monkeypatch.setattr(services, "GENERATION_TTL", 0.0)
     assert cache.owner(key) is None
+
+
+def test_a_remembered_key_is_not_trusted_past_its_end(db, monkeypatch):
+    with db.session() as s:
+        services.create_user(s, "ann@bank.example", "analyst")
+        key, row = services.create_key(s, "ann@bank.example", days=1)
+    cache = services.KeyCache(db)
+    assert cache.owner(key) is not None
+    end = services._aware(row.expires_at)
+    monkeypatch.setattr(services.time, "time", lambda: end.timestamp() + 1)
+    monkeypatch.setattr(services, "utcnow", lambda: end + timedelta(seconds=1))
+    assert cache.owner(key) is None  # within KEY_TTL of its last check, yet past the key's end

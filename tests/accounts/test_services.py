@@ -143,3 +143,16 @@ def test_a_disabled_user_gets_no_key_and_may_be_enabled_again(db):
     with db.session() as s:
         assert services.authenticate(s, "ann@bank.example", PASSWORD).email == "ann@bank.example"
         assert services.events(s)[0]["action"] in ("signed_in", "user_enabled")
+
+
+def test_a_key_stops_working_at_its_end_and_shows_as_expired(db, monkeypatch):
+    with db.session() as s:
+        services.create_user(s, "ann@bank.example", "analyst")
+        key, row = services.create_key(s, "ann@bank.example", days=30)
+        forever, _ = services.create_key(s, "ann@bank.example")  # no days: no end
+    later = services.utcnow() + timedelta(days=30, seconds=1)
+    monkeypatch.setattr(services, "utcnow", lambda: later)
+    with db.session() as s:
+        assert services.user_for_key(s, key) is None
+        assert services.user_for_key(s, forever).email == "ann@bank.example"
+        assert [services.key_state(k) for k in services.keys_of(s, 1)] == ["expired", "live"]

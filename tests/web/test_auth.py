@@ -256,7 +256,13 @@ def test_the_account_page_creates_and_revokes_ones_own_keys(app):
     client = signed_in_client(app, "ann@bank.example")
     page = client.post("/account/keys", data={"name": "laptop"}).get_data(as_text=True)
     key = re.search(r'<code id="new-key">(lbs_[\w-]+)</code>', page).group(1)
-    assert key not in client.get("/account").get_data(as_text=True)  # shown once
+    listed = client.get("/account").get_data(as_text=True)
+    assert key not in listed  # shown once
+    with app.extensions["database"].session() as s:
+        made = next(k for k in services.keys_of(s, services.get_user(s, "ann@bank.example").id) if k.name == "laptop")
+        lifetime = services._aware(made.expires_at) - services._aware(made.created_at)
+        assert round(lifetime.total_seconds() / 86400) == 365  # API_KEY_DAYS
+    assert f"{made.expires_at:%Y-%m-%d}" in listed and "365 days after it is made" in listed
     api = app.test_client()
     assert api.get("/api/v1/model", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     with app.extensions["database"].session() as s:

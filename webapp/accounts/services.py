@@ -3,6 +3,7 @@ when its block ends) and returns plain values or model rows; errors are `Account
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import threading
 import time
@@ -271,13 +272,17 @@ def end_session(session: Session, session_id: str) -> None:
 # --- API keys ----------------------------------------------------------------------------------
 
 def create_key(session: Session, email: str, name: str = "", actor: str | None = None,
-               client: str = "") -> tuple[str, ApiKey]:
-    """A new key for the user: the plaintext (to show once) and its row (which keeps only a hash)."""
+               client: str = "", days: int | None = None) -> tuple[str, ApiKey]:
+    """A new key for the user: the plaintext (to show once) and its row (which keeps only a hash).
+    `days`: it stops working that long after (None or 0: never)."""
     user = get_user(session, email)
     if user.disabled:
         raise AccountError(f"{user.email} is disabled; enable them before giving them a key.")
+    if days is not None and days < 0:
+        raise AccountError("A key's lifetime is a number of days, 1 or more (0: it never expires).")
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(user_id=user.id, name=name[:100], prefix=plaintext[:SHOWN_PREFIX_LENGTH], key_hash=_sha256(plaintext))
+    key = ApiKey(user_id=user.id, name=name[:100], prefix=plaintext[:SHOWN_PREFIX_LENGTH], key_hash=_sha256(plaintext),
+                 expires_at=utcnow() + timedelta(days=days) if days else None)
     session.add(key)
     session.flush()
     record(session, actor or user.email, "key_created", f"{user.email}: {key.prefix}… {key.name}".strip(), client)
@@ -307,18 +312,34 @@ def revoke_key(session: Session, key: str | int, actor: str, client: str = "", o
 
 def user_for_key(session: Session, key: str) -> User | None:
     """The enabled user a live key belongs to, or None; touches `last_used_at`."""
+    found = _live_key(session, key)
+    return found[1] if found else None
+
+
+def _live_key(session: Session, key: str) -> tuple[ApiKey, User] | None:
     if not key.startswith(KEY_PREFIX):
         return None
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _sha256(key)))
-    if row is None or row.revoked_at is not None:
+    now = utcnow()
+    if row is None or row.revoked_at is not None or _expired(row, now):
         return None
     user = session.get(User, row.user_id)
     if user is None or user.disabled:
         return None
-    now = utcnow()
     if row.last_used_at is None or now - _aware(row.last_used_at) > SEEN_WRITE_INTERVAL:
         row.last_used_at = now
-    return user
+    return row, user
+
+
+def key_state(row: ApiKey, now: datetime | None = None) -> str:
+    """`revoked`, `expired` or `live`, as the account page shows a key."""
+    if row.revoked_at is not None:
+        return "revoked"
+    return "expired" if _expired(row, now or utcnow()) else "live"
+
+
+def _expired(row: ApiKey, now: datetime) -> bool:
+    return row.expires_at is not None and _aware(row.expires_at) <= now
 
 
 # --- the key cache ---------------------------------------------------------------------------
@@ -335,6 +356,11 @@ class KeyOwner:
     id: int
     email: str
     role: str
+    expires: float = math.inf  # the key's end (epoch seconds): a remembered key is not trusted past it
+
+
+def _key_end(row: ApiKey) -> float:
+    return math.inf if row.expires_at is None else _aware(row.expires_at).timestamp()
 
 
 def bump_credentials(session: Session) -> None:
@@ -367,11 +393,11 @@ class KeyCache:
         digest = _sha256(key)
         now = time.monotonic()
         entry = self._entries.get(digest)
-        if entry is not None and now - entry[0] < KEY_TTL:
+        if entry is not None and now - entry[0] < KEY_TTL and time.time() < entry[1].expires:
             return entry[1]
         with self.database.session() as s:
-            user = user_for_key(s, key)
-            owner = KeyOwner(user.id, user.email, user.role) if user else None
+            found = _live_key(s, key)
+            owner = KeyOwner(found[1].id, found[1].email, found[1].role, _key_end(found[0])) if found else None
         with self._lock:
             if owner is None:
                 self._entries.pop(digest, None)

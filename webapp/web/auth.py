@@ -156,8 +156,9 @@ def logout():
 def _account_page(new_key=None, status=200, password_form=None):
     principal = current_principal()
     with database().session() as s:
-        keys = services.keys_of(s, principal.user_id)
+        keys = [(key, services.key_state(key)) for key in services.keys_of(s, principal.user_id)]
     return render_template("account.html", principal=principal, keys=keys, new_key=new_key,
+                           key_days=current_app.config["API_KEY_DAYS"],
                            password_form=password_form or PasswordForm(), key_form=KeyForm(),
                            revoke_form=RevokeForm()), status
 
@@ -197,7 +198,8 @@ def create_key():
         return _account_page(status=400)
     principal = current_principal()
     with database().session() as s:
-        key, _ = services.create_key(s, principal.email, form.name.data or "", client=client_address())
+        key, _ = services.create_key(s, principal.email, form.name.data or "", client=client_address(),
+                                     days=current_app.config["API_KEY_DAYS"])
     return _account_page(new_key=key)  # shown this once; never stored in plain
 
 
