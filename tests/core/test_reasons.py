@@ -1,7 +1,6 @@
 """Principal reasons: only what lowered the score materially, most damaging first, at most four;
 missing information is never a reason for a decline (the application is incomplete instead)."""
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
