@@ -111,6 +111,8 @@ def test_a_job_interrupted_too_often_fails(queued_app):
     with queued_app.extensions["database"].session() as session:
         session.get(Job, job["id"]).attempts = tasks.MAX_ATTEMPTS
     assert tasks.run_job(queued_app.extensions["jobs"].runtime, job["id"]) == "failed"
+    error = signed_in_client(queued_app).get(f"/api/v1/jobs/{job['id']}").json["error"]
+    assert error["code"] == "worker-lost" and "started 3 times and never finished" in error["detail"]
 
 
 def test_housekeeping_purges_inputs_of_ended_jobs(queued_app):

@@ -54,6 +54,9 @@ def test_a_lookup_by_actor_and_of_an_unknown_id(database, store, record):
     with database.session() as session:
         assert [d["actor"] for d in decisions_for(session, "LP1", actor="bob", store=store)] == ["bob"]
         assert decisions_for(session, "nobody", store=store) == []
+        # An empty actor is no one, never everyone: an owner filter must not fall open.
+        assert decisions_for(session, "LP1", actor="", store=store) == []
+        assert list_batches(session, actor="")["total"] == 0
 
 
 def test_a_batch_of_someone_else_and_a_purged_one_are_not_found_by_an_owner(database, store, record):

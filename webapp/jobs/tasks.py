@@ -121,7 +121,9 @@ def run_job(runtime: Runtime, job_id: str) -> str | None:
         return None
     if job.attempts > MAX_ATTEMPTS:
         _end(runtime, job, worker, "failed", error=services.problem_of(ServiceUnavailable(
-            f"The job was interrupted {MAX_ATTEMPTS} times (its worker stopped); it was not run again.",
+            # Which of the two, the worker's log says ("released for a retry" names the fault).
+            f"The job was started {MAX_ATTEMPTS} times and never finished (its worker stopped, or a fault "
+            "outlasted the retries); it was not run again.",
             code="worker-lost")))
         return "failed"
     recordings: list[JobRecording] = []

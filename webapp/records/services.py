@@ -93,7 +93,7 @@ def list_batches(session: Session, *, since: datetime | date | None = None, unti
         query = query.where(Batch.created_at >= as_datetime(since))
     if until is not None:
         query = query.where(Batch.created_at < as_datetime(until))
-    if actor:
+    if actor is not None:  # "" is no one, never everyone
         query = query.where(Batch.actor == actor)
     if purpose:
         query = query.where(Batch.purpose == purpose)
@@ -108,13 +108,13 @@ def decisions_for(session: Session, loan_id: str, *, actor: str | None = None, s
     the records store as configured now (`RECORDS_URL`), where the batch rows' archive names lead."""
     query = (select(Batch, DecisionIndex.row).join(DecisionIndex, DecisionIndex.batch_seq == Batch.seq)
              .where(DecisionIndex.loan_key == loan_key(loan_id), Batch.status == "complete"))
-    if actor:
+    if actor is not None:  # "" is no one, never everyone
         query = query.where(Batch.actor == actor)
     rows_by_batch: dict[str, tuple[Batch, list[int] | None]] = {}
     for batch, row in session.execute(query):
         rows_by_batch.setdefault(batch.id, (batch, []))[1].append(row)
     pending = select(Batch).where(Batch.status == "complete", Batch.indexed.is_(False))
-    for batch in session.execute(pending.where(Batch.actor == actor) if actor else pending).scalars():
+    for batch in session.execute(pending.where(Batch.actor == actor) if actor is not None else pending).scalars():
         rows_by_batch[batch.id] = (batch, None)  # not indexed yet: its archive is read whole
     found = []
     for batch, rows in rows_by_batch.values():

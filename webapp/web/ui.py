@@ -69,7 +69,7 @@ def _score_and_store(upload, model, form) -> str:
     try:
         token = results.create(write, {"filename": name, "model_version": model.version,
                                        "threshold": model.threshold, "model_cv": model.info.cv,
-                                       "actor": auth.current_actor()})
+                                       "actor": auth.current_actor() or "anonymous"})
         notices.keep_applicants(token, upload.stream, options.sheet)  # names for the notices, 24 h, owner only
         return token
     except StorageFault as fault:
@@ -183,7 +183,7 @@ def _result_or_abort(token: str):
 
 
 def _must_be_theirs(actor: str | None, token: str) -> None:
-    if not auth.can_see_all() and actor != auth.current_actor():
+    if not auth.can_see_all() and (actor is None or actor != auth.current_actor()):
         abort(404, description="There are no results at this address.")
 
 
