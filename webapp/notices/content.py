@@ -83,6 +83,9 @@ class Applicant(NamedTuple):
     name: str | None
     address: str | None
 
+    def __repr__(self) -> str:  # never the name or address: a traceback or error tracker may show it
+        return f"Applicant(name={'…' if self.name else None}, address={'…' if self.address else None})"
+
 
 def notices_from_decisions(decisions: Iterable[Mapping], applicants: Mapping[str, Applicant] | None = None, *,
                            response_days: int = DEFAULT_RESPONSE_DAYS) -> list[Notice]:

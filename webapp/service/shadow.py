@@ -31,7 +31,7 @@ class Shadow:
             if valid.any():
                 probability[valid] = self.challenger.approval_probability(chunk.features[valid])
         except Exception as exc:  # noqa: BLE001 - the shadow never decides anything, so it never breaks a batch
-            log.error("challenger %s failed: %s", self.challenger.version, exc)
+            log.error("challenger %s failed: %s", self.challenger.version, type(exc).__name__)  # its text may quote inputs
             self.error = type(exc).__name__
             return
         champion = chunk.probability

@@ -40,7 +40,7 @@ def index():
         else:
             target = url_for("ui.results", token=_score_and_store(upload, context.model(), form))
     except (InputError, ServiceUnavailable) as error:
-        return _form_error(form, error.message, status=error.status)
+        return _form_error(form, error.message, status=error.status, code=error.code)
     finally:
         upload.stream.close()  # the raw upload is gone as soon as it is scored (or kept by its job)
     if _wants_json():
@@ -82,8 +82,8 @@ def _options(form) -> ScoringOptions:
                           sheet=form.sheet.data or None, purpose=form.purpose.data)
 
 
-def _form_error(form, message: str, status: int = 400):
-    log.info("upload refused: %s", message.split(".")[0][:120])
+def _form_error(form, message: str, status: int = 400, code: str = "invalid-form"):
+    log.info("upload refused: %s", code)  # the code, never the message: a message may quote the input
     if _wants_json():
         return jsonify({"error": message}), status
     return render_template("index.html", form=form, model=context.model_or_none(), error=message,
@@ -105,7 +105,8 @@ def _wants_json() -> bool:
 def csrf_failed(error):
     if request.blueprint != "ui":
         return problems.handle_http_error(error)
-    return _form_error(UploadForm(formdata=None), "The form had expired. Choose the file again and resubmit.", status=400)
+    return _form_error(UploadForm(formdata=None), "The form had expired. Choose the file again and resubmit.", status=400,
+                       code="csrf-expired")
 
 
 @bp.app_errorhandler(RequestEntityTooLarge)
@@ -114,7 +115,7 @@ def too_large(error):
         return problems.handle_http_error(error)
     limit = problems.size_text(current_app.config["MAX_CONTENT_LENGTH"])
     return _form_error(UploadForm(formdata=None), f"The file is larger than {limit}, the most this service accepts. "
-                                     "Split it into smaller files.", status=413)
+                                     "Split it into smaller files.", status=413, code="too-large")
 
 
 @bp.get("/results/<token>")
