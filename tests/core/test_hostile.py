@@ -56,7 +56,7 @@ def test_the_five_megabyte_field_is_reported_not_echoed(client):
     build = dict((n, b) for n, b, _ in CORPUS)["five-mb-single-field"]
     response = client.post("/api/v1/score?format=json", **build())
     error = response.json["predictions"][0]["Error"]
-    assert error.startswith("Education: 'MMMM") and len(error) < 200
+    assert error == "Education: not one of Graduate, Not Graduate"
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

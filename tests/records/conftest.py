@@ -23,7 +23,7 @@ def decisions(loan_ids: list[str], *, start: int = 1, probabilities: list[float 
         "loan_id": pa.array(loan_ids, pa.string()),
         "status": pa.array([None if f else ("Y" if p >= 0.5 else "N") for p, f in zip(probabilities, failed)]),
         "probability": pa.array(probabilities, pa.float64()),
-        "error": pa.array(["Property_Area: 'Mars' is not one of Rural, Semiurban, Urban" if f else None
+        "error": pa.array(["Property_Area: not one of Rural, Semiurban, Urban" if f else None
                            for f in failed], pa.string()),
         "reason_codes": pa.array([[] if f or p >= 0.5 else ["CREDIT_HISTORY"] for p, f in zip(probabilities, failed)],
                                  REASONS),

@@ -67,14 +67,23 @@ class MissingColumns(ContractViolation):
     title = "Required columns are missing"
 
     def __init__(self, *, missing: list[str], found: list[str], expected: list[str] | None = None,
-                 optional: list[str] | None = None):
+                 optional: list[str] | None = None, data_cells: int = 0):
+        """`data_cells`: how many of the first row's cells are numbers. With any, that row is an
+        application (a file without a header), not names: only the columns recognised in it are
+        listed, never its cells, which are an applicant's incomes and attributes."""
         found_text = ", ".join(found[:30]) + (" …" if len(found) > 30 else "") if found else "none"
+        message = f"Missing columns: {', '.join(missing)}. Found: {found_text}."
+        if data_cells:
+            message = (f"Missing columns: {', '.join(missing)}. The first row looks like an application, not a "
+                       f"header ({data_cells} of its cells are numbers), so it is not shown: the first row must "
+                       "name the columns.")
         super().__init__(
-            f"Missing columns: {', '.join(missing)}. Found: {found_text}.",
+            message,
             missing_columns=missing,
             found_columns=found[:200],
             expected_columns=expected or [],
             optional_columns=optional or [],
+            **({"header_looks_like_data": True} if data_cells else {}),
         )
 
 

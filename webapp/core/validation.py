@@ -74,6 +74,18 @@ def _matched(columns: tuple, required: tuple[str, ...], optional: tuple[str, ...
     return _match_columns(list(columns), required, optional)  # a refused header raises, and is not kept
 
 
+def _is_number_cell(name) -> bool:
+    """A header cell that is a number: column names are words, an application's cells are amounts."""
+    if isinstance(name, bool):
+        return False
+    if isinstance(name, (int, float)):
+        return True
+    try:
+        return math.isfinite(float(str(name).strip().replace(",", "")))
+    except ValueError:
+        return False
+
+
 def _match_columns(columns: list, required: tuple[str, ...], optional: tuple[str, ...]) -> ColumnPlan:
     wanted = {key: name for key, name in columns_by_key().items() if name in required or name in optional}
     positions: dict[str, list[int]] = {}
@@ -91,8 +103,11 @@ def _match_columns(columns: list, required: tuple[str, ...], optional: tuple[str
                                duplicate_columns=sorted(duplicated))
     missing = [name for name in required if name not in positions]
     if missing:
-        raise MissingColumns(missing=missing, found=[str(c) for c in columns], expected=list(required),
-                             optional=list(optional))
+        data_cells = sum(_is_number_cell(c) for c in columns)
+        found = [str(c) for c in columns] if not data_cells else \
+            [str(columns[p]) for p in sorted(p for found in positions.values() for p in found)]
+        raise MissingColumns(missing=missing, found=found, expected=list(required), optional=list(optional),
+                             data_cells=data_cells)
     outcome = next((p for p, name in extras.items() if normalise_name(name) == normalise_name(TARGET_COLUMN)), None)
     return ColumnPlan({name: found[0] for name, found in positions.items()}, extras, outcome)
 
@@ -166,7 +181,8 @@ def check_chunk(chunk: pd.DataFrame | FewRows, plan: ColumnPlan, contract: Contr
         spec = contract.features[name]
         column = chunk[plan.positions[name]]
         if spec["kind"] == "category":
-            features[name], found = _check_category(column, name, contract.allowed[name])
+            features[name], found = _check_category(column, name, contract.allowed[name],
+                                                    echo=not spec.get("monitored", False))
         else:
             features[name], found = _check_number(column, name, spec)
         messages.extend(found)
@@ -263,8 +279,10 @@ def _groups_plan(allowed: dict[str, str]) -> tuple[pd.CategoricalDtype, dict[str
     return _category_dtype(tuple(categories)), {c: i for i, c in enumerate(categories)}
 
 
-def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
+def _check_category(column: pd.Series, name: str, allowed: dict[str, str], echo: bool = True):
     """A pandas Categorical in the training spelling (NaN where missing or wrong), and the failures.
+    `echo`: a failure quotes the value (cut short); never a monitored attribute's, which is personal
+    data (the fair-lending groups: education, employment, area, family).
 
     Handing the pipeline a Categorical spares its encoder a second pass over the strings."""
     codes, uniques = _factorized(column)
@@ -275,7 +293,8 @@ def _check_category(column: pd.Series, name: str, allowed: dict[str, str]):
         canonical = allowed.get(key) if key is not None else None
         to_category.append(position[canonical] if canonical is not None else -1)
         bad.append(key is not None and canonical is None)
-        texts.append(f"{name}: {_show(value)} is not one of {choices}" if bad[-1] else "")
+        texts.append((f"{name}: {_show(value)} is not one of {choices}" if echo else f"{name}: not one of {choices}")
+                     if bad[-1] else "")
     category_codes = np.array(to_category + [-1], dtype=np.int16)[codes]  # code -1 (missing) takes the last
     values = pd.Categorical.from_codes(category_codes, dtype=dtype, validate=False)
     bad_rows = np.array(bad + [False])[codes]
