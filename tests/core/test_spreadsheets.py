@@ -141,3 +141,19 @@ def test_an_overlong_shared_string_is_cut_where_it_is_stored():
     assert ids.str.len().tolist() == [1_001] * 5
     short = hostile.one_long_id_xlsx(rows=5, length=50)  # within the limit: the workbook is read as sent
     assert pd.concat(list(open_table(short).chunks({0: "text"})))[0].tolist() == ["L" * 50] * 5
+
+
+def test_a_reader_fault_never_quotes_the_cell_it_stumbled_on():
+    """calamine's own message quotes the cell ("Unrecognized boolean cell value: 5849"): not passed on."""
+    book = factories.xlsx_bytes(pd.DataFrame({"Loan_ID": ["LP1"], "ApplicantIncome": [1]}))
+    source, out = zipfile.ZipFile(io.BytesIO(book)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b'<c r="B2" t="n"><v>1</v></c>', b'<c r="B2" t="b"><v>5849</v></c>')
+                assert b"5849" in data
+            target.writestr(item, data)
+    with pytest.raises(UnreadableInput) as caught:
+        list(open_table(out.getvalue()).chunks())
+    assert "5849" not in caught.value.message and "could not be read" in caught.value.message
