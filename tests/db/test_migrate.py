@@ -65,3 +65,31 @@ def test_a_database_that_cannot_be_reached_stops_the_start_with_one_line(model_p
     assert message.startswith("error: the database at postgresql+psycopg://postgres:***@127.0.0.1:1/nowhere "
                               "cannot be reached (OperationalError)")
     assert "s3cret" not in message and "DATABASE_URL" in message
+
+
+def test_the_migrations_build_exactly_the_tables_the_models_declare(migrated_database):
+    """Alembic's own comparison of the migrated schema with the models: a column, index or table
+    in one and not the other is a migration someone forgot."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import webapp.accounts.models, webapp.jobs.models, webapp.records.models, webapp.registry.models  # noqa: E401,F401
+    from webapp.db.base import Base
+
+    with migrated_database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_an_upgrade_keeps_the_accounts_made_before_it(database_url):
+    from webapp.db.migrate import upgrade
+
+    database = Database(database_url)
+    upgrade(database.engine, "0007_digest_version")
+    with database.engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (email, role, disabled, created_at) "
+                                "VALUES ('ann@bank.example', 'analyst', false, CURRENT_TIMESTAMP)"))
+    upgrade(database.engine)
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT email, sso_subject FROM users")).all() == [("ann@bank.example", None)]
+    database.dispose()
