@@ -205,6 +205,9 @@ def build_spec(card: dict | None) -> dict:
                     "found_columns": {"type": "array", "items": {"type": "string"}},
                     "expected_columns": {"type": "array", "items": {"type": "string"}},
                     "optional_columns": {"type": "array", "items": {"type": "string"}},
+                    "header_looks_like_data": {"type": "boolean", "description": "the first row holds numbers: "
+                                               "it is an application, not a header (found_columns then lists "
+                                               "only the columns recognised)"},
                 }},
             },
             "responses": {"Problem": {"description": "RFC 9457 problem details",
