@@ -262,18 +262,26 @@ def users_enable_command(email):
 
 
 @users_group.command("unlink-sso")
-@click.argument("email")
+@click.argument("email", required=False)
+@click.option("--issuer", help="Instead of one EMAIL: every account bound at this issuer.")
 @with_appcontext
-def users_unlink_sso_command(email):
-    """Unbind EMAIL from its single sign-on identity; its next SSO sign-in binds it again."""
-    user = _accounts_call(lambda s, services: services.unlink_sso(s, email, actor="cli"))
-    click.echo(f"{user.email} is no longer bound to a single sign-on identity")
+def users_unlink_sso_command(email, issuer):
+    """Unbind EMAIL (or every account of --issuer) from its single sign-on identity; the next SSO
+    sign-in binds it again. Only for the same person under a new identity: never for an address
+    given to someone else."""
+    if (email is None) == (issuer is None):
+        raise click.UsageError("Give an EMAIL or --issuer, not both.")
+    users = _accounts_call(lambda s, services: services.unlink_sso(s, email, actor="cli", issuer=issuer))
+    for user in users:
+        click.echo(f"{user.email} is no longer bound to a single sign-on identity")
+    if not users:
+        click.echo("no account is bound at that issuer")
 
 
 @keys_group.command("create")
 @click.argument("email")
 @click.option("--name", default="", help="What the key is for, shown beside its prefix.")
-@click.option("--days", type=click.IntRange(min=0), default=None,
+@click.option("--days", type=click.IntRange(min=0, max=36_500), default=None,
               help="It stops working this many days from now (default and most: API_KEY_DAYS).")
 @with_appcontext
 def keys_create_command(email, name, days):

@@ -54,6 +54,20 @@ def test_unlink_sso_frees_the_account_for_its_next_single_sign_on(app, runner):
     assert runner.invoke(args=["users", "unlink-sso", "nobody@bank.example"]).exit_code == 1
 
 
+
+def test_unlink_sso_by_issuer_frees_every_account_bound_there(app, runner):
+    with app.extensions["database"].session() as s:
+        for email, issuer in [("ann@bank.example", "https://old.bank.example"), ("bo@bank.example", "https://old.bank.example"),
+                              ("cy@bank.example", "https://new.bank.example")]:
+            user = services.create_user(s, email, "analyst")
+            user.sso_issuer, user.sso_subject = issuer, email
+    result = runner.invoke(args=["users", "unlink-sso", "--issuer", "https://old.bank.example/"])
+    assert result.exit_code == 0 and result.output.count("no longer bound") == 2
+    assert [_user(app, e).sso_subject for e in ("ann@bank.example", "bo@bank.example", "cy@bank.example")] == \
+        [None, None, "cy@bank.example"]
+    assert runner.invoke(args=["users", "unlink-sso"]).exit_code == 2  # an EMAIL or --issuer
+
+
 def test_a_key_ends_after_api_key_days_or_sooner_never_later(app, runner):
     runner.invoke(args=["users", "create", "ann@bank.example", "--role", "analyst"])
     made = runner.invoke(args=["keys", "create", "ann@bank.example"])

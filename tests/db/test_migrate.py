@@ -81,6 +81,25 @@ def test_the_migrations_build_exactly_the_tables_the_models_declare(migrated_dat
     assert differences == []
 
 
+def test_the_accounts_revisions_go_down_and_up_again_keeping_users_and_their_keys(database_url):
+    from alembic import command
+
+    from webapp.db.migrate import alembic_config, upgrade
+
+    database = Database(database_url)
+    upgrade(database.engine)
+    with database.engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (email, role, disabled, created_at) "
+                                "VALUES ('ann@bank.example', 'analyst', false, CURRENT_TIMESTAMP)"))
+        connection.execute(text("INSERT INTO api_keys (user_id, name, prefix, key_hash, created_at) "
+                                "VALUES (1, '', 'lbs_x', 'h', CURRENT_TIMESTAMP)"))
+    command.downgrade(alembic_config(database.engine), "0007_digest_version")  # foreign keys point at users
+    upgrade(database.engine)
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM api_keys")).scalar_one() == 1
+    database.dispose()
+
+
 def test_an_upgrade_keeps_the_accounts_made_before_it(database_url):
     from webapp.db.migrate import upgrade
 

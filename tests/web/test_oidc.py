@@ -162,6 +162,37 @@ def test_an_address_reissued_to_another_person_does_not_open_the_first_persons_a
         assert services.find_user(s, "dana@bank.example").sso_subject == "u-2"
 
 
+def test_the_sign_in_that_binds_an_account_also_brings_its_role_in_step(sso_app, provider):
+    with sso_app.extensions["database"].session() as s:
+        services.create_user(s, "dana@bank.example", "admin")  # made before binding existed
+    provider.person["groups"] = ["loan-analysts"]  # demoted at the provider meanwhile
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
+    with sso_app.extensions["database"].session() as s:
+        user = services.find_user(s, "dana@bank.example")
+        assert (user.role, user.sso_subject) == ("analyst", "u-1")
+
+
+def test_a_refused_sign_in_is_an_event_and_two_first_sign_ins_at_once_make_one_account(sso_app, provider, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+
+    with sso_app.extensions["database"].session() as s:
+        services.create_user(s, "dana@bank.example", "analyst").sso_subject = "someone-else"
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 403
+    assert "another company identity" in events(sso_app, "sign_in_failed")[0]["detail"]
+    with sso_app.extensions["database"].session() as s:
+        s.delete(services.find_user(s, "dana@bank.example"))
+    real, calls = services.external_user, []
+
+    def racing(session, *args, **kwargs):  # the other tab committed the account a moment before
+        calls.append(1)
+        if len(calls) == 1:
+            raise IntegrityError("INSERT INTO users", {}, Exception("duplicate key"))
+        return real(session, *args, **kwargs)
+
+    monkeypatch.setattr(services, "external_user", racing)
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303 and len(calls) == 2
+
+
 def test_an_account_made_by_an_admin_for_single_sign_on_is_bound_at_its_first_sign_in(sso_app, provider):
     provider.person["groups"] = []  # no mapped group: only an existing account may sign in
     with sso_app.extensions["database"].session() as s:

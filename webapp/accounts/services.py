@@ -194,6 +194,8 @@ def external_user(session: Session, email: str, role: str | None, how: str, clie
     the user is created on first sign-in and the role kept in step; without one, the user must exist.
     `identity`, a provider's (issuer, subject): the account bound to it, whatever the email claim
     now says; else the email's account, which is then bound to it."""
+    if identity:
+        identity = (_issuer(identity[0]), identity[1])
     user = _bound_user(session, identity) if identity else None
     if user is None:
         user = find_user(session, email)
@@ -212,7 +214,7 @@ def external_user(session: Session, email: str, role: str | None, how: str, clie
         user.sso_issuer, user.sso_subject = identity
         session.flush()  # the unique index refuses a second account for one identity here, not at commit
         record(session, user.email, "sso_linked", how, client)
-    elif role is not None and user.role != role:
+    if role is not None and user.role != role:
         record(session, how, "role_changed", f"{user.email}: {user.role} -> {role}", client)
         user.role = role
         bump_credentials(session)
@@ -227,13 +229,24 @@ def _bound_user(session: Session, identity: tuple[str, str]) -> User | None:
     return session.scalar(select(User).where(User.sso_issuer == issuer, User.sso_subject == subject))
 
 
-def unlink_sso(session: Session, email: str, actor: str, client: str = "") -> User:
-    """Forget the company identity the account is bound to: its next single sign-on binds it again,
-    by its email (after a move to another provider, or once a reissued address is sorted out)."""
-    user = get_user(session, email)
-    user.sso_issuer = user.sso_subject = None
-    record(session, actor, "sso_unlinked", user.email, client)
-    return user
+def _issuer(issuer: str) -> str:
+    return issuer.rstrip("/")  # `https://idp/realm/` and `https://idp/realm` are one provider
+
+
+def unlink_sso(session: Session, email: str | None, actor: str, client: str = "", *,
+               issuer: str | None = None) -> list[User]:
+    """Forget the company identity an account is bound to — `email`'s, or every account bound at
+    `issuer` (a provider that changed its issuer or its subjects): the next single sign-on binds
+    again, by email. Only for the same person under a new identity: an address reissued to someone
+    else must never be unlinked, or the newcomer inherits the account, its keys and its records."""
+    if email is not None:
+        users = [get_user(session, email)]
+    else:
+        users = list(session.scalars(select(User).where(User.sso_issuer == _issuer(issuer or ""))))
+    for user in users:
+        user.sso_issuer = user.sso_subject = None
+        record(session, actor, "sso_unlinked", user.email, client)
+    return users
 
 
 # --- sign-in sessions --------------------------------------------------------------------------

@@ -22,7 +22,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as users:
-        users.drop_index("ix_users_sso_identity")
-        users.drop_column("sso_subject")
-        users.drop_column("sso_issuer")
+    # Not in batch mode: on SQLite that copies `users` and drops it, which its keys' and sessions'
+    # foreign keys refuse. Both databases drop a column in place (SQLite since 3.35).
+    op.drop_index("ix_users_sso_identity", "users")
+    op.drop_column("users", "sso_subject")
+    op.drop_column("users", "sso_issuer")

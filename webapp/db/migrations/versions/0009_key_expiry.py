@@ -20,5 +20,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("api_keys") as keys:
-        keys.drop_column("expires_at")
+    op.drop_column("api_keys", "expires_at")  # in place, as 0008's (SQLite since 3.35)
