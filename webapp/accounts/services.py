@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.accounts import passwords
@@ -222,6 +223,19 @@ def external_user(session: Session, email: str, role: str | None, how: str, clie
         raise InvalidCredentials("This account is disabled.")
     record(session, user.email, "signed_in", how, client)
     return user
+
+
+def settled_external_user(new_session, *args, **kwargs) -> User:
+    """`external_user` in a unit of work of its own (`new_session()`), tried once more when a
+    concurrent first sign-in (a second tab) made the account or took the identity meanwhile: the
+    second attempt finds it instead of answering a unique-index violation."""
+    try:
+        with new_session() as session:
+            return external_user(session, *args, **kwargs)
+    except IntegrityError:
+        pass  # the other sign-in committed first: this one now finds what it made
+    with new_session() as session:
+        return external_user(session, *args, **kwargs)
 
 
 def _bound_user(session: Session, identity: tuple[str, str]) -> User | None:

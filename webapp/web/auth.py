@@ -290,19 +290,6 @@ def sso_login():
         return _login_page(LoginForm(), "The company sign-in service cannot be reached; try again later.", 503)
 
 
-def _sso_user(email: str, role: str | None, identity: tuple[str, str]):
-    from sqlalchemy.exc import IntegrityError
-
-    for attempt in (1, 2):
-        try:
-            with database().session() as s:
-                return services.external_user(s, email, role, "oidc", client_address(), identity=identity)
-        except IntegrityError:
-            # Two first sign-ins at once (two tabs): one made the account; the other finds it now.
-            if attempt == 2:
-                raise
-
-
 @bp.get("/login/sso/callback")
 def sso_callback():
     from webapp.web import oidc
@@ -325,7 +312,8 @@ def sso_callback():
     if not email or claims.get("email_verified") is not True:  # a claim left out vouches for nothing
         return _login_page(LoginForm(), "Your company account has no verified email.", 403)
     try:
-        user = _sso_user(email, role, (claims["iss"], claims["sub"]))
+        user = services.settled_external_user(database().session, email, role, "oidc", client_address(),
+                                              identity=(claims["iss"], claims["sub"]))
     except services.InvalidCredentials as exc:
         with database().session() as s:  # the refusal is an event: its own unit of work, not rolled back
             services.record(s, email, "sign_in_failed", f"oidc: {exc}", client_address())
