@@ -72,11 +72,10 @@ class MissingColumns(ContractViolation):
         application (a file without a header), not names: only the columns recognised in it are
         listed, never its cells, which are an applicant's incomes and attributes."""
         found_text = ", ".join(found[:30]) + (" …" if len(found) > 30 else "") if found else "none"
-        message = f"Missing columns: {', '.join(missing)}. Found: {found_text}."
-        if data_cells:
-            message = (f"Missing columns: {', '.join(missing)}. The first row looks like an application, not a "
-                       f"header ({data_cells} of its cells are numbers), so it is not shown: the first row must "
-                       "name the columns.")
+        found_part = (f"The first row looks like an application, not a header ({data_cells} of its cells are "
+                      "numbers), so it is not shown: the first row must name the columns.") if data_cells \
+            else f"Found: {found_text}."
+        message = f"Missing columns: {', '.join(missing)}. {found_part}"
         super().__init__(
             message,
             missing_columns=missing,

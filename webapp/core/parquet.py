@@ -16,7 +16,7 @@ import pandas as pd
 from webapp.core.contract import cell_text
 from webapp.core.errors import EmptyInput, InputTooLarge, UnreadableInput
 from webapp.core.limits import Limits
-from webapp.core.table import CATEGORY, TEXT, Table
+from webapp.core.table import CATEGORY, TEXT, Table, reader_fault
 
 MAGIC = b"PAR1"
 
@@ -35,7 +35,7 @@ def open_parquet(stream: BinaryIO, limits: Limits) -> Table:
         inflated = sum(file.metadata.row_group(g).column(c).total_uncompressed_size
                        for g in range(file.num_row_groups) for c in range(file.metadata.num_columns))
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise UnreadableInput(_unreadable(exc)) from exc
+        raise UnreadableInput(reader_fault("Parquet file", exc)) from exc
     if inflated > limits.max_xlsx_uncompressed:  # the same bound as for a workbook's ZIP
         raise InputTooLarge(f"The Parquet file inflates to {inflated / 2**20:,.0f} MB; at most "
                             f"{limits.max_xlsx_uncompressed / 2**20:,.0f} MB are accepted; split it.")
@@ -61,7 +61,7 @@ def open_parquet(stream: BinaryIO, limits: Limits) -> Table:
                         chunk[position] = chunk[position].map(cell_text)
                 yield chunk
         except (pa.ArrowException, OSError, ValueError) as exc:
-            raise UnreadableInput(_unreadable(exc)) from exc
+            raise UnreadableInput(reader_fault("Parquet file", exc)) from exc
 
     return Table("parquet", [str(n) for n in names], read_chunks, {"row_groups": file.num_row_groups})
 
@@ -119,8 +119,3 @@ def _as_reading(column, kind: str):
         except pa.ArrowInvalid:
             return column  # something is not a number: validation says which row
     return column
-
-
-def _unreadable(exc: Exception) -> str:
-    # Not Arrow's own text: a failed conversion quotes the value ("Failed to parse string: '5849x'").
-    return f"The Parquet file could not be read ({type(exc).__name__}): it is damaged or not Parquet."

@@ -27,7 +27,7 @@ import pandas as pd
 from webapp.core.contract import cell_text
 from webapp.core.errors import EmptyInput, InputError, InputTooLarge, UnreadableInput, UnsupportedFormat
 from webapp.core.limits import Limits
-from webapp.core.table import SUPPORTED, TEXT, Table
+from webapp.core.table import SUPPORTED, TEXT, Table, reader_fault
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP = (b"PK\x03\x04", b"PK\x05\x06")
@@ -65,9 +65,7 @@ def _read(stream: BinaryIO, kind: str, sheet: str | None, limits: Limits) -> Tab
     except python_calamine.PasswordError as exc:
         raise EncryptedFile(_encrypted_message(kind)) from exc
     except (python_calamine.CalamineError, ValueError, OSError) as exc:
-        # The reader's own text is not passed on: calamine quotes the cell it stumbled on.
-        raise UnreadableInput(f"The {NAMES[kind]} could not be read ({type(exc).__name__}): it is damaged, or "
-                              "holds something this reader does not understand. Save it again, or as CSV.") from exc
+        raise UnreadableInput(reader_fault(NAMES[kind], exc)) from exc
     rows = [r for r in rows if any(v not in ("", None) for v in r)]  # blank rows are no applications
     if not rows:
         raise EmptyInput(f"The sheet '{name}' is empty.")
@@ -158,7 +156,7 @@ def _check_xls(data: bytes, limits: Limits) -> None:
     except InputError:
         raise
     except Exception as exc:  # olefile raises OSError, struct.error, IndexError, ... on damaged containers
-        raise UnreadableInput(f"The {NAMES['xls']} is damaged ({type(exc).__name__}). Save it again, or as CSV.") from exc
+        raise UnreadableInput(reader_fault(NAMES["xls"], exc)) from exc
     total = 0
     for offset in _xls_sheet_offsets(stream):
         rows, columns = _xls_sheet_area(stream, offset)

@@ -32,6 +32,13 @@ class Table:
         return self.read_chunks(kinds or {})
 
 
+def reader_fault(what: str, exc: Exception) -> str:
+    """A library's failure to read `what`, by the exception's kind, never its text: calamine quotes
+    the cell it stumbled on, Arrow the value it could not convert."""
+    return (f"The {what} could not be read ({type(exc).__name__}): it is damaged, or holds something "
+            "this reader does not understand. Save it again, or as CSV.")
+
+
 def first_line(exc: Exception) -> str:
     """An exception's message, short enough to show."""
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

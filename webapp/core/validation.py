@@ -75,15 +75,10 @@ def _matched(columns: tuple, required: tuple[str, ...], optional: tuple[str, ...
 
 
 def _is_number_cell(name) -> bool:
-    """A header cell that is a number: column names are words, an application's cells are amounts."""
-    if isinstance(name, bool):
-        return False
-    if isinstance(name, (int, float)):
-        return True
-    try:
-        return math.isfinite(float(str(name).strip().replace(",", "")))
-    except ValueError:
-        return False
+    """A header cell that is a number, as validation reads one: column names are words, an
+    application's cells are amounts."""
+    value, unparsed = _read_number(name)
+    return not unparsed and math.isfinite(value)
 
 
 def _match_columns(columns: list, required: tuple[str, ...], optional: tuple[str, ...]) -> ColumnPlan:
@@ -105,7 +100,7 @@ def _match_columns(columns: list, required: tuple[str, ...], optional: tuple[str
     if missing:
         data_cells = sum(_is_number_cell(c) for c in columns)
         found = [str(c) for c in columns] if not data_cells else \
-            [str(columns[p]) for p in sorted(p for found in positions.values() for p in found)]
+            [str(columns[p]) for p in sorted(p for places in positions.values() for p in places)]
         raise MissingColumns(missing=missing, found=found, expected=list(required), optional=list(optional),
                              data_cells=data_cells)
     outcome = next((p for p, name in extras.items() if normalise_name(name) == normalise_name(TARGET_COLUMN)), None)
@@ -293,8 +288,8 @@ def _check_category(column: pd.Series, name: str, allowed: dict[str, str], echo:
         canonical = allowed.get(key) if key is not None else None
         to_category.append(position[canonical] if canonical is not None else -1)
         bad.append(key is not None and canonical is None)
-        texts.append((f"{name}: {_show(value)} is not one of {choices}" if echo else f"{name}: not one of {choices}")
-                     if bad[-1] else "")
+        shown = f"{_show(value)} is " if echo else ""
+        texts.append(f"{name}: {shown}not one of {choices}" if bad[-1] else "")
     category_codes = np.array(to_category + [-1], dtype=np.int16)[codes]  # code -1 (missing) takes the last
     values = pd.Categorical.from_codes(category_codes, dtype=dtype, validate=False)
     bad_rows = np.array(bad + [False])[codes]

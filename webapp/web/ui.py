@@ -174,16 +174,16 @@ def _result_or_abort(token: str):
     analyst's result answers 404, as if it did not exist."""
     try:
         result = context.results().get(token)
-        _must_be_theirs(result.meta.get("actor"), token)
+        _must_be_theirs(result.meta.get("actor"))
         return result
     except ResultExpired as expired:
-        _must_be_theirs(expired.actor, token)  # that another's result existed is not theirs to learn either
+        _must_be_theirs(expired.actor)  # that another's result existed is not theirs to learn either
         abort(410, description="These results have expired and were deleted. Upload the file again to score it.")
     except ResultNotFound:
         abort(404, description="There are no results at this address.")
 
 
-def _must_be_theirs(actor: str | None, token: str) -> None:
+def _must_be_theirs(actor: str | None) -> None:
     if not auth.can_see_all() and (actor is None or actor != auth.current_actor()):
         abort(404, description="There are no results at this address.")
 
