@@ -29,6 +29,8 @@ BAD_VALUES = [
     ("OIDC_ROLE_MAPPING", "loan-admins=boss", "error: OIDC_ROLE_MAPPING must be comma-separated `group=role` "
                                               "pairs, each role one of admin, model_admin, auditor, analyst "
                                               "(got 'loan-admins=boss')"),
+    # A hundred years at most: a few more digits overflowed the key's end date (a 500).
+    ("API_KEY_DAYS", "3000000", "error: API_KEY_DAYS must be a whole number from 0 to 36,500 (got '3000000')"),
     ("LOG_LEVEL", "loud", "error: LOG_LEVEL must be one of debug, info, warning, error, critical (got 'loud')"),
 ]
 

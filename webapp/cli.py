@@ -9,6 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from webapp.accounts.roles import MAX_KEY_DAYS
 from webapp.model import training
 from webapp.utils.heap import freeze_startup_heap
 
@@ -281,7 +282,7 @@ def users_unlink_sso_command(email, issuer):
 @keys_group.command("create")
 @click.argument("email")
 @click.option("--name", default="", help="What the key is for, shown beside its prefix.")
-@click.option("--days", type=click.IntRange(min=0, max=36_500), default=None,
+@click.option("--days", type=click.IntRange(min=0, max=MAX_KEY_DAYS), default=None,
               help="It stops working this many days from now (default and most: API_KEY_DAYS).")
 @with_appcontext
 def keys_create_command(email, name, days):

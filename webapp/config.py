@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from webapp.accounts.roles import ROLES
+from webapp.accounts.roles import MAX_KEY_DAYS, ROLES
 from webapp.core.limits import DEFAULT_LIMITS, Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,7 @@ class Setting:
     secret: bool = False  # never printed: no default shown, no value echoed in an error
     group: str = "service"
     minimum: int | None = None
+    maximum: int | None = None
     unit: str = ""  # "bytes" or "s": how the README shows the default
     shown: str | None = None  # the default as the README says it, where the value depends on the machine
     limit: str | None = None  # the `Limits` field this setting fills
@@ -52,6 +53,8 @@ class Setting:
             return "one of " + ", ".join(self.choices)
         if self.type is int:
             unit = f" ({'bytes' if self.unit == 'bytes' else 'seconds'})" if self.unit else ""
+            if self.minimum is not None and self.maximum is not None:
+                return f"a whole number from {self.minimum:,} to {self.maximum:,}" + unit
             return "a whole number" + (f" ≥ {self.minimum}" if self.minimum is not None else "") + unit
         if self.type is bool:
             return "a flag: " + "/".join(TRUE) + " or " + "/".join(FALSE)
@@ -67,7 +70,8 @@ class Setting:
                 number = int(value.replace("_", ""))
             except ValueError:
                 number = None
-            if number is None or (self.minimum is not None and number < self.minimum):
+            if number is None or (self.minimum is not None and number < self.minimum) or \
+                    (self.maximum is not None and number > self.maximum):
                 raise self._error(raw)
             return number
         if self.type is bool:
@@ -166,7 +170,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SESSION_ABSOLUTE_HOURS", int, 12, "every sign-in ends after this many hours", group="accounts",
             minimum=1),
     Setting("API_KEY_DAYS", int, 365, "a new API key stops working this many days after it is made "
-            "(`flask keys create --days` may ask for fewer); 0: keys never expire", group="accounts", minimum=0),
+            "(`flask keys create --days` may ask for fewer); 0: keys never expire", group="accounts", minimum=0,
+            maximum=MAX_KEY_DAYS),
     Setting("ADMIN_EMAIL", str, None, "with `ADMIN_PASSWORD` and no users yet, this admin is created at start "
             "(else a one-time `/setup` link is printed)", group="accounts"),
     Setting("ADMIN_PASSWORD", str, None, "the first admin's password (see `ADMIN_EMAIL`)", group="accounts",

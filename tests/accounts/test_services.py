@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from webapp.accounts import services
 from webapp.accounts.models import ApiKey, Event
+from webapp.accounts.roles import MAX_KEY_DAYS
 
 PASSWORD = "violet-harbour-anvil-77"
 
@@ -143,6 +144,14 @@ def test_a_disabled_user_gets_no_key_and_may_be_enabled_again(db):
     with db.session() as s:
         assert services.authenticate(s, "ann@bank.example", PASSWORD).email == "ann@bank.example"
         assert services.events(s)[0]["action"] in ("signed_in", "user_enabled")
+
+
+@pytest.mark.parametrize("days", [-1, MAX_KEY_DAYS + 1, 3_000_000])
+def test_a_key_lifetime_outside_zero_to_a_hundred_years_is_refused_not_a_500(db, days):
+    with db.session() as s:
+        services.create_user(s, "ann@bank.example", "analyst")
+        with pytest.raises(services.AccountError, match="from 1 to 36,500"):
+            services.create_key(s, "ann@bank.example", days=days)
 
 
 def test_a_key_stops_working_at_its_end_and_shows_as_expired(db, monkeypatch):

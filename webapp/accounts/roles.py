@@ -25,3 +25,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 def may(role: str, permission: str) -> bool:
     return permission in PERMISSIONS.get(role, frozenset())
+
+# The longest an API key may be made to last: a hundred years. The setting and `keys create --days`
+# are held to it (a typo of a few more digits overflowed the date: a 500, not a refusal).
+MAX_KEY_DAYS = 36_500

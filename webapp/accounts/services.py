@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from webapp.accounts import passwords
 from webapp.accounts.models import ApiKey, CredentialsGeneration, Event, SetupToken, SignInSession, User, utcnow
-from webapp.accounts.roles import ROLES
+from webapp.accounts.roles import MAX_KEY_DAYS, ROLES
 
 KEY_PREFIX = "lbs_"  # "loan batch scoring": recognisable in a leaked-secret scan
 SHOWN_PREFIX_LENGTH = len(KEY_PREFIX) + 8
@@ -305,8 +305,8 @@ def create_key(session: Session, email: str, name: str = "", actor: str | None =
     user = get_user(session, email)
     if user.disabled:
         raise AccountError(f"{user.email} is disabled; enable them before giving them a key.")
-    if days is not None and days < 0:
-        raise AccountError("A key's lifetime is a number of days, 1 or more (0: it never expires).")
+    if days is not None and not 0 <= days <= MAX_KEY_DAYS:
+        raise AccountError(f"A key's lifetime is a number of days from 1 to {MAX_KEY_DAYS:,} (0: it never expires).")
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(user_id=user.id, name=name[:100], prefix=plaintext[:SHOWN_PREFIX_LENGTH], key_hash=_sha256(plaintext),
                  expires_at=utcnow() + timedelta(days=days) if days else None)
