@@ -42,8 +42,7 @@ def provider():
         yield provider
 
 
-@pytest.fixture
-def sso_app(model_path, tmp_path, provider):
+def an_sso_app(model_path, tmp_path, provider, role_mapping: str):
     uploads = tmp_path / "uploads"
     uploads.mkdir()
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "MODEL_PATH": str(model_path),
@@ -51,8 +50,23 @@ def sso_app(model_path, tmp_path, provider):
                       "DATABASE_URL": f"sqlite:///{tmp_path / 'sso.db'}", "MODEL_STORE": str(tmp_path / "models"),
                       "OIDC_ISSUER": provider.issuer, "OIDC_CLIENT_ID": provider.client_id,
                       "OIDC_CLIENT_SECRET": provider.client_secret, "OIDC_ROLES_CLAIM": "groups",
-                      "OIDC_ROLE_MAPPING": "loan-admins=admin, loan-analysts=analyst"})
+                      "OIDC_ROLE_MAPPING": role_mapping})
     app.test_client_class = BufferedClient
+    return app
+
+
+@pytest.fixture
+def sso_app(model_path, tmp_path, provider):
+    """The provider's groups decide the roles (a mapping is set)."""
+    app = an_sso_app(model_path, tmp_path, provider, "loan-admins=admin, loan-analysts=analyst")
+    yield app
+    app.extensions["database"].dispose()
+
+
+@pytest.fixture
+def sso_app_with_local_roles(model_path, tmp_path, provider):
+    """No mapping: roles are given here, by an admin, and single sign-on only proves who signs in."""
+    app = an_sso_app(model_path, tmp_path, provider, "")
     yield app
     app.extensions["database"].dispose()
 
@@ -117,10 +131,37 @@ def test_the_role_follows_the_claim_at_the_next_sign_in(sso_app, provider):
     assert [e["detail"] for e in events(sso_app, "role_changed")] == ["dana@bank.example: analyst -> admin"]
 
 
-def test_without_a_mapped_group_only_an_existing_user_may_sign_in(sso_app, provider):
+def test_without_a_mapped_group_nobody_signs_in(sso_app, provider):
     provider.person["groups"] = ["cafeteria"]
     answer = sign_in_through_the_provider(sso_app.test_client())
-    assert answer.status_code == 403 and b"has no account here" in answer.data
+    assert answer.status_code == 403 and b"in no group that has a role here" in answer.data
+    with sso_app.extensions["database"].session() as s:
+        assert services.find_user(s, "dana@bank.example") is None
+
+
+def test_someone_taken_out_of_every_mapped_group_is_refused_not_left_with_the_old_role(sso_app, provider):
+    """Offboarding at the provider is by group: an admin removed from `loan-admins` stops being one."""
+    provider.person["groups"] = ["loan-admins"]
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
+    provider.person["groups"] = []
+    browser = sso_app.test_client()
+    answer = sign_in_through_the_provider(browser)
+    assert answer.status_code == 403 and b"in no group that has a role here" in answer.data
+    assert browser.get("/account").status_code == 302  # not signed in
+    assert "no group" in events(sso_app, "sign_in_failed")[0]["detail"]
+
+
+def test_without_a_mapping_an_account_an_admin_made_signs_in_with_the_role_given_here(
+        sso_app_with_local_roles, provider):
+    provider.person["groups"] = ["loan-admins"]  # groups mean nothing without a mapping
+    app = sso_app_with_local_roles
+    assert b"has no account here" in sign_in_through_the_provider(app.test_client()).data
+    with app.extensions["database"].session() as s:
+        services.create_user(s, "dana@bank.example", "auditor")
+    assert sign_in_through_the_provider(app.test_client()).status_code == 303
+    with app.extensions["database"].session() as s:
+        user = services.find_user(s, "dana@bank.example")
+        assert (user.role, user.sso_subject) == ("auditor", "u-1")  # bound at its first sign-in
 
 
 def test_an_email_claim_never_opens_a_password_account(sso_app, provider):
@@ -194,12 +235,13 @@ def test_a_refused_sign_in_is_an_event_and_two_first_sign_ins_at_once_make_one_a
 
 
 def test_an_account_made_by_an_admin_for_single_sign_on_is_bound_at_its_first_sign_in(sso_app, provider):
-    provider.person["groups"] = []  # no mapped group: only an existing account may sign in
     with sso_app.extensions["database"].session() as s:
         services.create_user(s, "dana@bank.example", "auditor")
+    provider.person["groups"] = ["loan-analysts"]
     assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
     with sso_app.extensions["database"].session() as s:
-        assert services.find_user(s, "dana@bank.example").sso_subject == "u-1"
+        user = services.find_user(s, "dana@bank.example")
+        assert (user.sso_subject, user.role) == ("u-1", "analyst")  # the provider's groups decide
 
 
 @pytest.mark.parametrize("claims", [{"email_verified": None}, {"email_verified": "true"},

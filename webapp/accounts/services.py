@@ -190,11 +190,12 @@ def authenticate(session: Session, email: str, password: str, client: str = "") 
 
 
 def external_user(session: Session, email: str, role: str | None, how: str, client: str = "",
-                  identity: tuple[str, str] | None = None) -> User:
+                  identity: tuple[str, str] | None = None, role_required: bool = False) -> User:
     """The user an identity provider or proxy vouches for. With a role (from the provider's claim)
-    the user is created on first sign-in and the role kept in step; without one, the user must exist.
-    `identity`, a provider's (issuer, subject): the account bound to it, whatever the email claim
-    now says; else the email's account, which is then bound to it."""
+    the user is created on first sign-in and the role kept in step; without one, the user must exist
+    — unless `role_required` (the provider's groups decide the roles): then nobody without one signs
+    in, an existing account included. `identity`, a provider's (issuer, subject): the account bound
+    to it, whatever the email claim now says; else the email's account, which is then bound to it."""
     if identity:
         identity = (_issuer(identity[0]), identity[1])
     user = _bound_user(session, identity) if identity else None
@@ -206,6 +207,9 @@ def external_user(session: Session, email: str, role: str | None, how: str, clie
         if user is not None and identity and user.sso_subject is not None:
             # Bound to someone else's identity: an address reissued to a new person, or a second account.
             raise InvalidCredentials("This account belongs to another company identity; ask an admin.")
+    if role is None and role_required:
+        # Taken out of every mapped group at the provider: taken out here too, not left with the old role.
+        raise InvalidCredentials("Your company account is in no group that has a role here; ask an admin.")
     if user is None:
         if role is None:
             raise InvalidCredentials(f"{normalise_email(email)} has no account here; ask an admin for one.")

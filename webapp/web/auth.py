@@ -313,7 +313,8 @@ def sso_callback():
         return _login_page(LoginForm(), "Your company account has no verified email.", 403)
     try:
         user = services.settled_external_user(database().session, email, role, "oidc", client_address(),
-                                              identity=(claims["iss"], claims["sub"]))
+                                              identity=(claims["iss"], claims["sub"]),
+                                              role_required=bool(config["OIDC_ROLE_MAP"]))
     except services.InvalidCredentials as exc:
         with database().session() as s:  # the refusal is an event: its own unit of work, not rolled back
             services.record(s, email, "sign_in_failed", f"oidc: {exc}", client_address())
