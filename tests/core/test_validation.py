@@ -43,10 +43,26 @@ def test_a_file_without_a_header_is_told_so_without_echoing_its_first_applicatio
     assert error.details["found_columns"] == [] and error.details["header_looks_like_data"] is True
 
 
-def test_a_header_with_a_number_among_its_names_lists_only_the_names_it_recognises():
+def test_a_header_with_one_number_among_its_names_is_still_a_header_and_its_misspelt_name_is_shown():
+    header = ["Loan_ID", "Gender", "Married", "Dependents", "Education", "Self_Employed", "ApplicantIncom",
+              "CoapplicantIncome", "LoanAmount", "Loan_Amount_Term", "Credit_History", "Property_Area", "2024"]
     with pytest.raises(MissingColumns) as caught:
-        match_columns(["Loan_ID", "Gender", "2024"])
-    assert caught.value.details["found_columns"] == ["Loan_ID", "Gender"]
+        match_columns(header)
+    error = caught.value
+    assert error.details["missing_columns"] == ["ApplicantIncome"]
+    assert "ApplicantIncom" in error.details["found_columns"] and "Found: Loan_ID" in error.message
+    assert "looks like an application" not in error.message and "header_looks_like_data" not in error.details
+
+
+@pytest.mark.parametrize("amounts", [["5,849", "1,508"], ["$5,849.00", "£1508"], ["5849", "€ 1,508"]])
+def test_a_first_application_with_amounts_written_as_people_write_them_is_not_echoed(amounts):
+    first_row = ["LP001002", "Dana Smith", "12 High St", *amounts, "", "", "", "Urban"]
+    with pytest.raises(MissingColumns) as caught:
+        match_columns(first_row)
+    error = caught.value
+    assert error.details["header_looks_like_data"] is True and error.details["found_columns"] == []
+    shown = error.message + repr(error.details)
+    assert not any(cell in shown for cell in ("Dana Smith", "12 High St", "5,849", "Urban"))
 
 
 def test_duplicate_columns_after_normalisation():

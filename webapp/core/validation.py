@@ -74,11 +74,24 @@ def _matched(columns: tuple, required: tuple[str, ...], optional: tuple[str, ...
     return _match_columns(list(columns), required, optional)  # a refused header raises, and is not kept
 
 
+# An amount as people write one in a spreadsheet: a currency sign, thousands separated by commas.
+_FORMATTED_AMOUNT = re.compile(r"[-+]?[$£€¥]?\s*\d{1,3}(?:,\d{3})+(?:\.\d*)?|[-+]?[$£€¥]\s*\d+(?:\.\d*)?")
+DATA_ROW_NUMBERS = 2  # an application has several amounts (incomes, amount, term); a header, a stray year at most
+
+
 def _is_number_cell(name) -> bool:
-    """A header cell that is a number, as validation reads one: column names are words, an
-    application's cells are amounts."""
+    """A header cell that is a number, as validation reads one or as a person writes an amount
+    (`5,849`, `$1,508.00`): column names are words, an application's cells are amounts."""
     value, unparsed = _read_number(name)
-    return not unparsed and math.isfinite(value)
+    return (not unparsed and math.isfinite(value)) or _FORMATTED_AMOUNT.fullmatch(str(name).strip()) is not None
+
+
+def _data_cells(columns: list) -> int:
+    """How many of the first row's cells are numbers, when there are enough for it to be an
+    application rather than a header (else 0): a header with one number among its names (`2024`)
+    is still a header, and its names, misspelt ones included, are shown."""
+    numbers = sum(_is_number_cell(c) for c in columns)
+    return numbers if numbers >= min(DATA_ROW_NUMBERS, len(columns)) else 0
 
 
 def _match_columns(columns: list, required: tuple[str, ...], optional: tuple[str, ...]) -> ColumnPlan:
@@ -98,7 +111,7 @@ def _match_columns(columns: list, required: tuple[str, ...], optional: tuple[str
                                duplicate_columns=sorted(duplicated))
     missing = [name for name in required if name not in positions]
     if missing:
-        data_cells = sum(_is_number_cell(c) for c in columns)
+        data_cells = _data_cells(columns)
         found = [str(c) for c in columns] if not data_cells else \
             [str(columns[p]) for p in sorted(p for places in positions.values() for p in places)]
         raise MissingColumns(missing=missing, found=found, expected=list(required), optional=list(optional),
