@@ -1,5 +1,9 @@
 """Parquet inputs: detected by their magic, read a row group at a time, under the same limits."""
+import io
+
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests import factories
@@ -7,6 +11,7 @@ from webapp.core.errors import InputTooLarge, UnreadableInput
 from webapp.core.limits import Limits
 from webapp.core.reading import open_table
 from webapp.core.scoring import score
+from webapp.core.table import NUMBER, TEXT
 
 
 def test_a_parquet_file_scores_like_its_csv(loaded_model):
@@ -44,3 +49,17 @@ def test_a_file_that_inflates_past_the_limit_is_refused_from_the_footer():
     data = factories.parquet_bytes(factories.applications(30))
     with pytest.raises(InputTooLarge, match="inflates"):
         open_table(data, limits=Limits(max_xlsx_uncompressed=100))
+
+
+def test_a_damaged_column_is_named_in_the_error(tmp_path):
+    """The reader's own error says what failed, never where: the column is found and named."""
+    table = pa.table({"Loan_ID": [f"LP{i}" for i in range(100)], "LoanAmount": [float(i) for i in range(100)]})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="snappy")
+    data = bytearray(buffer.getvalue())
+    chunk = pq.ParquetFile(io.BytesIO(bytes(data))).metadata.row_group(0).column(1)
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data[start:start + 12] = b"\xff" * 12  # the column's first page header
+    with pytest.raises(UnreadableInput) as caught:
+        list(open_table(bytes(data)).chunks({0: TEXT, 1: NUMBER}))
+    assert caught.value.message.startswith("The column 'LoanAmount' of the Parquet file could not be read (OSError)")
