@@ -207,7 +207,7 @@ def init_app(app: Flask) -> None:
 
 # --- accounts: users and API keys -------------------------------------------------------------
 
-users_group = click.Group("users", help="People: create them, change their role, disable them.")
+users_group = click.Group("users", help="People: create them, change their role, disable or retire them.")
 keys_group = click.Group("keys", help="API keys: create (shown once) and revoke.")
 
 
@@ -262,17 +262,29 @@ def users_enable_command(email):
     click.echo(f"enabled {user.email}")
 
 
+@users_group.command("retire")
+@click.argument("email")
+@with_appcontext
+def users_retire_command(email):
+    """Retire the account of EMAIL for good, freeing the address for someone new (a leaver's address,
+    reissued): disabled, keys revoked, signed out; its records stay its own, never the newcomer's."""
+    user = _accounts_call(lambda s, services: services.retire_user(s, email, actor="cli"))
+    click.echo(f"retired {user.acts_as} (now {user.email}); a new account for the address acts apart from it")
+
+
 @users_group.command("unlink-sso")
 @click.argument("email", required=False)
 @click.option("--issuer", help="Instead of one EMAIL: every account bound at this issuer.")
+@click.option("--force", is_flag=True, help="Unlink a disabled account too.")
 @with_appcontext
-def users_unlink_sso_command(email, issuer):
+def users_unlink_sso_command(email, issuer, force):
     """Unbind EMAIL (or every account of --issuer) from its single sign-on identity; the next SSO
-    sign-in binds it again. Only for the same person under a new identity: never for an address
-    given to someone else."""
+    sign-in binds it again. Only for the same person under a new identity: for an address given to
+    someone else, 'retire' the account instead."""
     if (email is None) == (issuer is None):
         raise click.UsageError("Give an EMAIL or --issuer, not both.")
-    users = _accounts_call(lambda s, services: services.unlink_sso(s, email, actor="cli", issuer=issuer))
+    users = _accounts_call(lambda s, services: services.unlink_sso(s, email, actor="cli", issuer=issuer,
+                                                                   force=force))
     for user in users:
         click.echo(f"{user.email} is no longer bound to a single sign-on identity")
     if not users:

@@ -54,6 +54,17 @@ def test_unlink_sso_frees_the_account_for_its_next_single_sign_on(app, runner):
     assert runner.invoke(args=["users", "unlink-sso", "nobody@bank.example"]).exit_code == 1
 
 
+def test_retire_frees_an_address_and_unlink_sso_refuses_a_disabled_account_unless_forced(app, runner):
+    with app.extensions["database"].session() as s:
+        services.create_user(s, "ann@bank.example", "analyst").sso_subject = "u-1"
+    assert runner.invoke(args=["users", "disable", "ann@bank.example"]).exit_code == 0
+    refused = runner.invoke(args=["users", "unlink-sso", "ann@bank.example"])
+    assert refused.exit_code == 1 and "flask users retire" in refused.output and "--force" in refused.output
+    retired = runner.invoke(args=["users", "retire", "ann@bank.example"])
+    assert retired.exit_code == 0 and retired.output.startswith("retired ann@bank.example (now retired#")
+    assert _user(app, "ann@bank.example") is None
+    assert runner.invoke(args=["users", "create", "ann@bank.example", "--role", "analyst"]).exit_code == 0
+
 
 def test_unlink_sso_by_issuer_frees_every_account_bound_there(app, runner):
     with app.extensions["database"].session() as s:

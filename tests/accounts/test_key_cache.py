@@ -24,7 +24,7 @@ def statements(db):
 
 def test_a_known_key_is_answered_from_memory(db, key):
     cache = services.KeyCache(db)
-    assert cache.owner(key) == services.KeyOwner(1, "ann@bank.example", "analyst")
+    assert cache.owner(key) == services.KeyOwner(1, "ann@bank.example", "analyst", acts_as="ann@bank.example")
     seen = statements(db)
     assert cache.owner(key).email == "ann@bank.example"
     assert seen == []

@@ -165,3 +165,51 @@ def test_a_key_stops_working_at_its_end_and_shows_as_expired(db, monkeypatch):
         assert services.user_for_key(s, key) is None
         assert services.user_for_key(s, forever).email == "ann@bank.example"
         assert [services.key_state(k) for k in services.keys_of(s, 1)] == ["expired", "live"]
+
+
+def test_retiring_an_account_frees_its_address_and_the_next_holder_acts_under_another_name(db):
+    """A leaver's address reissued: the new person gets a new account, never the old one's keys or records."""
+    with db.session() as s:
+        services.create_user(s, "ann@bank.example", "analyst")
+        key, _ = services.create_key(s, "ann@bank.example")
+    with db.session() as s:
+        retired = services.retire_user(s, "ann@bank.example", actor="admin@bank.example")
+        assert (retired.acts_as, retired.disabled) == ("ann@bank.example", True)
+        assert retired.email.startswith("retired#") and retired.retired_at is not None
+    with db.session() as s:
+        assert services.user_for_key(s, key) is None  # revoked with the account
+        assert services.find_user(s, "ann@bank.example") is None
+        newcomer = services.create_user(s, "ann@bank.example", "analyst")
+        assert newcomer.acts_as == "ann@bank.example#2"
+        assert services.events(s)[0]["action"] == "user_retired"
+    with db.session() as s:
+        services.retire_user(s, "ann@bank.example", actor="admin@bank.example")
+        assert services.create_user(s, "ann@bank.example", "analyst").acts_as == "ann@bank.example#3"
+        assert services.create_user(s, "bob@bank.example", "analyst").acts_as == "bob@bank.example"
+
+
+def test_a_retired_account_is_never_enabled_again(db):
+    with db.session() as s:
+        retired = services.create_user(s, "ann@bank.example", "analyst")
+        services.retire_user(s, "ann@bank.example", actor="cli")
+        with pytest.raises(services.AccountError, match="retired"):
+            services.enable_user(s, retired.email, actor="cli")
+
+
+def test_a_disabled_account_is_unlinked_from_single_sign_on_only_when_forced(db):
+    """Disabled is how a leaver's account looks: unlinking it would hand it to whoever has the address now."""
+    with db.session() as s:
+        user = services.create_user(s, "ann@bank.example", "analyst")
+        user.sso_issuer, user.sso_subject = "https://idp.example", "u-1"
+        services.create_user(s, "admin@bank.example", "admin")
+        services.disable_user(s, "ann@bank.example", actor="cli")
+        with pytest.raises(services.AccountError, match="retire"):
+            services.unlink_sso(s, "ann@bank.example", actor="cli")
+        assert services.unlink_sso(s, "ann@bank.example", actor="cli", force=True)[0].sso_subject is None
+
+
+def test_the_last_active_admin_is_not_retired(db):
+    with db.session() as s:
+        services.create_user(s, "root@bank.example", "admin")
+        with pytest.raises(services.AccountError, match="last active admin"):
+            services.retire_user(s, "root@bank.example", actor="cli")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import factories
 from tests.conftest import signed_in_client
 from tests.records.conftest import decisions, start
 from webapp.records import ArchiveUnavailable, Recorder, hold, purge
@@ -133,6 +134,25 @@ def test_an_analyst_sees_only_their_own_records_and_anothers_answer_404(db_app, 
     assert [b["batch_id"] for b in ann.get("/api/v1/batches?actor=bob@bank.example").json["batches"]] == [mine]
     assert [d["batch_id"] for d in ann.get("/api/v1/decisions?loan_id=LP9").json["decisions"]] == [mine]
     assert theirs not in ann.get("/lookup?loan_id=LP9").get_data(as_text=True)
+
+
+def test_a_newcomer_given_a_retired_leavers_address_sees_none_of_the_leavers_records(db_app, recorded):
+    from webapp.accounts import services
+
+    leaver = signed_in_client(db_app, "ann@bank.example", "analyst")
+    theirs = recorded(decisions(["LP9"]), actor="ann@bank.example")
+    with db_app.extensions["database"].session() as s:
+        services.retire_user(s, "ann@bank.example", actor="admin@bank.example")
+    assert leaver.get("/api/v1/batches").status_code == 401  # the leaver's key is revoked
+    newcomer = signed_in_client(db_app, "ann@bank.example", "analyst")  # a new account for the address
+    assert newcomer.get(f"/api/v1/batches/{theirs}").status_code == 404
+    assert newcomer.get("/api/v1/batches").json["batches"] == []
+    assert newcomer.get("/api/v1/decisions?loan_id=LP9").json["decisions"] == []
+    record = factories.applications(1).to_dict(orient="records")[0]
+    mine = newcomer.post("/api/v1/score", json=record).json["summary"]["batch_id"]
+    assert [b["batch_id"] for b in newcomer.get("/api/v1/batches").json["batches"]] == [mine]
+    actors = {b["batch_id"]: b["actor"] for b in auditor(db_app).get("/api/v1/batches").json["batches"]}
+    assert actors == {theirs: "ann@bank.example", mine: "ann@bank.example#2"}  # the record never mixes them
 
 
 def test_a_purged_batch_answers_410_only_to_those_who_see_every_batch(db_app, recorded):

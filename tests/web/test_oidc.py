@@ -196,11 +196,15 @@ def test_an_address_reissued_to_another_person_does_not_open_the_first_persons_a
     answer = sign_in_through_the_provider(browser)
     assert answer.status_code == 403 and b"belongs to another company identity" in answer.data
     assert browser.get("/account").status_code == 302
-    with sso_app.extensions["database"].session() as s:  # an admin sorts it out: `flask users unlink-sso`
-        services.unlink_sso(s, "dana@bank.example", actor="admin@bank.example")
+    with sso_app.extensions["database"].session() as s:  # an admin sorts it out: `flask users retire`
+        services.retire_user(s, "dana@bank.example", actor="admin@bank.example")
     assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
     with sso_app.extensions["database"].session() as s:
-        assert services.find_user(s, "dana@bank.example").sso_subject == "u-2"
+        newcomer = services.find_user(s, "dana@bank.example")  # a new account, not the leaver's
+        assert (newcomer.sso_subject, newcomer.acts_as) == ("u-2", "dana@bank.example#2")
+    provider.person["sub"] = "u-1"  # the leaver's identity still finds only its retired account
+    answer = sign_in_through_the_provider(sso_app.test_client())
+    assert answer.status_code == 403 and b"disabled" in answer.data
 
 
 def test_the_sign_in_that_binds_an_account_also_brings_its_role_in_step(sso_app, provider):

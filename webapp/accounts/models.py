@@ -28,8 +28,19 @@ class User(Base):
     # (a leaver's, reissued) is refused.
     sso_issuer: Mapped[str | None] = mapped_column(String(255))
     sso_subject: Mapped[str | None] = mapped_column(String(255))
+    # The name batches, jobs, results and events know this account by, where it is not the email:
+    # a later holder of a reissued address is `email#2`, so the record never mixes two people; a
+    # retired account keeps the address it acted under here (its email is then freed).
+    actor: Mapped[str | None] = mapped_column(String(330))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_users_sso_identity", "sso_issuer", "sso_subject", unique=True),)
+    __table_args__ = (Index("ix_users_sso_identity", "sso_issuer", "sso_subject", unique=True),
+                      Index("ix_users_actor", "actor", unique=True))
+
+    @property
+    def acts_as(self) -> str:
+        """Who the record says acted, when this account did."""
+        return self.actor or self.email
 
 
 class ApiKey(Base):

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -105,10 +105,22 @@ def create_user(session: Session, email: str, role: str, password: str | None = 
     if password is not None:
         passwords.check_policy(password, email)
         password_hash = passwords.hash_password(password)
-    user = User(email=email, role=role, password_hash=password_hash, disabled=False)
+    user = User(email=email, role=role, password_hash=password_hash, disabled=False,
+                actor=_actor_for_new_holder(session, email))
     session.add(user)
     session.flush()
     return user
+
+
+def _actor_for_new_holder(session: Session, email: str) -> str | None:
+    """None for an address's first account (it acts as its address); `email#N` for a later holder of
+    an address a retired account acted under, so no record, job or result of theirs is ever taken
+    for the newcomer's."""
+    taken = set(session.scalars(select(User.actor).where(
+        or_(User.actor == email, User.actor.startswith(f"{email}#", autoescape=True)))))
+    if email not in taken:
+        return None
+    return next(f"{email}#{n}" for n in range(2, len(taken) + 3) if f"{email}#{n}" not in taken)
 
 
 def _keep_an_admin(session: Session, user: User, what: str) -> None:
@@ -145,9 +157,33 @@ def disable_user(session: Session, email: str, actor: str, client: str = "") -> 
 def enable_user(session: Session, email: str, actor: str, client: str = "") -> User:
     """Undo `disable_user`: the person may sign in again (their keys work again; ended sessions stay ended)."""
     user = get_user(session, email)
+    if user.retired_at is not None:
+        raise AccountError(f"{user.email} is retired; a retired account is never enabled again.")
     user.disabled = False
     bump_credentials(session)
     record(session, actor, "user_enabled", user.email, client)
+    return user
+
+
+RETIRED_PREFIX = "retired#"
+
+
+def retire_user(session: Session, email: str, actor: str, client: str = "") -> User:
+    """Free `email` for a new person (a leaver's address, reissued): the account is disabled for
+    good, its keys revoked and its sessions ended, and its email becomes `retired#<id>:<email>`.
+    Its batches, jobs and results stay its own: it keeps the name it acted under (`acts_as`), and
+    the address's next account acts as `email#2`, so it never sees them. Its single sign-on binding
+    stays too: the leaver's identity still finds this disabled account, never the newcomer's."""
+    user = get_user(session, email)
+    _keep_an_admin(session, user, "retire")
+    now = utcnow()
+    user.actor, user.email = user.acts_as, f"{RETIRED_PREFIX}{user.id}:{user.email}"[:320]
+    user.disabled, user.retired_at = True, now
+    for key in keys_of(session, user.id):
+        key.revoked_at = key.revoked_at or now
+    _revoke_sessions(session, user)
+    bump_credentials(session)  # every worker forgets the account's keys and sessions
+    record(session, actor, "user_retired", f"{user.actor} (account {user.id})", client)
     return user
 
 
@@ -165,7 +201,7 @@ def change_password(session: Session, user_id: int, current: str, new: str, *, k
     user.password_hash = passwords.hash_password(new)
     _revoke_sessions(session, user, except_hash=_sha256(keep_session) if keep_session else None)
     bump_credentials(session)  # other workers drop what they remember of the revoked sessions
-    record(session, user.email, "password_changed")
+    record(session, user.acts_as, "password_changed")
 
 
 def _revoke_sessions(session: Session, user: User, *, except_hash: str | None = None) -> None:
@@ -185,7 +221,7 @@ def authenticate(session: Session, email: str, password: str, client: str = "") 
         raise InvalidCredentials("The email or password is not right.")
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
-    record(session, user.email, "signed_in", "password", client)
+    record(session, user.acts_as, "signed_in", "password", client)
     return user
 
 
@@ -225,7 +261,7 @@ def external_user(session: Session, email: str, role: str | None, how: str, clie
         bump_credentials(session)
     if user.disabled:
         raise InvalidCredentials("This account is disabled.")
-    record(session, user.email, "signed_in", how, client)
+    record(session, user.acts_as, "signed_in", how, client)
     return user
 
 
@@ -252,15 +288,21 @@ def _issuer(issuer: str) -> str:
 
 
 def unlink_sso(session: Session, email: str | None, actor: str, client: str = "", *,
-               issuer: str | None = None) -> list[User]:
+               issuer: str | None = None, force: bool = False) -> list[User]:
     """Forget the company identity an account is bound to — `email`'s, or every account bound at
     `issuer` (a provider that changed its issuer or its subjects): the next single sign-on binds
     again, by email. Only for the same person under a new identity: an address reissued to someone
-    else must never be unlinked, or the newcomer inherits the account, its keys and its records."""
+    else must never be unlinked, or the newcomer inherits the account, its keys and its records —
+    that account is retired (`retire_user`). A disabled account (a leaver's, most likely) is
+    unlinked only with `force`."""
     if email is not None:
         users = [get_user(session, email)]
+        if users[0].disabled and not force:
+            raise AccountError(f"{users[0].email} is disabled: if the address now belongs to someone else, retire "
+                               "the account ('flask users retire'); to unlink it anyway, add --force.")
     else:
-        users = list(session.scalars(select(User).where(User.sso_issuer == _issuer(issuer or ""))))
+        users = list(session.scalars(select(User).where(User.sso_issuer == _issuer(issuer or ""),
+                                                        User.retired_at.is_(None))))
     for user in users:
         user.sso_issuer = user.sso_subject = None
         record(session, actor, "sso_unlinked", user.email, client)
@@ -388,6 +430,7 @@ class KeyOwner:
     email: str
     role: str
     expires: float = math.inf  # the key's end (epoch seconds): a remembered key is not trusted past it
+    acts_as: str = ""  # the name the record knows the user by (`User.acts_as`)
 
 
 def _key_end(row: ApiKey) -> float:
@@ -428,7 +471,8 @@ class KeyCache:
             return entry[1]
         with self.database.session() as s:
             found = _live_key(s, key)
-            owner = KeyOwner(found[1].id, found[1].email, found[1].role, _key_end(found[0])) if found else None
+            owner = KeyOwner(found[1].id, found[1].email, found[1].role, _key_end(found[0]),
+                             found[1].acts_as) if found else None
         with self._lock:
             if owner is None:
                 self._entries.pop(digest, None)

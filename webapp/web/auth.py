@@ -36,6 +36,7 @@ class Principal(UserMixin):
 
     def __init__(self, user, session_id: str | None = None, via: str = "session"):
         self.user_id, self.email, self.role = user.id, user.email, user.role
+        self.acts_as = getattr(user, "acts_as", "") or user.email  # the name batches, jobs and results know them by
         self.session_id, self.via = session_id, via
 
     def get_id(self) -> str | None:
@@ -54,9 +55,10 @@ def current_principal() -> Principal | None:
 
 
 def current_actor() -> str | None:
-    """The email of whoever is asking (the key's owner for an API call), for `actor` columns."""
+    """Who is asking (the key's owner for an API call), as `actor` and `owner` columns name them:
+    their email, or `email#2` for a later holder of a reissued address (`User.acts_as`)."""
     principal = current_principal()
-    return principal.email if principal else None
+    return principal.acts_as if principal else None
 
 
 def can_see_all() -> bool:
@@ -147,7 +149,7 @@ def logout():
     if principal and principal.session_id:
         with database().session() as s:
             services.end_session(s, principal.session_id)
-            services.record(s, principal.email, "signed_out", "", client_address())
+            services.record(s, principal.acts_as, "signed_out", "", client_address())
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"), 303)
@@ -210,7 +212,7 @@ def revoke_key(key_id: int):
     principal = current_principal()
     try:
         with database().session() as s:
-            services.revoke_key(s, key_id, principal.email, client_address(), owner_id=principal.user_id)
+            services.revoke_key(s, key_id, principal.acts_as, client_address(), owner_id=principal.user_id)
     except services.UnknownKey:
         return _account_page(status=404)  # another's key is not confirmed to exist
     return redirect(url_for("auth.account"), 303)

@@ -1,0 +1,30 @@
+"""Accounts: an account can be retired, freeing its address for a new person, and each account has
+the name the record knows it by (`actor`: empty for the first holder of an address, whose name is
+the address; the address and `#2`, `#3`… for later holders of the same address).
+
+Every account made before this revision is its address's first holder: nothing to fill.
+
+Revision ID: 0010_retired_accounts
+Revises: 0009_key_expiry
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010_retired_accounts"
+down_revision = "0009_key_expiry"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users") as users:
+        users.add_column(sa.Column("actor", sa.String(330), nullable=True))
+        users.add_column(sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True))
+        users.create_index("ix_users_actor", ["actor"], unique=True)
+
+
+def downgrade() -> None:
+    # In place, as 0008's (SQLite since 3.35): a batch copy of `users` breaks on its keys' foreign keys.
+    op.drop_index("ix_users_actor", "users")
+    op.drop_column("users", "retired_at")
+    op.drop_column("users", "actor")
