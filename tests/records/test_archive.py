@@ -315,3 +315,19 @@ def test_a_hostile_column_of_distinct_values_is_encoded_in_bulk(tmp_path):
     path, data = writer.close()
     genders = archive.read(str(path) if path else None, data)["input.Gender"]
     assert genders.type == pa.string() and genders.to_pylist() == [f"g{i}" for i in range(n)] + [f"h{i}" for i in range(n)]
+
+
+@pytest.mark.parametrize("file_bytes", [1 << 30, 0], ids=["uncompressed file", "compressed file"])
+def test_a_file_archive_is_synced_then_its_name_and_only_then_published(tmp_path, monkeypatch, file_bytes):
+    """Once the database says complete, a crash must not lose the archive: its bytes are fsynced,
+    then the folder that holds its final name (a rename is not durable until then)."""
+    import os
+
+    monkeypatch.setattr(archive, "INLINE_BYTES", 0)
+    monkeypatch.setattr(archive, "ARROW_FILE_BYTES", file_bytes)
+    synced, real = [], os.fsync
+    monkeypatch.setattr(archive.os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real(fd))
+    writer = archive.ArchiveWriter(tmp_path, "b1")
+    writer.write(archive.normalise(decisions(["L1", "L2"])))
+    path, _ = writer.close()
+    assert synced == [str(tmp_path / "b1.arrow.partial"), str(tmp_path)] and Path(path).name == "b1.arrow"
