@@ -1,6 +1,7 @@
 """Serving from the registry: a promotion is answered by the next request (and by another app on the
 same database within the TTL), every answer comes from one version even while a version is promoted,
-a rollback serves the previous champion, and the shipped artifact answers when the registry cannot."""
+a rollback serves the previous champion, the last champion read keeps serving when the registry
+cannot be read, and a version serves only as it was registered (artifact and card)."""
 from __future__ import annotations
 
 import io
@@ -131,19 +132,85 @@ def test_under_load_while_promoting_every_answer_comes_from_one_version(app, app
     assert {version for version, _ in answers} == set(expected)  # both versions answered
 
 
-def test_the_shipped_artifact_answers_when_the_registry_cannot(app, model_path, monkeypatch):
-    client = signed_in_client(app)
-    registry = app.extensions["model_registry"]
-
+def _registry_down(monkeypatch, registry):
     def down(*args, **kwargs):
         raise ConnectionError("database down")
 
-    provider = app.extensions["models"]
-    monkeypatch.setattr(provider, "_served", provider._served.__class__(None, provider._shipped, None, "shipped"))
     monkeypatch.setattr(registry, "generation", down)
+
+
+def test_the_champion_last_read_keeps_serving_while_the_registry_cannot_be_read(app, model_path, monkeypatch):
+    client = signed_in_client(app)
+    assert client.get("/healthz").json["serving"]["source"] == "registry"  # the champion, read once
+    _registry_down(monkeypatch, app.extensions["model_registry"])
+    app.extensions["models"]._retry_at = 0.0
     health = client.get("/healthz").json
     assert health["status"] == "ok" and health["model"]["version"] == load_model(model_path).version
-    assert health["serving"]["source"] == "shipped" and "ConnectionError" in health["serving"]["registry"]
+    assert health["serving"]["source"] == "registry" and "ConnectionError" in health["serving"]["registry"]
+
+
+def test_a_process_that_never_read_the_registry_serves_nothing_until_it_can(app, monkeypatch):
+    """The shipped file may be a candidate, or a retired version: it never answers in the registry's place."""
+    from webapp.service import ModelProvider
+
+    _registry_down(monkeypatch, app.extensions["model_registry"])
+    fresh = ModelProvider.load(app.config["MODEL_PATH"], registry=app.extensions["model_registry"])
+    monkeypatch.setitem(app.extensions, "models", fresh)
+    client = signed_in_client(app)
+    health = client.get("/healthz")
+    assert health.status_code == 503 and "ConnectionError" in health.json["detail"]
+    refused = client.post("/api/v1/score", data=CSV, content_type="text/csv")
+    assert refused.status_code == 503 and refused.mimetype == "application/problem+json"
+
+
+def test_a_registry_that_names_no_champion_serves_nothing(app):
+    from webapp.registry.models import Alias
+
+    registry = app.extensions["model_registry"]
+    with app.extensions["database"].session() as s:
+        s.delete(s.get(Alias, "champion"))
+        registry._bump(s)
+    health = signed_in_client(app).get("/healthz")
+    assert health.status_code == 503 and "names no champion" in health.json["detail"]
+
+
+def test_a_shipped_file_whose_card_was_edited_never_stands_in_for_its_version(app, model_path, tmp_path):
+    """The same artifact with another threshold in its card is not the version the registry approved."""
+    import json
+    import shutil
+
+    from webapp.model.loading import card_path
+    from webapp.service import ModelProvider
+
+    edited = tmp_path / "edited" / model_path.name
+    edited.parent.mkdir()
+    shutil.copy(model_path, edited)
+    card = json.loads(card_path(model_path).read_text())
+    card["threshold"] = 0.99
+    card_path(edited).write_text(json.dumps(card))
+    registry = app.extensions["model_registry"]
+    registry._loaded.clear()  # a new process: nothing loaded yet
+    provider = ModelProvider.load(edited, registry=registry)
+    assert provider.current().version == card["version"]
+    assert provider.current().threshold == load_model(model_path).threshold != 0.99  # the store's copy
+
+
+def test_an_edited_card_in_the_store_stops_its_version_from_loading(app, model_path):
+    import json
+
+    from webapp.model.loading import ModelLoadError, card_path
+    from webapp.registry.models import ModelVersion
+
+    registry = app.extensions["model_registry"]
+    version = load_model(model_path).version
+    with app.extensions["database"].session() as s:
+        location = s.query(ModelVersion).filter_by(version=version).one().location
+    stored_card = card_path(registry.store.local_path(location))
+    card = json.loads(stored_card.read_text())
+    stored_card.write_text(json.dumps({**card, "threshold": 0.99}))
+    registry._loaded.clear()
+    with pytest.raises(ModelLoadError, match="differs from the card registered"):
+        registry.load(version)
 
 
 def test_a_request_and_a_second_app_load_each_version_once(app, approved, no_ttl, monkeypatch):

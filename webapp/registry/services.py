@@ -116,8 +116,10 @@ class ModelRegistry:
             found = dict(s.execute(select(Alias.name, Alias.version)).all())
         return {CHAMPION: found.get(CHAMPION), CHALLENGER: found.get(CHALLENGER)}
 
-    def load(self, version: str) -> LoadedModel:
-        """The version's model, loaded once per process (concurrent callers wait for the one load)."""
+    def load(self, version: str, preloaded: LoadedModel | None = None) -> LoadedModel:
+        """The version's model, loaded once per process (concurrent callers wait for the one load).
+        `preloaded` (the shipped artifact, loaded at start) stands in when it is that version as
+        registered — its artifact's SHA-256 and its card — instead of loading the store's copy."""
         loaded = self._loaded.get(version)
         if loaded is not None:
             return loaded
@@ -125,18 +127,30 @@ class ModelRegistry:
             lock = self._loading.setdefault(version, threading.Lock())
         with lock:
             if version not in self._loaded:
-                self._loaded[version] = self._load(version)
+                self._loaded[version] = self._as_registered(version, preloaded) or self._load(version)
         return self._loaded[version]
+
+    def _as_registered(self, version: str, preloaded: LoadedModel | None) -> LoadedModel | None:
+        if preloaded is None or preloaded.version != version:
+            return None
+        with self.database.session() as s:
+            row = self._version(s, version)
+            registered = (row.sha256, row.card)
+        return preloaded if (preloaded.artifact_sha256, preloaded.card) == registered else None
 
     def _load(self, version: str) -> LoadedModel:
         with self.database.session() as s:
             row = self._version(s, version)
-            location, sha256 = row.location, row.sha256
+            location, sha256, card = row.location, row.sha256, row.card
         path = self.store.local_path(location)
         if file_sha256(path) != sha256:  # the store was written behind our back
             raise ModelLoadError(f"The stored artifact of model version {version} at {location} does not match "
                                  "its registered SHA-256; restore it from the registry's source.")
-        return load_model(path)
+        model = load_model(path)
+        if model.card != card:  # a threshold or a reason edited in the store's card decides as much as the file
+            raise ModelLoadError(f"The stored card of model version {version} at {location} differs from the card "
+                                 "registered with it; restore it from the registry's source.")
+        return model
 
     # --- reading ---------------------------------------------------------------------------------
 

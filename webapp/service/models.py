@@ -6,8 +6,13 @@ Backed by the model registry: each call checks the registry's alias generation (
 `GENERATION_TTL`, so a clock read on most requests), and when it moved, reads the aliases and loads
 the new champion and challenger (each version once per process, by the registry) before swapping one
 immutable `Served` snapshot in — so a promotion elsewhere is served within seconds, without a
-restart, and a caller holding a model object keeps that one version for its whole request. When the
-registry cannot be read (or names no champion) the shipped artifact answers, and `describe()` says so.
+restart, and a caller holding a model object keeps that one version for its whole request. A
+version serves only as the registry recorded it: approved, its artifact's SHA-256 and its card the
+registered ones — the shipped artifact too, which stands in for its version only when it is that
+version byte for byte and card for card. When the registry cannot be read, the champion it last
+named keeps serving; a process that never read it, or a registry that names no champion, serves
+nothing (503) rather than an artifact nobody approved. Without a registry (`registry=None`) the
+shipped artifact is all there is, and serves.
 """
 from __future__ import annotations
 
@@ -39,7 +44,8 @@ class ModelProvider:
         self._shipped = model
         self._shipped_error = None if model is not None else (error or "No model is loaded.")
         self.registry = registry
-        self._served = Served(None, model, None, "shipped")
+        # With a registry, nothing serves before it has been read: the shipped file may be a candidate.
+        self._served = Served(None, model if registry is None else None, None, "shipped")
         self._refresh = threading.Lock()
         self._retry_at = 0.0
         self.registry_error: str | None = None  # why the registry is not serving, when it is not
@@ -74,8 +80,8 @@ class ModelProvider:
             return served
         try:
             if self._served.generation != generation:
+                self.registry_error = None  # `_read` says why, when the registry names nothing to serve
                 self._served = self._read(generation)
-                self.registry_error = None
         except Exception as exc:  # noqa: BLE001 - e.g. a tampered artifact: keep serving, say why
             log.error("model registry refresh failed: %s", exc)
             return self._unavailable(str(getattr(exc, "message", exc)), now)
@@ -96,16 +102,18 @@ class ModelProvider:
         """The model of `version` (loaded once per process): the champion or challenger when it is
         one of them, else from the registry; `ModelUnavailable` when it cannot be loaded."""
         served = self.served()
-        for model in (served.champion, served.challenger, self._shipped):
+        for model in (served.champion, served.challenger):
             if model is not None and model.version == version:
                 return model
+        if self.registry is None and self._shipped is not None and self._shipped.version == version:
+            return self._shipped
         from webapp.model.loading import ModelLoadError
         from webapp.registry import RegistryError
 
         try:
             if self.registry is None:
                 raise RegistryError("there is no model registry")
-            return self.registry.load(version)
+            return self.registry.load(version, preloaded=self._shipped)
         except (RegistryError, ModelLoadError) as exc:
             reason = _FOLDERS.sub(r"\1", str(getattr(exc, "message", exc)))
             raise ModelUnavailable(f"Model version {version} cannot be loaded: {reason}",
@@ -124,7 +132,8 @@ class ModelProvider:
         """Why nothing serves, for /healthz (which answers anyone): file names, never their folders."""
         if self._served.champion is not None:
             return None
-        message = self.registry_error or self._shipped_error
+        # The shipped file's own fault first: it is why a new registry names no champion.
+        message = "; ".join(m for m in (self._shipped_error, self.registry_error) if m) or None
         return _FOLDERS.sub(r"\1", message) if message else message
 
     @error.setter
@@ -148,7 +157,7 @@ class ModelProvider:
         champion_version, challenger_version = aliases.get("champion"), aliases.get("challenger")
         if champion_version is None:
             self.registry_error = "the model registry names no champion"
-            return Served(generation, self._shipped, None, "shipped")
+            return Served(generation, None, None, "none")
         champion = self._load(champion_version)
         challenger = None
         if challenger_version is not None and challenger_version != champion_version:
@@ -159,17 +168,15 @@ class ModelProvider:
         return Served(generation, champion, challenger, "registry")
 
     def _load(self, version: str):
-        # The shipped artifact is the registry's first version: already loaded (and its hash checked
-        # when it was registered), so not loaded twice.
-        if self._shipped is not None and self._shipped.version == version:
-            return self._shipped
-        return self.registry.load(version)
+        # The shipped artifact, already loaded, stands in for the version it is (not loaded twice).
+        return self.registry.load(version, preloaded=self._shipped)
 
     def _unavailable(self, reason: str, now: float) -> Served:
-        """Keep the registry's last champion if one was loaded, else fall back to the shipped one."""
+        """Keep the registry's last champion if one was loaded, else serve nothing: the shipped file
+        may be a candidate or a retired version, and nobody can tell until the registry answers."""
         self._retry_at = now + RETRY_SECONDS
         self.registry_error = reason
         if self._served.source == "registry" and self._served.champion is not None:
             return self._served
-        self._served = Served(None, self._shipped, None, "shipped")
+        self._served = Served(None, None, None, "none")
         return self._served
