@@ -50,3 +50,12 @@ def test_replay_uses_the_recorded_version_after_a_promotion(db_app, batch_id, fo
     registry.promote(version, by="ada@bank.example", note="new champion")
     result = db_app.test_cli_runner().invoke(args=["records", "replay", batch_id])
     assert result.exit_code == 0, result.output
+
+
+def test_replay_refuses_a_version_that_is_not_the_artifact_or_threshold_the_batch_recorded(db_app, batch_id):
+    from webapp.records.models import Batch
+
+    with db_app.extensions["database"].session() as s:
+        s.get(Batch, batch_id).model_sha256 = "0" * 64  # as if the name now stood for another artifact
+    result = db_app.test_cli_runner().invoke(args=["records", "replay", batch_id])
+    assert result.exit_code != 0 and "is not the one the batch recorded" in result.output

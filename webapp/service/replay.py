@@ -77,18 +77,25 @@ class RecordedScorer:
             if batch is None:
                 raise BatchNotFound(f"There is no complete batch {batch_id}.")
             version, recorded = batch.model_version, json.loads(batch.options or "{}")
+            decided_by = (batch.model_sha256, float(batch.threshold))
             location, data = archive.locate(batch.archive, self.store, self.database.url), batch.archive_data
         options = ScoringOptions(explain=bool(recorded.get("explain")),
                                  reasons_for=recorded.get("reasons_for") or "declined")
         refused = None
         if location is not None or data is not None:
             refused = archive.read(location, data)["error"].is_valid().to_numpy(zero_copy_only=False)
-        return score_frame_for(self._model(version), options, refused)
+        return score_frame_for(self._model(version, decided_by), options, refused)
 
-    def _model(self, version: str):
+    def _model(self, version: str, decided_by: tuple[str, float]):
         from webapp.core.errors import ModelUnavailable
 
         try:
-            return self.models.version(version)  # the champion, the challenger or the registry's, loaded once
+            model = self.models.version(version)  # the champion, the challenger or the registry's, loaded once
         except ModelUnavailable as exc:
             raise ModelNotAvailable(f"{exc.message} (the version the batch was decided by).") from None
+        sha256, threshold = decided_by
+        if (sha256 and model.artifact_sha256 != sha256) or float(model.threshold) != threshold:
+            # A version's name reused for another artifact or threshold would "replay" other decisions.
+            raise ModelNotAvailable(f"Model version {version} is not the one the batch recorded (its artifact's "
+                                    "SHA-256 or its threshold differs); nothing was replayed.")
+        return model
