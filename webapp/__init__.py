@@ -69,9 +69,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _attach_model(app: Flask) -> None:
-    """Serve the registry's champion (each version loaded once per process), the shipped artifact
-    when the registry cannot answer. A failure leaves the app up (so `flask train` can mend it) with
-    /healthz answering 503 and the reason."""
+    """Serve the registry's champion (each version loaded once per process; the shipped artifact
+    stands in for its version when it is that version as registered). A failure leaves the app up
+    (so `flask train` can mend it) with /healthz answering 503 and the reason."""
     models = ModelProvider.load(app.config["MODEL_PATH"], registry=app.extensions.get("model_registry"))
     if models.error:
         log.error("model not loaded: %s", models.error)

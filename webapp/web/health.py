@@ -13,7 +13,8 @@ def healthz():
     model = context.model_or_none()
     if model is None:
         return {"status": "unavailable", "detail": context.model_error()}, 503
-    # "source": the registry's champion, or the shipped artifact when the registry cannot answer.
+    # "source": "registry" with a registry (its champion, the last one read when it cannot answer);
+    # "shipped" only for an app without one.
     return {"status": "ok", "model": {"name": model.name, "version": model.version},
             "serving": current_app.extensions["models"].describe()}
 
