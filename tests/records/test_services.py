@@ -401,3 +401,13 @@ def test_a_lookup_in_a_large_arrow_archive_finds_its_row_in_whichever_chunk_hold
         for loan_id, row in (("L0", 1), ("L120", 121), ("L149", 150)):
             (found,) = decisions_for(session, loan_id, store=store)
             assert (found["batch_id"], found["row"], found["loan_id"]) == (with_file, row, loan_id)
+
+
+def test_a_purge_of_more_batches_than_one_step_takes_them_all_in_steps(database, store, record, monkeypatch):
+    """A catch-up purge of many single-record batches: in bounded steps, every one purged, the chain intact."""
+    monkeypatch.setattr("webapp.records.services.PURGE_STEP", 2)
+    batches = [record(decisions([f"L{i}"])) for i in range(5)]
+    hold(database, batches[2], "lawsuit")
+    report = purge(database, as_of=months_before(datetime.now(UTC), -25) + timedelta(minutes=1), store=store)
+    assert report.purged == batches[:2] + batches[3:] and report.held == [batches[2]]
+    assert verify(database, store=store).ok

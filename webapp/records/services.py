@@ -409,32 +409,49 @@ class PurgeReport:
     cutoff: datetime | None = None
 
 
+PURGE_STEP = 500  # batches per transaction: memory and bound parameters stay bounded, whatever is due
+
+
 def purge(database: Database, as_of: datetime | date | None = None,
           retention_months: int = DEFAULT_RETENTION_MONTHS, *, store=None) -> PurgeReport:
     """Delete the batches created before `as_of` minus the retention, never one on hold, leaving a
-    deletion entry for each (its dates, counts and digest, so the chain still verifies)."""
+    deletion entry for each (its dates, counts and digest, so the chain still verifies). In steps of
+    `PURGE_STEP` batches, oldest first, each its own transaction: a catch-up purge of a year of
+    single-record batches never holds them all in memory, nor binds a parameter per batch in one
+    statement (SQLite and psycopg refuse past 32,766 and 65,535), and a failed step leaves the
+    steps before it purged, each with its deletion entries, and its own batches as they were."""
     cutoff = months_before(as_datetime(as_of or utcnow()), retention_months)
     report = PurgeReport(cutoff=cutoff)
+    with database.session() as session:
+        report.held = list(session.scalars(select(Batch.id).where(Batch.created_at < cutoff, Batch.hold_reason.is_not(None))
+                                           .order_by(Batch.created_at)))
+    while _purge_step(database, cutoff, report, store):
+        pass
+    return report
+
+
+def _purge_step(database: Database, cutoff: datetime, report: PurgeReport, store) -> bool:
+    """Purge the next `PURGE_STEP` due batches; False when none was left."""
     files, seqs = [], []
     with database.session() as session:
-        due = session.execute(select(Batch)
-                              .where(Batch.created_at < cutoff).order_by(Batch.created_at)).scalars()
-        for batch in due.all():
+        due = session.scalars(select(Batch).where(Batch.created_at < cutoff, Batch.hold_reason.is_(None))
+                              .order_by(Batch.created_at, Batch.id).limit(PURGE_STEP)).all()
+        for batch in due:
             # The hold is checked by the DELETE itself, not only as read above: a hold committed
-            # meanwhile (PostgreSQL reads without locking) keeps its batch.
-            if batch.hold_reason or session.execute(delete(Batch).where(
-                    Batch.id == batch.id, Batch.hold_reason.is_(None))).rowcount != 1:
+            # meanwhile (PostgreSQL reads without locking) keeps its batch, and the next step's
+            # read leaves it out.
+            if session.execute(delete(Batch).where(Batch.id == batch.id, Batch.hold_reason.is_(None))).rowcount != 1:
                 report.held.append(batch.id)
                 continue
             session.add(_deletion_entry(batch))
             files += [archive.locate(batch.archive, store, database.url)] if batch.archive else []
             seqs += [batch.seq] if batch.seq is not None else []
             report.purged.append(batch.id)
-        if seqs:  # one pass over the index, whatever the number of batches
+        if seqs:  # one pass over the index for the step's batches
             session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq.in_(seqs)))
-    for location in files:  # only once the deletion is committed: a failed purge leaves every archive
+    for location in files:  # only once the step's deletion is committed: a failed step leaves its archives
         archive.remove(location)
-    return report
+    return bool(due)
 
 
 def _deletion_entry(batch: Batch) -> Deletion:
