@@ -499,16 +499,28 @@ def records_reindex_command(batch_id):
 
 @records_group.command("purge")
 @click.option("--as-of", type=DATE, help="Purge as if today were this date (default: today).")
+@click.option("--force", is_flag=True, help="Purge although --as-of is after today or the retention is under "
+              "25 months (either deletes records the law may still require).")
 @with_appcontext
-def records_purge_command(as_of):
+def records_purge_command(as_of, force):
     """Delete the batches past RECORD_RETENTION_MONTHS, never one on hold; deletion entries stay.
     Also writes the Loan_ID index of any batch whose indexing was interrupted."""
-    from webapp.records import index_pending, purge
+    from datetime import UTC, datetime
 
+    from webapp.records import index_pending, purge
+    from webapp.records.services import DEFAULT_RETENTION_MONTHS
+
+    months = current_app.config["RECORD_RETENTION_MONTHS"]
+    if not force and as_of is not None and as_of.date() > datetime.now(UTC).date():
+        raise click.ClickException(f"--as-of {as_of:%Y-%m-%d} is after today: it would purge batches still within "
+                                   "their retention. Add --force if that is meant.")
+    if not force and months < DEFAULT_RETENTION_MONTHS:
+        raise click.ClickException(f"RECORD_RETENTION_MONTHS is {months}, under the {DEFAULT_RETENTION_MONTHS} "
+                                   "months Regulation B asks for (12 CFR 1002.12(b)(1)). Add --force if that is meant.")
     mended = index_pending(_database(), store=_store())
     if mended:
         click.echo(f"indexed {len(mended)} batch(es) whose indexing was interrupted")
-    report = purge(_database(), as_of, current_app.config["RECORD_RETENTION_MONTHS"], store=_store())
+    report = purge(_database(), as_of, months, store=_store())
     click.echo(f"purged {len(report.purged)} batch(es) created before {report.cutoff:%Y-%m-%d}; "
                f"{len(report.held)} on hold kept")
 

@@ -91,13 +91,24 @@ def test_hold_release_and_purge(db_app, recorded):
     runner = db_app.test_cli_runner()
     batch_id = recorded(decisions(["A"]))
     assert runner.invoke(args=["records", "hold", batch_id, "--reason", "exam"]).exit_code == 0
-    result = runner.invoke(args=["records", "purge", "--as-of", "2999-01-01"])
+    refused = runner.invoke(args=["records", "purge", "--as-of", "2999-01-01"])  # far ahead: only when meant
+    assert refused.exit_code == 1 and "after today" in refused.output and "--force" in refused.output
+    result = runner.invoke(args=["records", "purge", "--as-of", "2999-01-01", "--force"])
     assert result.exit_code == 0 and "purged 0" in result.output and "1 on hold" in result.output
     assert runner.invoke(args=["records", "release", batch_id]).exit_code == 0
-    assert "purged 1" in runner.invoke(args=["records", "purge", "--as-of", "2999-01-01"]).output
+    assert "purged 1" in runner.invoke(args=["records", "purge", "--as-of", "2999-01-01", "--force"]).output
     assert runner.invoke(args=["records", "verify"]).exit_code == 0
     unknown = runner.invoke(args=["records", "hold", "f" * 32, "--reason", "x"])
     assert unknown.exit_code != 0 and "no batch" in unknown.output.lower()
+
+
+def test_a_retention_under_25_months_purges_only_when_forced(db_app, recorded):
+    recorded(decisions(["A"]))
+    db_app.config["RECORD_RETENTION_MONTHS"] = 12
+    runner = db_app.test_cli_runner()
+    refused = runner.invoke(args=["records", "purge"])
+    assert refused.exit_code == 1 and "1002.12(b)(1)" in refused.output
+    assert runner.invoke(args=["records", "purge", "--force"]).exit_code == 0
 
 
 def test_replay_uses_the_wired_scorer_and_exits_1_on_a_difference(db_app, recorded):
