@@ -252,3 +252,30 @@ def test_this_process_sees_its_own_alias_change_at_once_though_a_request_read_th
     monkeypatch.setattr(registry, "_servable", a_request_reads_the_generation_meanwhile)
     registry.promote(candidate, by=BO, note="go")
     assert registry.generation() > before  # not the old value, trusted for GENERATION_TTL
+
+
+def test_a_download_from_a_remote_store_cut_short_is_fetched_again_by_the_next_load(model_path, monkeypatch):
+    """A network error half-way must not leave a half file that every later load takes as the artifact."""
+    import uuid
+
+    from webapp.model.loading import file_sha256
+    from webapp.registry import ModelStore
+
+    store = ModelStore(f"memory://models-{uuid.uuid4().hex}")
+    location = store.put(model_path, "abc")
+    real, calls = store.fs.get_file, []
+
+    def cut_short(source, destination, **kwargs):
+        calls.append(source)
+        if source == location and len(calls) == 2:  # the artifact, the first time
+            with open(destination, "wb") as half:
+                half.write(b"half an artifact")
+            raise ConnectionError("connection reset")
+        return real(source, destination, **kwargs)
+
+    monkeypatch.setattr(store.fs, "get_file", cut_short)
+    with pytest.raises(ConnectionError):
+        store.local_path(location)
+    fetched = store.local_path(location)
+    assert file_sha256(fetched) == file_sha256(model_path)
+    assert not list(fetched.parent.glob("*.partial"))

@@ -49,6 +49,14 @@ class ModelStore:
             target = folder / Path(location).name
             if not target.exists():
                 folder.mkdir(exist_ok=True)
-                self.fs.get_file(str(card_path(Path(location))), str(card_path(target)))
-                self.fs.get_file(location, str(target))
+                # Each file under a temporary name, renamed once whole, the artifact last (its presence
+                # means both are here): a download cut short is fetched again by the next load instead
+                # of failing every later load's hash check until a restart.
+                for source, destination in ((str(card_path(Path(location))), card_path(target)), (location, target)):
+                    partial = destination.with_name(f"{destination.name}.partial")
+                    try:
+                        self.fs.get_file(source, str(partial))
+                        partial.replace(destination)
+                    finally:
+                        partial.unlink(missing_ok=True)
         return target
