@@ -100,10 +100,32 @@ def test_a_worker_of_this_host_that_is_gone_has_its_job_requeued_at_once(queued_
     job = signed_in_client(queued_app).post("/api/v1/jobs", data=upload(csv_bytes(5))).json
     dead = subprocess.Popen(["true"])
     dead.wait()
-    _lose(queued_app, job["id"], f"{socket.gethostname()}:{dead.pid}:w")
+    _lose(queued_app, job["id"], f"{socket.gethostname()}:{dead.pid}:{services._pid_namespace()}:0a1b:w")
     with queued_app.extensions["database"].session() as session:  # a fresh heartbeat: only the pid tells
         session.get(Job, job["id"]).heartbeat_at = services.utcnow()
     assert services.requeue_lost(queued_app.extensions["database"], 60) == [job["id"]]
+
+
+@pytest.mark.parametrize("worker", ["{host}:{pid}:1:0a1b:w", "{host}:{pid}:w"],
+                         ids=["another PID namespace (a container on this host name)", "an id of the older form"])
+def test_a_dead_pid_of_another_process_table_leaves_the_job_to_its_heartbeat(queued_app, worker):
+    import socket
+    import subprocess
+
+    job = signed_in_client(queued_app).post("/api/v1/jobs", data=upload(csv_bytes(5))).json
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    _lose(queued_app, job["id"], worker.format(host=socket.gethostname(), pid=dead.pid))
+    with queued_app.extensions["database"].session() as session:
+        session.get(Job, job["id"]).heartbeat_at = services.utcnow()
+    assert services.requeue_lost(queued_app.extensions["database"], 60) == []
+
+
+def test_two_processes_never_share_a_worker_id():
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(services.worker_id).split(":")[3] != services.worker_id().split(":")[3]
 
 
 def test_a_job_interrupted_too_often_fails(queued_app):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import uuid
 from collections.abc import Callable
@@ -210,9 +211,29 @@ def _iso(moment: datetime | None) -> str | None:
 # --- the worker's side ----------------------------------------------------------------------------
 
 def worker_id() -> str:
+    """`host:pid:namespace:token:thread`. The PID namespace says whose process table the pid is
+    in (containers with host networking share a host name, not their pids); the random token, made
+    once per process, keeps two processes apart that have the same pid (PID 1 in two containers)."""
     import threading
 
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"[:200]
+    return f"{socket.gethostname()}:{os.getpid()}:{_pid_namespace()}:{_process_token()}:" \
+           f"{threading.current_thread().name}"[:200]
+
+
+_TOKENS: dict[int, str] = {}
+
+
+def _process_token() -> str:
+    pid = os.getpid()  # a forked child draws its own
+    return _TOKENS.get(pid) or _TOKENS.setdefault(pid, secrets.token_hex(6))
+
+
+def _pid_namespace() -> str:
+    """This process's PID namespace (Linux: the inode of /proc/self/ns/pid), or `-` where unknown."""
+    try:
+        return "".join(c for c in os.readlink("/proc/self/ns/pid") if c.isdigit()) or "-"
+    except OSError:
+        return "-"
 
 
 def claim(database, job_id: str, worker: str) -> Job | None:
@@ -290,10 +311,13 @@ def fail_queued(database, job_id: str, error: dict) -> bool:
 
 
 def _worker_gone(worker: str | None, host: str) -> bool:
-    """A worker of this host whose process no longer exists."""
-    name, _, rest = (worker or "").partition(":")
-    pid = rest.partition(":")[0]
-    if name != host or not pid.isdigit():
+    """A worker of this host and PID namespace whose process no longer exists. Anyone else's (or an
+    id of the older `host:pid:thread` form) is left to its heartbeat: its pid means nothing here."""
+    parts = (worker or "").split(":")
+    if len(parts) < 5:
+        return False
+    name, pid, namespace = parts[:3]
+    if name != host or namespace != _pid_namespace() or namespace == "-" or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
