@@ -461,15 +461,20 @@ def records_head_command():
 @click.option("--batch", "batch_id", help="Verify this batch only (its decisions, its link and its index).")
 @click.option("--anchor", metavar="SEQ:DIGEST", help="A head printed earlier by `flask records head` and kept "
               "elsewhere: the chain must still hold it (no batch removed or rewritten up to it).")
+@click.option("--as-of", type=DATE, help="Check that every purged batch was due as of this date (default: today; "
+              "a purge forced as of a later date verifies only as of that date).")
 @with_appcontext
-def records_verify_command(batch_id, anchor):
+def records_verify_command(batch_id, anchor, as_of):
     """Recompute every batch's digest and the chain, and compare each batch's Loan_ID index with its
-    decisions; exit 1 naming the first batch that differs and each batch whose index differs."""
+    decisions; exit 1 naming the first batch that differs and each batch whose index differs. A
+    purged batch's entry must make its digest, and the batch must have been past
+    RECORD_RETENTION_MONTHS: a batch removed by hand behind a forged entry is found so."""
     from webapp.records import ChainHead, verify
 
     with _record_errors():
         anchored = ChainHead.parse(anchor) if anchor else None
-    report = verify(_database(), batch_id, store=_store(), anchor=anchored)
+    report = verify(_database(), batch_id, store=_store(), anchor=anchored, as_of=as_of,
+                    retention_months=current_app.config["RECORD_RETENTION_MONTHS"])
     for bad, problem in report.index_problems.items():
         click.echo(f"index of batch {bad} differs from its decisions: {problem} "
                    f"(derived data: rebuild it with `flask records reindex --batch {bad}`)", err=True)

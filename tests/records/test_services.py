@@ -23,7 +23,7 @@ from webapp.records import (
     release,
     verify,
 )
-from webapp.records.models import Batch
+from webapp.records.models import Batch, Deletion
 from webapp.records.services import months_before
 
 
@@ -218,7 +218,7 @@ def test_purge_deletes_only_what_is_past_retention_and_not_on_hold(database, sto
         with pytest.raises(BatchPurged):
             get_batch(session, old)
         assert [d["batch_id"] for d in decisions_for(session, "A", store=store)] == [recent, held]
-    assert verify(database, store=store).first_bad == recent  # only the batch whose date the test changed
+    assert verify(database, store=store, as_of=as_of).first_bad == recent  # only the batch whose date the test changed
 
 
 def test_a_hold_committed_while_a_purge_runs_keeps_its_batch(database, store, record):
@@ -286,9 +286,10 @@ def test_a_head_kept_outside_the_database_catches_a_chain_rebuilt_from_the_start
 def test_a_head_survives_a_purge_and_is_read_back_as_printed(database, store, record):
     ids = [record(decisions(["A"])) for _ in range(2)]
     head = chain_head(database)
-    purge(database, as_of=months_before(datetime.now(UTC), -25) + timedelta(minutes=1), store=store)
+    as_of = months_before(datetime.now(UTC), -25) + timedelta(minutes=1)
+    purge(database, as_of=as_of, store=store)
     assert chain_head(database) == head  # the deletion entry holds the link now
-    assert verify(database, store=store, anchor=ChainHead.parse(str(head))).ok and ids
+    assert verify(database, store=store, anchor=ChainHead.parse(str(head)), as_of=as_of).ok and ids
     with pytest.raises(RecordError):
         ChainHead.parse("7:not-a-digest")
 
@@ -297,12 +298,14 @@ def test_the_chain_verifies_after_a_purge(database, store, record):
     ids = [record(decisions(["A"])) for _ in range(4)]
     hold(database, ids[2], "lawsuit")
     hold(database, ids[3], "lawsuit")
-    report = purge(database, as_of=months_before(datetime.now(UTC), -25) + timedelta(minutes=1), store=store)
+    as_of = months_before(datetime.now(UTC), -25) + timedelta(minutes=1)
+    report = purge(database, as_of=as_of, store=store)
     assert report.purged == ids[:2]
-    assert verify(database, store=store).ok
+    assert verify(database, store=store, as_of=as_of).ok
     release(database, ids[2])
-    assert purge(database, as_of=months_before(datetime.now(UTC), -26), store=store).purged == [ids[2]]
-    assert verify(database, store=store).ok
+    later = months_before(datetime.now(UTC), -26)
+    assert purge(database, as_of=later, store=store).purged == [ids[2]]
+    assert verify(database, store=store, as_of=later).ok
     with database.session() as session:
         assert get_batch(session, ids[3])["hold"]["reason"] == "lawsuit"
 
@@ -408,6 +411,40 @@ def test_a_purge_of_more_batches_than_one_step_takes_them_all_in_steps(database,
     monkeypatch.setattr("webapp.records.services.PURGE_STEP", 2)
     batches = [record(decisions([f"L{i}"])) for i in range(5)]
     hold(database, batches[2], "lawsuit")
-    report = purge(database, as_of=months_before(datetime.now(UTC), -25) + timedelta(minutes=1), store=store)
+    as_of = months_before(datetime.now(UTC), -25) + timedelta(minutes=1)
+    report = purge(database, as_of=as_of, store=store)
     assert report.purged == batches[:2] + batches[3:] and report.held == [batches[2]]
-    assert verify(database, store=store).ok
+    assert verify(database, store=store, as_of=as_of).ok
+
+
+def test_a_batch_removed_by_hand_behind_a_forged_deletion_entry_is_found(database, store, record):
+    """Someone who can write the database deletes a batch still within its retention and leaves an
+    entry copied from its row: the entry's digest checks out, but the batch was not due."""
+    from sqlalchemy import delete
+
+    from webapp.records.digest import header_of, version_of
+    from webapp.records.models import DecisionIndex
+
+    ids = [record(decisions(["A"])) for _ in range(3)]
+    with database.session() as session:
+        batch = session.get(Batch, ids[1])
+        session.add(Deletion(batch_id=batch.id, seq=batch.seq, created_at=months_before(batch.created_at, 30),
+                             purged_at=datetime.now(UTC), status=batch.status, rows=batch.rows, scored=batch.scored,
+                             failed=batch.failed, data_digest=batch.data_digest, prev_digest=batch.prev_digest,
+                             digest=batch.digest, header=header_of(batch), digest_version=version_of(batch)))
+        session.execute(delete(DecisionIndex).where(DecisionIndex.batch_seq == batch.seq))
+        session.delete(batch)
+    report = verify(database, store=store)
+    assert report.first_bad == ids[1] and "deleted before its retention ran out" in report.problem
+    assert verify(database, store=store, as_of=months_before(datetime.now(UTC), -26)).ok  # once it would be due
+
+
+def test_a_deletion_entry_whose_header_was_changed_is_found(database, store, record):
+    ids = [record(decisions(["A"])) for _ in range(2)]
+    as_of = months_before(datetime.now(UTC), -25) + timedelta(minutes=1)
+    purge(database, as_of=as_of, store=store)
+    with database.session() as session:
+        entry = session.query(Deletion).filter_by(batch_id=ids[0]).one()
+        entry.header = entry.header.replace('"rows":1', '"rows":2')
+    report = verify(database, store=store, as_of=as_of)
+    assert report.first_bad == ids[0] and "not the batch it stands for" in report.problem

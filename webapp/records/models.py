@@ -84,3 +84,8 @@ class Deletion(Base):
     data_digest: Mapped[str | None] = mapped_column(String(64))
     prev_digest: Mapped[str | None] = mapped_column(String(64))
     digest: Mapped[str | None] = mapped_column(String(64))
+    # The batch's header as its digest covered it (who, when, the input's name, the model, the counts
+    # and the summary's aggregates; never a decision), and its digest version: verify recomputes the
+    # digest from them and refuses an entry for a batch not yet due. None: purged before 0011.
+    header: Mapped[str | None] = mapped_column(Text)
+    digest_version: Mapped[str | None] = mapped_column(String(8))

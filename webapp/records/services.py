@@ -290,13 +290,16 @@ def chain_head(database: Database) -> ChainHead | None:
 
 
 def verify(database: Database, batch_id: str | None = None, *, store=None,
-           anchor: ChainHead | None = None) -> VerifyReport:
+           anchor: ChainHead | None = None, as_of: datetime | date | None = None,
+           retention_months: int = DEFAULT_RETENTION_MONTHS) -> VerifyReport:
     """Recompute each complete batch's digest from its archive and its link to the one before it
-    (a purged batch's deletion entry stands in for it); stop at the first that differs. Each indexed
-    batch's index rows are compared with its decisions' (key, row) pairs on the way; an index that
-    differs is reported and the chain's check goes on. `anchor`, a head kept elsewhere: the chain
-    must still hold it, at its place."""
+    (a purged batch's deletion entry stands in for it: its digest is recomputed from the header it
+    keeps, and the batch must have been due for purging as of `as_of`, today by default, after
+    `retention_months`); stop at the first that differs. Each indexed batch's index rows are compared
+    with its decisions' (key, row) pairs on the way; an index that differs is reported and the
+    chain's check goes on. `anchor`, a head kept elsewhere: the chain must still hold it, at its place."""
     report = VerifyReport()
+    due_before = months_before(as_datetime(as_of or utcnow()), retention_months)
     # A read: on SQLite it never holds the write lock, so scoring goes on while a long check runs (under
     # WAL it sees the chain as it was when it began; batches published meanwhile are checked next time).
     with database.read_session() as session:
@@ -306,7 +309,7 @@ def verify(database: Database, batch_id: str | None = None, *, store=None,
             return report
         for kind, entry_id, entry in chain:
             if batch_id is None or entry_id == batch_id:
-                problem, index_problem = _check(session, kind, entry, previous, store)
+                problem, index_problem = _check(session, kind, entry, previous, store, due_before)
                 report.checked += 1
                 if index_problem:
                     report.index_problems[entry_id] = index_problem
@@ -355,12 +358,13 @@ def _chain(session: Session) -> list[tuple[str, str, Batch | Deletion]]:
     return sorted(links, key=lambda link: link[2].seq)
 
 
-def _check(session: Session, kind: str, entry, previous: str, store) -> tuple[str | None, str | None]:
+def _check(session: Session, kind: str, entry, previous: str, store,
+           due_before: datetime) -> tuple[str | None, str | None]:
     """(what differs in the entry's link or digest, what differs in its index), None when nothing."""
     if entry.prev_digest != previous:
         return "its link to the previous batch does not match (a batch was removed or reordered)", None
     if kind == "deletion":
-        return None, None
+        return _deletion_problem(entry, due_before), None
     if entry.status != "complete":  # only complete batches are chained: lookups and exports skip others
         return f"its status was changed to {entry.status!r} (a chained batch is complete)", None
     try:
@@ -376,6 +380,23 @@ def _check(session: Session, kind: str, entry, previous: str, store) -> tuple[st
     if expected is None:  # not indexed yet: lookups read its archive
         return None, None
     return None, index.difference(expected, index.stored_pairs(session, entry.seq))
+
+
+def _deletion_problem(entry: Deletion, due_before: datetime) -> str | None:
+    """What is wrong with a deletion entry: one that is not the batch it stands for (its header and
+    data digest do not make its digest), or one for a batch still within its retention — what a batch
+    removed by hand, behind an entry copied from its row, looks like. Entries purged before 0011 keep
+    no header: only their link is checked."""
+    if entry.header is None:
+        return None
+    version = entry.digest_version or "v1"
+    if batch_digest(entry.prev_digest, entry.header, entry.data_digest, version) != entry.digest:
+        return "its deletion entry is not the batch it stands for (the entry was made or changed by hand)"
+    created = as_datetime(datetime.fromisoformat(json.loads(entry.header)["created_at"].replace("Z", "+00:00")))
+    if created >= due_before:
+        return (f"it was deleted before its retention ran out (created {iso(created)}; batches before "
+                f"{iso(due_before)} are due)")
+    return None
 
 
 def _read_archive(location: str | None, data: bytes | None, *, pairs: bool,
@@ -455,9 +476,12 @@ def _purge_step(database: Database, cutoff: datetime, report: PurgeReport, store
 
 
 def _deletion_entry(batch: Batch) -> Deletion:
+    chained = batch.seq is not None  # a failed batch is in no chain: nothing to recompute
     return Deletion(batch_id=batch.id, seq=batch.seq, created_at=batch.created_at, purged_at=utcnow(),
                     status=batch.status, rows=batch.rows, scored=batch.scored, failed=batch.failed,
-                    data_digest=batch.data_digest, prev_digest=batch.prev_digest, digest=batch.digest)
+                    data_digest=batch.data_digest, prev_digest=batch.prev_digest, digest=batch.digest,
+                    header=header_of(batch) if chained else None,
+                    digest_version=version_of(batch) if chained else None)
 
 
 def hold(database: Database, batch_id: str, reason: str, *, also: Callable[[Session], None] | None = None) -> None:
