@@ -54,7 +54,8 @@ def test_a_header_with_one_number_among_its_names_is_still_a_header_and_its_miss
     assert "looks like an application" not in error.message and "header_looks_like_data" not in error.details
 
 
-@pytest.mark.parametrize("amounts", [["5,849", "1,508"], ["$5,849.00", "£1508"], ["5849", "€ 1,508"]])
+@pytest.mark.parametrize("amounts", [["5,849", "1,508"], ["$5,849.00", "£1508"], ["5849", "€ 1,508"],
+                                     ["5849", ""]])  # one number, and no cell names a column
 def test_a_first_application_with_amounts_written_as_people_write_them_is_not_echoed(amounts):
     first_row = ["LP001002", "Dana Smith", "12 High St", *amounts, "", "", "", "Urban"]
     with pytest.raises(MissingColumns) as caught:

@@ -86,12 +86,14 @@ def _is_number_cell(name) -> bool:
     return (not unparsed and math.isfinite(value)) or _FORMATTED_AMOUNT.fullmatch(str(name).strip()) is not None
 
 
-def _data_cells(columns: list) -> int:
-    """How many of the first row's cells are numbers, when there are enough for it to be an
-    application rather than a header (else 0): a header with one number among its names (`2024`)
-    is still a header, and its names, misspelt ones included, are shown."""
+def _data_cells(columns: list, names_recognised: bool) -> int:
+    """How many of the first row's cells are numbers, when that makes it an application rather than
+    a header (else 0): two numbers or more, or one where no cell names a column of the contract. A
+    header with one number among its names (`2024`) is still a header, and its names, misspelt ones
+    included, are shown."""
     numbers = sum(_is_number_cell(c) for c in columns)
-    return numbers if numbers >= min(DATA_ROW_NUMBERS, len(columns)) else 0
+    enough = DATA_ROW_NUMBERS if names_recognised else 1
+    return numbers if numbers >= min(enough, len(columns)) else 0
 
 
 def _match_columns(columns: list, required: tuple[str, ...], optional: tuple[str, ...]) -> ColumnPlan:
@@ -111,7 +113,7 @@ def _match_columns(columns: list, required: tuple[str, ...], optional: tuple[str
                                duplicate_columns=sorted(duplicated))
     missing = [name for name in required if name not in positions]
     if missing:
-        data_cells = _data_cells(columns)
+        data_cells = _data_cells(columns, names_recognised=bool(positions))
         found = [str(c) for c in columns] if not data_cells else \
             [str(columns[p]) for p in sorted(p for places in positions.values() for p in places)]
         raise MissingColumns(missing=missing, found=found, expected=list(required), optional=list(optional),
