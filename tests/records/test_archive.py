@@ -331,3 +331,23 @@ def test_a_file_archive_is_synced_then_its_name_and_only_then_published(tmp_path
     writer.write(archive.normalise(decisions(["L1", "L2"])))
     path, _ = writer.close()
     assert synced == [str(tmp_path / "b1.arrow.partial"), str(tmp_path)] and Path(path).name == "b1.arrow"
+
+
+def test_a_folder_that_cannot_be_synced_is_no_fault_of_the_archive(tmp_path, monkeypatch):
+    """CIFS and some container mounts answer a folder's fsync with EINVAL: the archive's own fsync stands."""
+    import errno
+    import os
+
+    real = os.fsync
+
+    def folder_refuses(fd):
+        if os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd)
+
+    monkeypatch.setattr(archive, "INLINE_BYTES", 0)
+    monkeypatch.setattr(archive.os, "fsync", folder_refuses)
+    writer = archive.ArchiveWriter(tmp_path, "b1")
+    writer.write(archive.normalise(decisions(["L1"])))
+    path, _ = writer.close()
+    assert Path(path).exists()

@@ -16,6 +16,7 @@ takes the absolute paths that rows written before kept as they are."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -557,6 +558,11 @@ def sync_folder(folder: Path) -> None:
     descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(descriptor)
+    except OSError as exc:
+        # Some filesystems (CIFS, some FUSE and container mounts) cannot sync a folder: as
+        # PostgreSQL's fsync_fname, that is no fault of the archive's, whose own fsync succeeded.
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
     finally:
         os.close(descriptor)
 
