@@ -3,6 +3,7 @@ append-only history, a generation that moves with every alias change, the shippe
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -215,6 +216,19 @@ def test_an_alias_never_moves_to_a_stored_artifact_changed_behind_the_registry(r
          "rollback": lambda: registry.rollback(by=ADA, note="x"),
          "challenger": lambda: registry.set_challenger(candidate, by=BO, note="x")}[change]()
     assert registry.generation() == generation  # nothing moved
+
+
+def test_an_alias_never_moves_to_a_version_whose_stored_card_was_edited(registry, shipped, candidate):
+    import json
+
+    from webapp.model.loading import card_path
+
+    registry.approve(candidate, by=BO, note="reviewed")
+    stored = card_path(Path(registry.version(candidate)["location"]))
+    stored.write_text(json.dumps({**json.loads(stored.read_text()), "threshold": 0.01}))
+    with pytest.raises(Refused, match="stored card of version"):
+        registry.promote(candidate, by=BO, note="x")
+    assert registry.champion() == shipped
 
 
 def test_retired_versions_never_serve_again(registry, shipped, candidate):

@@ -9,6 +9,7 @@ BEGIN IMMEDIATE already does), and the new value tells every worker to look agai
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from webapp.core.errors import Problem
 from webapp.db import Database
-from webapp.model.loading import LoadedModel, ModelLoadError, file_sha256, load_model
+from webapp.model.loading import LoadedModel, ModelLoadError, card_path, file_sha256, load_model
 from webapp.registry.artifacts import ArtifactRefused, json_sha256, validation_report, vet
 from webapp.registry.models import APPROVED, CANDIDATE, RETIRED, Alias, AliasHistory, Generation, ModelVersion
 from webapp.registry.store import ModelStore
@@ -341,8 +342,12 @@ class ModelRegistry:
         if row.status != APPROVED:
             raise Refused(f"Version {version} is {row.status}; only an approved version can serve.",
                           code="not-approved")
-        if file_sha256(self.store.local_path(row.location)) != row.sha256:
+        path = self.store.local_path(row.location)
+        if file_sha256(path) != row.sha256:
             raise Refused(f"The stored artifact of version {version} does not match its registered SHA-256; "
+                          "restore it before it serves.", code="artifact-changed", status=409)
+        if _stored_card(path) != row.card:  # as `_load` checks: a card edited in the store decides too
+            raise Refused(f"The stored card of version {version} differs from the card registered with it; "
                           "restore it before it serves.", code="artifact-changed", status=409)
         return row
 
@@ -372,6 +377,13 @@ class ModelRegistry:
             s.flush()
             self._move(s, CHALLENGER, "clear", new, None, by, f"{new} became the champion")
         s.flush()
+
+
+def _stored_card(path) -> dict | None:
+    try:
+        return json.loads(card_path(Path(path)).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _sha(card: dict) -> str:
