@@ -112,3 +112,20 @@ def test_an_upgrade_keeps_the_accounts_made_before_it(database_url):
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT email, sso_subject FROM users")).all() == [("ann@bank.example", None)]
     database.dispose()
+
+
+def test_going_below_0010_is_refused_while_an_account_is_retired(database_url):
+    """Without `users.actor` a newcomer given a leaver's address would act as the bare address again."""
+    from alembic import command
+
+    from webapp.db.migrate import alembic_config, upgrade
+
+    database = Database(database_url)
+    upgrade(database.engine)
+    with database.engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (email, role, disabled, created_at, actor, retired_at) VALUES "
+                                "('retired#1:ann@bank.example', 'analyst', true, CURRENT_TIMESTAMP, "
+                                "'ann@bank.example', CURRENT_TIMESTAMP)"))
+    with pytest.raises(RuntimeError, match="retired"):
+        command.downgrade(alembic_config(database.engine), "0009_key_expiry")
+    database.dispose()

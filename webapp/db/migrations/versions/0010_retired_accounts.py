@@ -24,6 +24,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Without the column a later holder of an address would act as the bare address again, and see
+    # the leaver's batches: refused while any account was retired or acts under another name.
+    marked = op.get_bind().execute(sa.text(
+        "SELECT count(*) FROM users WHERE actor IS NOT NULL OR retired_at IS NOT NULL")).scalar()
+    if marked:
+        raise RuntimeError(f"{marked} account(s) are retired or act as a later holder of an address; going below "
+                           "0010 would give a newcomer the leaver's records. Remove those accounts first.")
     # In place, as 0008's (SQLite since 3.35): a batch copy of `users` breaks on its keys' foreign keys.
     op.drop_index("ix_users_actor", "users")
     op.drop_column("users", "retired_at")
