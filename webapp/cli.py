@@ -47,7 +47,7 @@ def train_command(data_path, output, by, seed, folds, repeats, n_jobs, quick, in
 
             app = click.get_current_context().ensure_object(ScriptInfo).load_app()
             with app.app_context(), _registry_errors():
-                added = add_candidate(target, by)
+                added = add_candidate(target, _acting_as(by))
     cv = card["cv"]
     click.echo(f"{card['name']} {card['version']}: accuracy {cv['accuracy_mean']:.4f} ± {cv['accuracy_std']:.4f}, "
                f"ROC AUC {cv['roc_auc_mean']:.4f}, Brier {cv['brier_mean']:.4f} "
@@ -275,7 +275,7 @@ def users_retire_command(email):
 @users_group.command("unlink-sso")
 @click.argument("email", required=False)
 @click.option("--issuer", help="Instead of one EMAIL: every account bound at this issuer.")
-@click.option("--force", is_flag=True, help="Unlink a disabled account too.")
+@click.option("--force", is_flag=True, help="Unlink disabled accounts too (with --issuer they are skipped without it).")
 @with_appcontext
 def users_unlink_sso_command(email, issuer, force):
     """Unbind EMAIL (or every account of --issuer) from its single sign-on identity; the next SSO
@@ -329,6 +329,12 @@ def add_candidate(artifact_path, by: str) -> dict:
     return current_app.extensions["model_registry"].add_candidate(artifact_path, by)
 
 
+def _acting_as(email: str) -> str:
+    """`--by EMAIL` as the record names that person (`email#2` for a later holder of a reissued
+    address), so the registry's role and four-eyes checks see the account, not the address."""
+    return _accounts_call(lambda s, services: services.acting_as(s, email))
+
+
 @contextlib.contextmanager
 def _registry_errors():
     from webapp.registry import RegistryError
@@ -370,7 +376,7 @@ def models_list_command(as_json):
 def models_register_command(path, by):
     """Add an artifact built elsewhere (its card beside it) as a candidate."""
     with _registry_errors() as registry:
-        _echo_version(registry.register(path, by), "registered")
+        _echo_version(registry.register(path, _acting_as(by)), "registered")
 
 
 @models_group.command("approve")
@@ -381,7 +387,7 @@ def models_register_command(path, by):
 def models_approve_command(version, by, note):
     """Approve a candidate (four eyes): only approved versions can serve."""
     with _registry_errors() as registry:
-        _echo_version(registry.approve(version, by, note), "approved")
+        _echo_version(registry.approve(version, _acting_as(by), note), "approved")
 
 
 @models_group.command("promote")
@@ -392,7 +398,7 @@ def models_approve_command(version, by, note):
 def models_promote_command(version, by, note):
     """Make an approved version the champion, which answers every request."""
     with _registry_errors() as registry:
-        _echo_version(registry.promote(version, by, note), "promoted")
+        _echo_version(registry.promote(version, _acting_as(by), note), "promoted")
 
 
 @models_group.command("rollback")
@@ -402,7 +408,7 @@ def models_promote_command(version, by, note):
 def models_rollback_command(by, note):
     """Make the previous champion the champion again."""
     with _registry_errors() as registry:
-        _echo_version(registry.rollback(by, note), "rolled back to")
+        _echo_version(registry.rollback(_acting_as(by), note), "rolled back to")
 
 
 @models_group.command("challenger")
@@ -416,7 +422,7 @@ def models_challenger_command(version, clear, by, note):
     if clear == bool(version):
         raise click.UsageError("Give either VERSION or --none.")
     with _registry_errors() as registry:
-        result = registry.set_challenger(None if clear else version, by, note)
+        result = registry.set_challenger(None if clear else version, _acting_as(by), note)
     click.echo("challenger cleared" if result is None else f"challenger {result['version']}")
 
 
@@ -481,6 +487,11 @@ def records_verify_command(batch_id, anchor, as_of):
     if report.stray_index:
         click.echo(f"index rows point to {len(report.stray_index)} chain position(s) with no batch "
                    f"({', '.join(map(str, report.stray_index[:10]))}): `flask records reindex` removes them", err=True)
+    if report.unchecked_deletions:
+        shown = ", ".join(report.unchecked_deletions[:10]) + (" …" if len(report.unchecked_deletions) > 10 else "")
+        click.echo(f"{len(report.unchecked_deletions)} deletion entr(ies) keep no header, so only their link was "
+                   f"checked ({shown}): purges before migration 0011 made such entries; where none ran, each is "
+                   "a batch removed by hand", err=True)
     if report.first_bad is not None:
         where = report.first_bad if report.first_bad.startswith("seq ") else f"batch {report.first_bad}"
         click.echo(f"{where}: {report.problem}", err=True)

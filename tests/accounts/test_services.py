@@ -206,6 +206,9 @@ def test_a_disabled_account_is_unlinked_from_single_sign_on_only_when_forced(db)
         with pytest.raises(services.AccountError, match="retire"):
             services.unlink_sso(s, "ann@bank.example", actor="cli")
         assert services.unlink_sso(s, "ann@bank.example", actor="cli", force=True)[0].sso_subject is None
+        user.sso_issuer, user.sso_subject = "https://idp.example", "u-1"
+        assert services.unlink_sso(s, None, actor="cli", issuer="https://idp.example") == []  # skipped
+        assert len(services.unlink_sso(s, None, actor="cli", issuer="https://idp.example", force=True)) == 1
 
 
 def test_the_last_active_admin_is_not_retired(db):
@@ -213,3 +216,11 @@ def test_the_last_active_admin_is_not_retired(db):
         services.create_user(s, "root@bank.example", "admin")
         with pytest.raises(services.AccountError, match="last active admin"):
             services.retire_user(s, "root@bank.example", actor="cli")
+
+
+def test_an_address_too_long_for_the_record_is_refused_when_the_account_is_made(db):
+    """A batch names its actor in 200 characters: an address and a later holder's `#n` must fit."""
+    with db.session() as s:
+        with pytest.raises(services.AccountError, match="at most 190 characters"):
+            services.create_user(s, "a" * 180 + "@bank.example", "analyst")
+        assert services.create_user(s, "a" * 177 + "@bank.example", "analyst").acts_as.startswith("aaa")

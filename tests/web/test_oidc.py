@@ -151,6 +151,20 @@ def test_someone_taken_out_of_every_mapped_group_is_refused_not_left_with_the_ol
     assert "no group" in events(sso_app, "sign_in_failed")[0]["detail"]
 
 
+def test_an_account_offboarded_at_the_provider_is_disabled_so_its_keys_stop_too(sso_app, provider):
+    with sso_app.extensions["database"].session() as s:
+        services.create_user(s, "root@bank.example", "admin")  # another admin: Dana may be disabled
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
+    with sso_app.extensions["database"].session() as s:
+        key, _ = services.create_key(s, "dana@bank.example")
+    provider.person["groups"] = ["cafeteria"]
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 403
+    with sso_app.extensions["database"].session() as s:
+        assert services.find_user(s, "dana@bank.example").disabled
+        assert services.user_for_key(s, key) is None
+    assert "no mapped group" in events(sso_app, "user_disabled")[0]["detail"]
+
+
 def test_without_a_mapping_an_account_an_admin_made_signs_in_with_the_role_given_here(
         sso_app_with_local_roles, provider):
     provider.person["groups"] = ["loan-admins"]  # groups mean nothing without a mapping

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,8 @@ from webapp.accounts import passwords
 from webapp.accounts.models import ApiKey, CredentialsGeneration, Event, SetupToken, SignInSession, User, utcnow
 from webapp.accounts.roles import MAX_KEY_DAYS, ROLES
 
+# A batch's `actor` column holds 200 characters: an address, and `#n` for a later holder of it.
+MAX_EMAIL_LENGTH = 190
 KEY_PREFIX = "lbs_"  # "loan batch scoring": recognisable in a leaked-secret scan
 SHOWN_PREFIX_LENGTH = len(KEY_PREFIX) + 8
 SEEN_WRITE_INTERVAL = timedelta(seconds=60)  # last_seen/last_used are written at most once a minute
@@ -41,6 +43,10 @@ class BadRole(AccountError):
 
 class InvalidCredentials(AccountError):
     """Wrong email or password, or a disabled account: one message, so neither is confirmed."""
+
+
+class NoMappedRole(InvalidCredentials):
+    """Single sign-on with a role mapping, and the provider's groups map to no role."""
 
 
 class WrongCurrentPassword(InvalidCredentials):
@@ -74,11 +80,20 @@ def find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def role_of(session: Session, email: str) -> str | None:
-    """The role of an active account, or None (unknown or disabled): what the model registry asks
-    before a model admin's action."""
-    user = find_user(session, email)
+def role_of(session: Session, name: str) -> str | None:
+    """The role of the active account acting as `name` (`User.acts_as`: what the web layer's
+    `current_actor()` and the CLI's `acting_as` give), or None (unknown or disabled): what the model
+    registry asks before a model admin's action."""
+    name = normalise_email(name)
+    user = session.scalar(select(User).where(or_(User.actor == name, and_(User.actor.is_(None), User.email == name))))
     return user.role if user is not None and not user.disabled else None
+
+
+def acting_as(session: Session, email: str) -> str:
+    """The name the record gives the account of `email` (`email#2` for a later holder of a reissued
+    address); `email` itself when there is no such account (the registry then refuses it)."""
+    user = find_user(session, email)
+    return user.acts_as if user is not None else normalise_email(email)
 
 
 def get_user(session: Session, email: str) -> User:
@@ -96,8 +111,10 @@ def _check_role(role: str) -> None:
 def create_user(session: Session, email: str, role: str, password: str | None = None) -> User:
     """A new user; without a password the user signs in only by SSO or the proxy."""
     email = normalise_email(email)
-    if "@" not in email or len(email) > 320:
+    if "@" not in email:
         raise AccountError("Give an email address.")
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise AccountError(f"Give an email address of at most {MAX_EMAIL_LENGTH} characters.")
     _check_role(role)
     if find_user(session, email) is not None:
         raise DuplicateUser(f"There is already a user {email}.")
@@ -244,17 +261,18 @@ def external_user(session: Session, email: str, role: str | None, how: str, clie
             # Bound to someone else's identity: an address reissued to a new person, or a second account.
             raise InvalidCredentials("This account belongs to another company identity; ask an admin.")
     if role is None and role_required:
-        # Taken out of every mapped group at the provider: taken out here too, not left with the old role.
-        raise InvalidCredentials("Your company account is in no group that has a role here; ask an admin.")
+        # Taken out of every mapped group at the provider: taken out here too, not left with the old
+        # role (the caller then disables the account: `disable_without_role`).
+        raise NoMappedRole("Your company account is in no group that has a role here; ask an admin.")
     if user is None:
         if role is None:
             raise InvalidCredentials(f"{normalise_email(email)} has no account here; ask an admin for one.")
         user = create_user(session, email, role)
-        record(session, user.email, "user_created", how, client)
+        record(session, user.acts_as, "user_created", how, client)
     if identity and user.sso_subject is None:
         user.sso_issuer, user.sso_subject = identity
         session.flush()  # the unique index refuses a second account for one identity here, not at commit
-        record(session, user.email, "sso_linked", how, client)
+        record(session, user.acts_as, "sso_linked", how, client)
     if role is not None and user.role != role:
         record(session, how, "role_changed", f"{user.email}: {user.role} -> {role}", client)
         user.role = role
@@ -262,6 +280,24 @@ def external_user(session: Session, email: str, role: str | None, how: str, clie
     if user.disabled:
         raise InvalidCredentials("This account is disabled.")
     record(session, user.acts_as, "signed_in", how, client)
+    return user
+
+
+def disable_without_role(session: Session, identity: tuple[str, str], client: str = "") -> User | None:
+    """Disable the account bound to a provider identity that signed in with no mapped role: its API
+    keys stop and its sessions end, as the provider's offboarding means (an admin enables it again).
+    The last active admin is only refused, never disabled. Returns the account disabled, if any."""
+    user = _bound_user(session, (_issuer(identity[0]), identity[1]))
+    if user is None or user.disabled:
+        return None
+    try:
+        _keep_an_admin(session, user, "disable")
+    except AccountError:
+        return None
+    user.disabled = True
+    _revoke_sessions(session, user)
+    bump_credentials(session)  # every worker forgets its keys and sessions
+    record(session, "oidc", "user_disabled", f"{user.acts_as}: in no mapped group at sign-in", client)
     return user
 
 
@@ -301,8 +337,8 @@ def unlink_sso(session: Session, email: str | None, actor: str, client: str = ""
             raise AccountError(f"{users[0].email} is disabled: if the address now belongs to someone else, retire "
                                "the account ('flask users retire'); to unlink it anyway, add --force.")
     else:
-        users = list(session.scalars(select(User).where(User.sso_issuer == _issuer(issuer or ""),
-                                                        User.retired_at.is_(None))))
+        bound = select(User).where(User.sso_issuer == _issuer(issuer or ""), User.retired_at.is_(None))
+        users = list(session.scalars(bound if force else bound.where(User.disabled.is_(False))))  # as above
     for user in users:
         user.sso_issuer = user.sso_subject = None
         record(session, actor, "sso_unlinked", user.email, client)
@@ -358,7 +394,7 @@ def create_key(session: Session, email: str, name: str = "", actor: str | None =
                  expires_at=utcnow() + timedelta(days=days) if days else None)
     session.add(key)
     session.flush()
-    record(session, actor or user.email, "key_created", f"{user.email}: {key.prefix}… {key.name}".strip(), client)
+    record(session, actor or user.acts_as, "key_created", f"{user.email}: {key.prefix}… {key.name}".strip(), client)
     return plaintext, key
 
 

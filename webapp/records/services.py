@@ -70,9 +70,9 @@ def batch_fields(batch: Batch) -> dict:
 
 def get_batch(session: Session, batch_id: str, *, owner: str | None = None) -> dict:
     """A batch's fields and its summary; `BatchNotFound` or `BatchPurged` otherwise. With `owner`,
-    a batch someone else ran is `BatchNotFound`, as if it did not exist — and so is a purged one,
-    whose deletion entry keeps no actor to tell whose it was (only those who see every batch learn
-    that it existed)."""
+    a batch someone else ran is `BatchNotFound`, as if it did not exist — and so is a purged one
+    (fail closed: whose it was is not looked up in what the purge kept; only those who see every
+    batch learn that it existed)."""
     batch = session.get(Batch, batch_id)
     if batch is None:
         deletion = session.execute(select(Deletion).where(Deletion.batch_id == batch_id)).scalar_one_or_none()
@@ -251,6 +251,9 @@ class VerifyReport:
     # batch id -> how its index differs from its decisions (derived data: `reindex` mends it)
     index_problems: dict[str, str] = field(default_factory=dict)
     stray_index: list[int] = field(default_factory=list)  # chain positions with index rows but no batch
+    # Deletion entries without the header that checks them: only purges before migration 0011 made
+    # such entries, so where none ran, every one listed here is a batch removed by hand.
+    unchecked_deletions: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -299,7 +302,8 @@ def verify(database: Database, batch_id: str | None = None, *, store=None,
     with its decisions' (key, row) pairs on the way; an index that differs is reported and the
     chain's check goes on. `anchor`, a head kept elsewhere: the chain must still hold it, at its place."""
     report = VerifyReport()
-    due_before = months_before(as_datetime(as_of or utcnow()), retention_months)
+    # At most Regulation B's 25 months: batches purged lawfully before the setting was raised still verify.
+    due_before = months_before(as_datetime(as_of or utcnow()), min(retention_months, DEFAULT_RETENTION_MONTHS))
     # A read: on SQLite it never holds the write lock, so scoring goes on while a long check runs (under
     # WAL it sees the chain as it was when it began; batches published meanwhile are checked next time).
     with database.read_session() as session:
@@ -311,6 +315,8 @@ def verify(database: Database, batch_id: str | None = None, *, store=None,
             if batch_id is None or entry_id == batch_id:
                 problem, index_problem = _check(session, kind, entry, previous, store, due_before)
                 report.checked += 1
+                if kind == "deletion" and entry.header is None:
+                    report.unchecked_deletions.append(entry_id)
                 if index_problem:
                     report.index_problems[entry_id] = index_problem
                 if problem:
@@ -386,7 +392,7 @@ def _deletion_problem(entry: Deletion, due_before: datetime) -> str | None:
     """What is wrong with a deletion entry: one that is not the batch it stands for (its header and
     data digest do not make its digest), or one for a batch still within its retention — what a batch
     removed by hand, behind an entry copied from its row, looks like. Entries purged before 0011 keep
-    no header: only their link is checked."""
+    no header: only their link is checked, and `verify` lists them (`unchecked_deletions`)."""
     if entry.header is None:
         return None
     version = entry.digest_version or "v1"

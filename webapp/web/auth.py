@@ -320,6 +320,8 @@ def sso_callback():
     except services.InvalidCredentials as exc:
         with database().session() as s:  # the refusal is an event: its own unit of work, not rolled back
             services.record(s, email, "sign_in_failed", f"oidc: {exc}", client_address())
+            if isinstance(exc, services.NoMappedRole):  # offboarded at the provider: keys and sessions too
+                services.disable_without_role(s, (claims["iss"], claims["sub"]), client_address())
         return _login_page(LoginForm(), str(exc), 403)
     except services.AccountError:  # an email claim this service cannot take (not an address, too long)
         return _login_page(LoginForm(), "Your company account's email cannot be used here.", 403)
