@@ -224,3 +224,15 @@ def test_an_address_too_long_for_the_record_is_refused_when_the_account_is_made(
         with pytest.raises(services.AccountError, match="at most 190 characters"):
             services.create_user(s, "a" * 180 + "@bank.example", "analyst")
         assert services.create_user(s, "a" * 177 + "@bank.example", "analyst").acts_as.startswith("aaa")
+
+
+def test_the_role_of_a_name_the_record_uses_is_the_account_acting_under_it(db):
+    """The model registry asks `role_of(current_actor())`: a later holder of an address is `email#2`."""
+    with db.session() as s:
+        services.create_user(s, "ann@bank.example", "model_admin")
+        services.retire_user(s, "ann@bank.example", actor="cli")
+        services.create_user(s, "ann@bank.example", "model_admin")
+        assert services.role_of(s, "ann@bank.example#2") == "model_admin"
+        assert services.role_of(s, "ann@bank.example") is None  # the retired leaver's name
+        assert services.acting_as(s, "ann@bank.example") == "ann@bank.example#2"  # the CLI's --by
+        assert services.acting_as(s, "nobody@bank.example") == "nobody@bank.example"
