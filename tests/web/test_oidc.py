@@ -165,6 +165,17 @@ def test_an_account_offboarded_at_the_provider_is_disabled_so_its_keys_stop_too(
     assert "no mapped group" in events(sso_app, "user_disabled")[0]["detail"]
 
 
+def test_a_token_without_the_groups_claim_is_refused_but_disables_nobody(sso_app, provider):
+    """A provider configured not to send the claim would otherwise disable everyone who signs in."""
+    with sso_app.extensions["database"].session() as s:
+        services.create_user(s, "root@bank.example", "admin")
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 303
+    del provider.person["groups"]
+    assert sign_in_through_the_provider(sso_app.test_client()).status_code == 403
+    with sso_app.extensions["database"].session() as s:
+        assert not services.find_user(s, "dana@bank.example").disabled
+
+
 def test_without_a_mapping_an_account_an_admin_made_signs_in_with_the_role_given_here(
         sso_app_with_local_roles, provider):
     provider.person["groups"] = ["loan-admins"]  # groups mean nothing without a mapping

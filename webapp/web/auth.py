@@ -320,7 +320,10 @@ def sso_callback():
     except services.InvalidCredentials as exc:
         with database().session() as s:  # the refusal is an event: its own unit of work, not rolled back
             services.record(s, email, "sign_in_failed", f"oidc: {exc}", client_address())
-            if isinstance(exc, services.NoMappedRole):  # offboarded at the provider: keys and sessions too
+            # Offboarded at the provider (its groups claim names no mapped group): keys and sessions
+            # stop too. A token without the claim at all is more likely the provider's configuration
+            # than an offboarding: refused, never disabled.
+            if isinstance(exc, services.NoMappedRole) and (config.get("OIDC_ROLES_CLAIM") or "roles") in claims:
                 services.disable_without_role(s, (claims["iss"], claims["sub"]), client_address())
         return _login_page(LoginForm(), str(exc), 403)
     except services.AccountError:  # an email claim this service cannot take (not an address, too long)
