@@ -232,3 +232,16 @@ def test_a_results_store_fault_after_the_batch_completed_releases_the_job_for_a_
     assert tasks.run_job(runtime, job["id"]) == "succeeded"
     done = client.get(f"/api/v1/jobs/{job['id']}").json
     assert complete_batches(queued_app) == 1 and client.get(done["result"]).status_code == 200
+
+
+def test_a_host_whose_clock_runs_ahead_never_takes_live_jobs_for_stale_on_postgresql(idle_app, monkeypatch):
+    """Workers on several hosts share PostgreSQL: heartbeats and the staleness cutoff are the
+    database's clock, so a housekeeper ten minutes ahead of the worker re-queues nothing."""
+    database = idle_app.extensions["database"]
+    if database.backend != "postgresql":
+        pytest.skip("SQLite is one host's file: its clock is that host's")
+    job = signed_in_client(idle_app).post("/api/v1/jobs", data=upload(csv_bytes(5))).json
+    assert services.claim(database, job["id"], services.worker_id()) is not None
+    ahead = services.utcnow() + timedelta(minutes=10)
+    monkeypatch.setattr(services, "utcnow", lambda: ahead)
+    assert services.requeue_lost(database, 60) == []

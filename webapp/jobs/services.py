@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.core.errors import InputError, Problem, ServiceUnavailable
@@ -78,6 +78,18 @@ class Submission:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _heartbeat_clock(session):
+    """What a heartbeat is stamped with, and stale ones are judged by: the database's clock on
+    PostgreSQL, whose workers may run on several hosts whose clocks differ (a host seconds ahead
+    would see live jobs as stale); this host's on SQLite, which is one host's file anyway."""
+    return func.now() if session.get_bind().dialect.name == "postgresql" else utcnow()
+
+
+def _heartbeat_now(session) -> datetime:
+    clock = _heartbeat_clock(session)
+    return session.scalar(select(clock)) if not isinstance(clock, datetime) else clock
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -241,7 +253,8 @@ def claim(database, job_id: str, worker: str) -> Job | None:
     now = utcnow()
     with database.session() as session:
         claimed = session.execute(update(Job).where(Job.id == job_id, Job.state == "queued").values(
-            state="running", worker_id=worker, heartbeat_at=now, attempts=Job.attempts + 1)).rowcount
+            state="running", worker_id=worker, heartbeat_at=_heartbeat_clock(session),
+            attempts=Job.attempts + 1)).rowcount
         if not claimed:
             return None
         job = session.get(Job, job_id)
@@ -256,10 +269,11 @@ def _mine(job_id: str, worker: str):
 
 def progress(database, job_id: str, worker: str, rows_done: int, rows_total: int | None = None) -> None:
     """Write progress (and the heartbeat); `JobStopped` if the job is no longer this worker's."""
-    values = {"rows_done": rows_done, "heartbeat_at": utcnow()}
+    values = {"rows_done": rows_done}
     if rows_total is not None:
         values["rows_total"] = rows_total
     with database.session() as session:
+        values["heartbeat_at"] = _heartbeat_clock(session)
         if session.execute(update(Job).where(*_mine(job_id, worker)).values(**values)).rowcount:
             return
         state = session.scalar(select(Job.state).where(Job.id == job_id))
@@ -278,7 +292,8 @@ def seal(database, job_id: str, worker: str) -> None:
 
 def heartbeat(database, job_id: str, worker: str) -> bool:
     with database.session() as session:
-        return bool(session.execute(update(Job).where(*_mine(job_id, worker)).values(heartbeat_at=utcnow())).rowcount)
+        return bool(session.execute(update(Job).where(*_mine(job_id, worker)).values(
+            heartbeat_at=_heartbeat_clock(session))).rowcount)
 
 
 def set_batch(database, job_id: str, worker: str, batch_id: str) -> None:
@@ -331,9 +346,9 @@ def _worker_gone(worker: str | None, host: str) -> bool:
 def requeue_lost(database, stale_seconds: float) -> list[str]:
     """Jobs running on no live worker — its heartbeat older than `stale_seconds`, or its process on
     this host gone — back to queued. Returns their ids, to enqueue again."""
-    cutoff, host = utcnow() - timedelta(seconds=stale_seconds), socket.gethostname()
-    lost = []
+    host, lost = socket.gethostname(), []
     with database.session() as session:
+        cutoff = _heartbeat_now(session) - timedelta(seconds=stale_seconds)
         found = session.execute(select(Job.id, Job.state, Job.worker_id, Job.heartbeat_at)
                                 .where(Job.state.in_(WORKING))).all()
         for job_id, state, worker_id, heartbeat_at in found:
