@@ -523,8 +523,7 @@ def records_purge_command(as_of, force):
     Also writes the Loan_ID index of any batch whose indexing was interrupted."""
     from datetime import UTC, datetime
 
-    from webapp.records import index_pending, purge
-    from webapp.records.services import DEFAULT_RETENTION_MONTHS
+    from webapp.records import DEFAULT_RETENTION_MONTHS, index_pending, purge
 
     months = current_app.config["RECORD_RETENTION_MONTHS"]
     if not force and as_of is not None and as_of.date() > datetime.now(UTC).date():

@@ -31,7 +31,7 @@ class User(Base):
     # The name batches, jobs, results and events know this account by, where it is not the email:
     # a later holder of a reissued address is `email#2`, so the record never mixes two people; a
     # retired account keeps the address it acted under here (its email is then freed).
-    actor: Mapped[str | None] = mapped_column(String(330))
+    actor: Mapped[str | None] = mapped_column(String(200))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_users_sso_identity", "sso_issuer", "sso_subject", unique=True),

@@ -164,11 +164,17 @@ def set_role(session: Session, email: str, role: str, actor: str, client: str = 
 def disable_user(session: Session, email: str, actor: str, client: str = "") -> User:
     user = get_user(session, email)
     _keep_an_admin(session, user, "disable")
-    user.disabled = True
-    bump_credentials(session)
-    _revoke_sessions(session, user)  # a disabled user is signed out everywhere
+    _disable(session, user)
     record(session, actor, "user_disabled", user.email, client)
     return user
+
+
+def _disable(session: Session, user: User) -> None:
+    """Disabled, signed out everywhere; every worker forgets what it remembers of the account's keys
+    and sessions (a disabled user's keys stop working)."""
+    user.disabled = True
+    _revoke_sessions(session, user)
+    bump_credentials(session)
 
 
 def enable_user(session: Session, email: str, actor: str, client: str = "") -> User:
@@ -195,11 +201,10 @@ def retire_user(session: Session, email: str, actor: str, client: str = "") -> U
     _keep_an_admin(session, user, "retire")
     now = utcnow()
     user.actor, user.email = user.acts_as, f"{RETIRED_PREFIX}{user.id}:{user.email}"[:320]
-    user.disabled, user.retired_at = True, now
+    user.retired_at = now
     for key in keys_of(session, user.id):
         key.revoked_at = key.revoked_at or now
-    _revoke_sessions(session, user)
-    bump_credentials(session)  # every worker forgets the account's keys and sessions
+    _disable(session, user)
     record(session, actor, "user_retired", f"{user.actor} (account {user.id})", client)
     return user
 
@@ -294,9 +299,7 @@ def disable_without_role(session: Session, identity: tuple[str, str], client: st
         _keep_an_admin(session, user, "disable")
     except AccountError:
         return None
-    user.disabled = True
-    _revoke_sessions(session, user)
-    bump_credentials(session)  # every worker forgets its keys and sessions
+    _disable(session, user)
     record(session, "oidc", "user_disabled", f"{user.acts_as}: in no mapped group at sign-in", client)
     return user
 

@@ -84,12 +84,16 @@ def _heartbeat_clock(session):
     """What a heartbeat is stamped with, and stale ones are judged by: the database's clock on
     PostgreSQL, whose workers may run on several hosts whose clocks differ (a host seconds ahead
     would see live jobs as stale); this host's on SQLite, which is one host's file anyway."""
-    return func.now() if session.get_bind().dialect.name == "postgresql" else utcnow()
+    return func.now() if _shared_clock(session) else utcnow()
 
 
 def _heartbeat_now(session) -> datetime:
-    clock = _heartbeat_clock(session)
-    return session.scalar(select(clock)) if not isinstance(clock, datetime) else clock
+    """`_heartbeat_clock`'s time now, as a value."""
+    return session.scalar(select(func.now())) if _shared_clock(session) else utcnow()
+
+
+def _shared_clock(session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def _aware(moment: datetime | None) -> datetime | None:

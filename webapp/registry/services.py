@@ -144,14 +144,14 @@ class ModelRegistry:
             row = self._version(s, version)
             location, sha256, card = row.location, row.sha256, row.card
         path = self.store.local_path(location)
-        if file_sha256(path) != sha256:  # the store was written behind our back
+        differs = _stored_difference(path, sha256, card)  # the store was written behind our back
+        if differs == "artifact":
             raise ModelLoadError(f"The stored artifact of model version {version} at {location} does not match "
                                  "its registered SHA-256; restore it from the registry's source.")
-        model = load_model(path)
-        if model.card != card:  # a threshold or a reason edited in the store's card decides as much as the file
+        if differs == "card":
             raise ModelLoadError(f"The stored card of model version {version} at {location} differs from the card "
                                  "registered with it; restore it from the registry's source.")
-        return model
+        return load_model(path)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -342,11 +342,11 @@ class ModelRegistry:
         if row.status != APPROVED:
             raise Refused(f"Version {version} is {row.status}; only an approved version can serve.",
                           code="not-approved")
-        path = self.store.local_path(row.location)
-        if file_sha256(path) != row.sha256:
+        differs = _stored_difference(self.store.local_path(row.location), row.sha256, row.card)
+        if differs == "artifact":
             raise Refused(f"The stored artifact of version {version} does not match its registered SHA-256; "
                           "restore it before it serves.", code="artifact-changed", status=409)
-        if _stored_card(path) != row.card:  # as `_load` checks: a card edited in the store decides too
+        if differs == "card":
             raise Refused(f"The stored card of version {version} differs from the card registered with it; "
                           "restore it before it serves.", code="artifact-changed", status=409)
         return row
@@ -379,11 +379,16 @@ class ModelRegistry:
         s.flush()
 
 
-def _stored_card(path) -> dict | None:
+def _stored_difference(path, sha256: str, card: dict) -> str | None:
+    """What of a version in the store is not as registered: "artifact" (its SHA-256), "card" (a
+    threshold or a reason edited there decides as much as the file), or None."""
+    if file_sha256(path) != sha256:
+        return "artifact"
     try:
-        return json.loads(card_path(Path(path)).read_text(encoding="utf-8"))
+        stored = json.loads(card_path(Path(path)).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        stored = None
+    return "card" if stored != card else None
 
 
 def _sha(card: dict) -> str:

@@ -18,7 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("users") as users:
-        users.add_column(sa.Column("actor", sa.String(330), nullable=True))
+        users.add_column(sa.Column("actor", sa.String(200), nullable=True))
         users.add_column(sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True))
         users.create_index("ix_users_actor", ["actor"], unique=True)
 
