@@ -156,3 +156,20 @@ def test_score_command_records_the_purpose_it_is_given(runner, app, tmp_path):
     with app.extensions["database"].session() as session:
         purposes = session.scalars(select(Batch.purpose).order_by(Batch.created_at)).all()
     assert purposes == ["analysis", "decision"]
+
+
+def test_score_command_writes_no_decisions_when_the_record_cannot_be_written(runner, app, tmp_path, monkeypatch):
+    import errno
+
+    from tests import factories
+    from webapp.records import recorder
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(recorder, "publish", disk_full)
+    source = tmp_path / "batch.csv"
+    factories.applications(5).to_csv(source, index=False)
+    result = runner.invoke(args=["score", str(source)])
+    assert result.exit_code != 0 and "no space left on device" in result.output
+    assert not (tmp_path / "batch-predictions.csv").exists()  # no answer without its record

@@ -37,14 +37,14 @@ def score_dataset(location: str, output: str, model, options: Options, *, engine
             _record(results, recorder, "parquet" if any(u.lower().endswith((".parquet", ".pq")) for u in urls)
                     else "csv")
         summary = merge_summaries(results)
-        assemble(results, output, options, summary, model)
-        if recorder is not None:
+        if recorder is not None:  # recorded before any decision reaches the output: never one without the other
             report = summary.to_dict()
             report["batch_id"] = recorder.batch_id
             recorder.complete(report)
+        assemble(results, output, options, summary, model)
         return summary
     except BaseException as exc:
-        if recorder is not None:
+        if recorder is not None and not recorder.completed:  # a recorded batch stays recorded if the output fails
             recorder.fail(getattr(exc, "code", None) if isinstance(getattr(exc, "code", None), str)
                           else type(exc).__name__)
         raise

@@ -139,6 +139,11 @@ class Recorder:
             if index_later:
                 self.start_indexing()
 
+    @property
+    def completed(self) -> bool:
+        """The batch is published (a later failure elsewhere must not mark it failed)."""
+        return self._closed and not self._failed
+
     def start_indexing(self) -> None:
         """Start writing a completed batch's index on a thread, once (a no-op for other batches)."""
         if self._index_seq is None or self._indexer is not None:

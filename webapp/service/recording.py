@@ -135,7 +135,7 @@ def _faults_as_answers():
         yield
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable("The decision record cannot be written right now "
-                                  f"({type(exc.orig or exc).__name__}); nothing was scored. Try again later.") from None
+                                  f"({type(exc.orig or exc).__name__}); no decision was given. Try again later.") from None
     except OSError as exc:
         reason = (exc.strerror or type(exc).__name__).lower()
         raise DatabaseUnavailable(f"The decision record cannot be written right now ({reason}); the batch was "
@@ -192,6 +192,10 @@ class BatchRecording:
     @property
     def batch_id(self) -> str:
         return self._recorder.batch_id
+
+    @property
+    def completed(self) -> bool:
+        return self._recorder is not None and self._recorder.completed
 
     def add(self, chunk: ScoredChunk) -> None:
         self.add_rows(few_decision_rows(chunk) if len(chunk) <= tables.SMALL_ROWS else decision_rows(chunk))
