@@ -81,3 +81,22 @@ def test_faults_are_storage_faults(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(StorageFault):
         ResultStore(tmp_path / "f", ttl_seconds=60).create(lambda out: {}, {})
+
+
+def test_a_full_disk_while_the_api_writes_its_answer_gives_503_and_a_failed_batch(app, monkeypatch):
+    from webapp.records.models import Batch
+    from webapp.service import scoring
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(scoring, "write_result", no_space)
+    client = signed_in_client(app)
+    body = factories.applications(5, seed=3).to_csv(index=False).encode()
+    response = client.post("/api/v1/score", data={"file": (io.BytesIO(body), "a.csv")},
+                           headers={"Accept": "text/csv"}, content_type="multipart/form-data")
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    assert response.get_json()["code"] == "storage-unavailable"
+    assert "no space left on device" in response.get_json()["detail"]
+    with app.extensions["database"].session() as session:
+        assert [b.status for b in session.query(Batch)] == ["failed"]
