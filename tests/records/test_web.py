@@ -58,7 +58,8 @@ def test_batches_paged_and_filtered(db_app, recorded):
 
 
 @pytest.mark.parametrize("query", ["page=%C2%B2", "per_page=%C2%B2", "page=99999999999999999999999", "page=-1",
-                                   "purpose=bogus"])
+                                   "purpose=bogus", "since=0001-01-01T00:00:00%2B01:00",
+                                   "until=9999-12-31T23:59:59-05:00"])
 def test_unreadable_paging_and_filters_answer_400(db_app, query):
     bad = auditor(db_app).get(f"/api/v1/batches?{query}")
     assert (bad.status_code, bad.mimetype, bad.json["code"]) == (400, "application/problem+json", "bad-query")

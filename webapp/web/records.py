@@ -15,7 +15,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from webapp.jobs import list_jobs
 from webapp.service.recording import records_store as store_for
-from webapp.records import PURPOSES, RecordError, decisions_for, get_batch, list_batches
+from webapp.records import PURPOSES, RecordError, as_datetime, decisions_for, get_batch, list_batches
 from webapp.web import auth
 from webapp.web.problems import problem
 
@@ -49,9 +49,13 @@ def _moment(name: str) -> datetime | date | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        moment = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        as_datetime(moment)  # in UTC: the first or last hours of years 1 and 9999 overflow
     except ValueError:
         raise BadQuery(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    except OverflowError:
+        raise BadQuery(f"{name} must be a time between the years 1 and 9999 in UTC") from None
+    return moment
 
 
 def _number(value: str | None, default: int, name: str) -> int:
