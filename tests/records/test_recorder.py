@@ -281,3 +281,26 @@ def test_on_sqlite_a_large_index_is_written_in_steps_that_let_other_batches_publ
         assert session.get(Batch, recorder.batch_id).indexed is True
         assert [d["row"] for d in decisions_for(session, "ID6", store=store)] == [7]
     assert verify(database, store=store).ok
+
+
+def test_an_error_after_the_publish_committed_keeps_the_batch_and_its_archive(database, store, archive_kind,
+                                                                               monkeypatch):
+    """PostgreSQL's publish commits by itself: a connection lost after the commit raises, and the
+    batch must stay as recorded (its archive with it), never be marked failed or lose its file."""
+    from sqlalchemy.exc import OperationalError
+
+    published = recorder_module.publish
+
+    def commit_then_lose_the_connection(*args, **kwargs):
+        published(*args, **kwargs)
+        raise OperationalError("COMMIT", {}, ConnectionResetError("connection lost"))
+
+    monkeypatch.setattr(recorder_module, "publish", commit_then_lose_the_connection)
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A", "B"]))
+    with pytest.raises(OperationalError):
+        recorder.complete({})
+    with database.session() as session:
+        assert get_batch(session, recorder.batch_id)["status"] == "complete"
+    assert stored(database, recorder.batch_id, store)["loan_id"].to_pylist() == ["A", "B"]
+    assert verify(database, store=store).ok

@@ -505,7 +505,9 @@ class ArchiveWriter:
         """What the batch row keeps of the archive `close()` published: see `stored_name`."""
         return stored_name(path, self.folder)
 
-    def abandon(self) -> None:
+    def abandon(self, keep_published: bool = False) -> None:
+        """Close and remove what was written. `keep_published`: the archive under its final name stays
+        (its batch may be in the database) and only the partial files go."""
         if self._middling is not None:
             try:
                 self._middling.close()
@@ -518,8 +520,9 @@ class ArchiveWriter:
                 pass
         if self._file is not None:
             self._file.close()
-        # The published ones too: the transaction did not commit.
-        for location in (self.partial, self.path, self.arrow_partial, self.arrow_path):
+        # The published ones too, unless their batch may have committed.
+        for location in ((self.partial, self.arrow_partial) if keep_published else
+                         (self.partial, self.path, self.arrow_partial, self.arrow_path)):
             remove(str(location))
 
 

@@ -193,10 +193,19 @@ class Recorder:
         self._check_open()
         self._closed = self._failed = True
         self._pipeline.drain(raise_error=False)
-        self._writer.abandon()
-        with self.database.session() as session:
-            if session.get(Batch, self.batch_id) is None:
+        try:
+            with self.database.session() as session:
+                if session.get(Batch, self.batch_id) is not None:
+                    # Published after all: PostgreSQL's publish commits by itself, and a connection lost
+                    # after its commit raises too. The archive is the record's: keep it.
+                    log.warning("batch %s was recorded before the error that followed it", self.batch_id)
+                    self._writer.abandon(keep_published=True)
+                    return
+                self._writer.abandon()
                 session.add(self._batch("failed", {}, failure_reason=reason[:2000]))
+        except BaseException:
+            self._writer.abandon(keep_published=True)  # the database cannot say whether the batch is in it
+            raise
 
     def _check_open(self) -> None:
         if self._closed:
