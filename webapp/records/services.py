@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, null, select, union_all
 from sqlalchemy.orm import Session
 
 from webapp.db import Database
@@ -106,16 +106,21 @@ def list_batches(session: Session, *, since: datetime | date | None = None, unti
 def decisions_for(session: Session, loan_id: str, *, actor: str | None = None, store=None) -> list[dict]:
     """Every complete decision for `loan_id`, newest first (by `actor` only, when given). `store`:
     the records store as configured now (`RECORDS_URL`), where the batch rows' archive names lead."""
-    query = (select(Batch, DecisionIndex.row).join(DecisionIndex, DecisionIndex.batch_seq == Batch.seq)
-             .where(DecisionIndex.loan_key == loan_key(loan_id), Batch.status == "complete"))
+    indexed = (select(Batch.id, DecisionIndex.row).join(DecisionIndex, DecisionIndex.batch_seq == Batch.seq)
+               .where(DecisionIndex.loan_key == loan_key(loan_id), Batch.status == "complete"))
+    pending = select(Batch.id, null().label("row")).where(Batch.status == "complete", Batch.indexed.is_(False))
     if actor is not None:  # "" is no one, never everyone
-        query = query.where(Batch.actor == actor)
-    rows_by_batch: dict[str, tuple[Batch, list[int] | None]] = {}
-    for batch, row in session.execute(query):
-        rows_by_batch.setdefault(batch.id, (batch, []))[1].append(row)
-    pending = select(Batch).where(Batch.status == "complete", Batch.indexed.is_(False))
-    for batch in session.execute(pending.where(Batch.actor == actor) if actor is not None else pending).scalars():
-        rows_by_batch[batch.id] = (batch, None)  # not indexed yet: its archive is read whole
+        indexed, pending = indexed.where(Batch.actor == actor), pending.where(Batch.actor == actor)
+    # One statement, so one snapshot on PostgreSQL too: read as two, a batch whose index committed
+    # between them was in neither.
+    rows_by_id: dict[str, list[int] | None] = {}
+    for batch_id, row in session.execute(union_all(indexed, pending)):
+        if row is None:
+            rows_by_id[batch_id] = None  # not indexed yet: its archive is read whole
+        elif rows_by_id.get(batch_id, []) is not None:
+            rows_by_id.setdefault(batch_id, []).append(row)
+    batches = session.scalars(select(Batch).where(Batch.id.in_(rows_by_id))).all() if rows_by_id else []
+    rows_by_batch = {batch.id: (batch, rows_by_id[batch.id]) for batch in batches}
     found = []
     for batch, rows in rows_by_batch.values():
         table = _read(session, batch, store, rows)
