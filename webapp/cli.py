@@ -469,8 +469,10 @@ def records_head_command():
               "elsewhere: the chain must still hold it (no batch removed or rewritten up to it).")
 @click.option("--as-of", type=DATE, help="Check that every purged batch was due as of this date (default: today; "
               "a purge forced as of a later date verifies only as of that date).")
+@click.option("--accept-unchecked-deletions", is_flag=True, help="Pass deletion entries that keep no header "
+              "(made by purges before migration 0011, which are known to have run here): only their link is checked.")
 @with_appcontext
-def records_verify_command(batch_id, anchor, as_of):
+def records_verify_command(batch_id, anchor, as_of, accept_unchecked_deletions):
     """Recompute every batch's digest and the chain, and compare each batch's Loan_ID index with its
     decisions; exit 1 naming the first batch that differs and each batch whose index differs. A
     purged batch's entry must make its digest, and the batch must have been past
@@ -480,7 +482,8 @@ def records_verify_command(batch_id, anchor, as_of):
     with _record_errors():
         anchored = ChainHead.parse(anchor) if anchor else None
     report = verify(_database(), batch_id, store=_store(), anchor=anchored, as_of=as_of,
-                    retention_months=current_app.config["RECORD_RETENTION_MONTHS"])
+                    retention_months=current_app.config["RECORD_RETENTION_MONTHS"],
+                    accept_unchecked_deletions=accept_unchecked_deletions)
     for bad, problem in report.index_problems.items():
         click.echo(f"index of batch {bad} differs from its decisions: {problem} "
                    f"(derived data: rebuild it with `flask records reindex --batch {bad}`)", err=True)
@@ -489,9 +492,11 @@ def records_verify_command(batch_id, anchor, as_of):
                    f"({', '.join(map(str, report.stray_index[:10]))}): `flask records reindex` removes them", err=True)
     if report.unchecked_deletions:
         shown = ", ".join(report.unchecked_deletions[:10]) + (" …" if len(report.unchecked_deletions) > 10 else "")
-        click.echo(f"{len(report.unchecked_deletions)} deletion entr(ies) keep no header, so only their link was "
+        verdict = ("accepted" if accept_unchecked_deletions else
+                   "not accepted: if purges before migration 0011 ran here, pass --accept-unchecked-deletions")
+        click.echo(f"{len(report.unchecked_deletions)} deletion entr(ies) keep no header, so only their link can be "
                    f"checked ({shown}): purges before migration 0011 made such entries; where none ran, each is "
-                   "a batch removed by hand", err=True)
+                   f"a batch removed by hand ({verdict})", err=True)
     if report.first_bad is not None:
         where = report.first_bad if report.first_bad.startswith("seq ") else f"batch {report.first_bad}"
         click.echo(f"{where}: {report.problem}", err=True)

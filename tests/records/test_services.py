@@ -448,3 +448,24 @@ def test_a_deletion_entry_whose_header_was_changed_is_found(database, store, rec
         entry.header = entry.header.replace('"rows":1', '"rows":2')
     report = verify(database, store=store, as_of=as_of)
     assert report.first_bad == ids[0] and "not the batch it stands for" in report.problem
+
+
+def test_a_deletion_entry_without_a_header_fails_verify_unless_such_entries_are_accepted(database, store, record):
+    """Only purges before migration 0011 wrote entries without a header; anyone else's is a batch
+    removed by hand, which verify cannot check beyond its link."""
+    ids = [record(decisions(["A"])) for _ in range(3)]
+    as_of = months_before(datetime.now(UTC), -25) + timedelta(minutes=1)
+    purge(database, as_of=as_of, store=store)
+    with database.session() as session:
+        session.query(Deletion).filter_by(batch_id=ids[1]).one().header = None
+    report = verify(database, store=store, as_of=as_of)
+    assert report.unchecked_deletions == [ids[1]] and not report.ok
+    assert verify(database, store=store, as_of=as_of, accept_unchecked_deletions=True).ok
+
+
+def test_a_changed_digest_version_is_named_not_a_crash(database, store, record):
+    ids = [record(decisions(["A"])) for _ in range(2)]
+    with database.session() as session:
+        session.get(Batch, ids[1]).digest_version = "v9"
+    report = verify(database, store=store)
+    assert report.first_bad == ids[1] and "digest version 'v9'" in report.problem

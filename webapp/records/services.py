@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from webapp.db import Database
 from webapp.records import archive, index
-from webapp.records.digest import GENESIS, DataDigest, batch_digest, loan_key, version_of
+from webapp.records.digest import GENESIS, VERSIONS, DataDigest, batch_digest, loan_key, version_of
 from webapp.records.models import Batch, DecisionIndex, Deletion
 from webapp.records.recorder import header_of, iso, utcnow
 
@@ -257,12 +257,15 @@ class VerifyReport:
     index_problems: dict[str, str] = field(default_factory=dict)
     stray_index: list[int] = field(default_factory=list)  # chain positions with index rows but no batch
     # Deletion entries without the header that checks them: only purges before migration 0011 made
-    # such entries, so where none ran, every one listed here is a batch removed by hand.
+    # such entries, so where none ran, every one listed here is a batch removed by hand. They fail
+    # the check unless accepted (`accept_unchecked_deletions`: such purges are known to have run).
     unchecked_deletions: list[str] = field(default_factory=list)
+    unchecked_deletions_accepted: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.first_bad is None and not self.index_problems and not self.stray_index
+        return (self.first_bad is None and not self.index_problems and not self.stray_index
+                and (not self.unchecked_deletions or self.unchecked_deletions_accepted))
 
 
 @dataclass(frozen=True)
@@ -299,14 +302,17 @@ def chain_head(database: Database) -> ChainHead | None:
 
 def verify(database: Database, batch_id: str | None = None, *, store=None,
            anchor: ChainHead | None = None, as_of: datetime | date | None = None,
-           retention_months: int = DEFAULT_RETENTION_MONTHS) -> VerifyReport:
+           retention_months: int = DEFAULT_RETENTION_MONTHS,
+           accept_unchecked_deletions: bool = False) -> VerifyReport:
     """Recompute each complete batch's digest from its archive and its link to the one before it
     (a purged batch's deletion entry stands in for it: its digest is recomputed from the header it
     keeps, and the batch must have been due for purging as of `as_of`, today by default, after
     `retention_months`); stop at the first that differs. Each indexed batch's index rows are compared
     with its decisions' (key, row) pairs on the way; an index that differs is reported and the
-    chain's check goes on. `anchor`, a head kept elsewhere: the chain must still hold it, at its place."""
-    report = VerifyReport()
+    chain's check goes on. `anchor`, a head kept elsewhere: the chain must still hold it, at its place.
+    Deletion entries that keep no header (purges before migration 0011) fail the check unless
+    `accept_unchecked_deletions`."""
+    report = VerifyReport(unchecked_deletions_accepted=accept_unchecked_deletions)
     # At most Regulation B's 25 months: batches purged lawfully before the setting was raised still verify.
     due_before = months_before(as_datetime(as_of or utcnow()), min(retention_months, DEFAULT_RETENTION_MONTHS))
     # A read: on SQLite it never holds the write lock, so scoring goes on while a long check runs (under
@@ -378,6 +384,8 @@ def _check(session: Session, kind: str, entry, previous: str, store,
         return _deletion_problem(entry, due_before), None
     if entry.status != "complete":  # only complete batches are chained: lookups and exports skip others
         return f"its status was changed to {entry.status!r} (a chained batch is complete)", None
+    if version_of(entry) not in VERSIONS:
+        return f"its digest version {version_of(entry)!r} is none this code makes (the field was changed)", None
     try:
         location = _location(session, entry.archive, store)
         data_digest, expected = _read_archive(location, entry.archive_data, pairs=entry.indexed,
@@ -401,6 +409,8 @@ def _deletion_problem(entry: Deletion, due_before: datetime) -> str | None:
     if entry.header is None:
         return None
     version = entry.digest_version or "v1"
+    if version not in VERSIONS:
+        return f"its digest version {version!r} is none this code makes (the entry was changed by hand)"
     if batch_digest(entry.prev_digest, entry.header, entry.data_digest, version) != entry.digest:
         return "its deletion entry is not the batch it stands for (the entry was made or changed by hand)"
     created = as_datetime(datetime.fromisoformat(json.loads(entry.header)["created_at"].replace("Z", "+00:00")))
