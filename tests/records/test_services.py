@@ -59,7 +59,8 @@ def test_a_lookup_by_actor_and_of_an_unknown_id(database, store, record):
         assert list_batches(session, actor="")["total"] == 0
 
 
-def test_a_batch_of_someone_else_and_a_purged_one_are_not_found_by_an_owner(database, store, record):
+def test_a_batch_of_someone_else_is_not_found_by_an_owner_and_a_purged_one_is_gone_to_its_own(database, store,
+                                                                                             record):
     mine, theirs = record(decisions(["A"]), actor="alice"), record(decisions(["B"]), actor="bob")
     with database.session() as session:
         session.get(Batch, theirs).created_at = datetime(2020, 1, 1, tzinfo=UTC)
@@ -68,8 +69,10 @@ def test_a_batch_of_someone_else_and_a_purged_one_are_not_found_by_an_owner(data
         assert get_batch(session, mine, owner="alice")["actor"] == "alice"
         with pytest.raises(BatchNotFound):
             get_batch(session, mine, owner="bob")
-        with pytest.raises(BatchNotFound):  # the deletion entry keeps no actor: it could be anyone's
+        with pytest.raises(BatchPurged):  # the deletion entry's header names whose it was
             get_batch(session, theirs, owner="bob")
+        with pytest.raises(BatchNotFound):
+            get_batch(session, theirs, owner="alice")
         with pytest.raises(BatchPurged):
             get_batch(session, theirs)
 

@@ -156,7 +156,7 @@ def test_a_newcomer_given_a_retired_leavers_address_sees_none_of_the_leavers_rec
     assert actors == {theirs: "ann@bank.example", mine: "ann@bank.example#2"}  # the record never mixes them
 
 
-def test_a_purged_batch_answers_410_only_to_those_who_see_every_batch(db_app, recorded):
+def test_a_purged_batch_answers_410_to_its_owner_and_those_who_see_every_batch_404_to_others(db_app, recorded):
     from datetime import datetime, timedelta
 
     batch_id = recorded(decisions(["LP9"]), actor="bob@bank.example")
@@ -166,6 +166,8 @@ def test_a_purged_batch_answers_410_only_to_those_who_see_every_batch(db_app, re
     assert ann.get(f"/api/v1/batches/{batch_id}").status_code == 404  # never "it existed, and when it went"
     assert ann.get(f"/api/v1/batches/{batch_id}/notices.csv").status_code == 404
     assert auditor(db_app).get(f"/api/v1/batches/{batch_id}").status_code == 410
+    bob = signed_in_client(db_app, "bob@bank.example", "analyst")
+    assert bob.get(f"/api/v1/batches/{batch_id}").status_code == 410  # their own: gone, not unknown
 
 
 def test_an_archive_that_cannot_be_read_answers_503_never_a_partial_record(db_app, recorded, monkeypatch, tmp_path):

@@ -9,12 +9,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import select
 
 from webapp.db import Database
 from webapp.records import archive
-from webapp.records.models import Batch, Deletion
-from webapp.records.services import BatchNotFound, BatchPurged
+from webapp.records.services import complete_batch
 
 TOLERANCE = 1e-12
 ScoreFrame = Callable[[pd.DataFrame], pa.Table]
@@ -34,12 +32,7 @@ class ReplayReport:
 def replay(database: Database, batch_id: str, score_frame: ScoreFrame, *, store=None) -> ReplayReport:
     """Re-score the batch's stored inputs; `store`: the records store as configured now."""
     with database.session() as session:
-        batch = session.get(Batch, batch_id)
-        if batch is None or batch.status != "complete":
-            purged = session.execute(select(Deletion.id).where(Deletion.batch_id == batch_id)).first()
-            if purged:
-                raise BatchPurged(f"Batch {batch_id} was purged (retention).")
-            raise BatchNotFound(f"There is no complete batch {batch_id}.")
+        batch = complete_batch(session, batch_id)
         path, data = batch.archive, batch.archive_data
     recorded = archive.read(archive.locate(path, store, database.url), data)
     if recorded.num_rows == 0:  # nothing was decided, nothing to re-score

@@ -70,18 +70,37 @@ def batch_fields(batch: Batch) -> dict:
 
 def get_batch(session: Session, batch_id: str, *, owner: str | None = None) -> dict:
     """A batch's fields and its summary; `BatchNotFound` or `BatchPurged` otherwise. With `owner`,
-    a batch someone else ran is `BatchNotFound`, as if it did not exist — and so is a purged one
-    (fail closed: whose it was is not looked up in what the purge kept; only those who see every
-    batch learn that it existed)."""
+    a batch someone else ran is `BatchNotFound`, as if it did not exist; a purged one is
+    `BatchPurged` to its owner as the entry's header names them (an entry without one tells no one
+    but those who see every batch that it existed)."""
     batch = session.get(Batch, batch_id)
     if batch is None:
         deletion = session.execute(select(Deletion).where(Deletion.batch_id == batch_id)).scalar_one_or_none()
-        if deletion is not None and owner is None:
+        if deletion is not None and (owner is None or _purged_actor(deletion) == owner):
             raise BatchPurged(f"Batch {batch_id} was purged on {iso(deletion.purged_at)[:10]} (retention).")
         raise BatchNotFound(f"There is no batch {batch_id}.")
     if owner is not None and batch.actor != owner:
         raise BatchNotFound(f"There is no batch {batch_id}.")
     return {**batch_fields(batch), "summary": json.loads(batch.summary)}
+
+
+def complete_batch(session: Session, batch_id: str) -> Batch:
+    """The complete batch `batch_id` (its row), else `BatchPurged` or `BatchNotFound`: for commands,
+    which see every batch."""
+    batch = session.get(Batch, batch_id)
+    if batch is None or batch.status != "complete":
+        if session.execute(select(Deletion.id).where(Deletion.batch_id == batch_id)).first():
+            raise BatchPurged(f"Batch {batch_id} was purged (retention).")
+        raise BatchNotFound(f"There is no complete batch {batch_id}.")
+    return batch
+
+
+def _purged_actor(deletion: Deletion) -> str | None:
+    """Who ran a purged batch, from the header its deletion entry keeps (None without one)."""
+    try:
+        return json.loads(deletion.header)["actor"] if deletion.header else None
+    except (ValueError, KeyError, TypeError):  # an entry changed by hand: verify names it
+        return None
 
 
 def list_batches(session: Session, *, since: datetime | date | None = None, until: datetime | date | None = None,

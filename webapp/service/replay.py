@@ -16,8 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webapp.records import archive
-from webapp.records.models import Batch
-from webapp.records.services import BatchNotFound, RecordError
+from webapp.records.services import RecordError, complete_batch
 from webapp.service.options import ScoringOptions
 from webapp.service.recording import decision_rows
 from webapp.service.scoring import open_scoring
@@ -73,9 +72,7 @@ class RecordedScorer:
 
     def for_batch(self, batch_id: str) -> ScoreFrame:
         with self.database.session() as session:
-            batch = session.get(Batch, batch_id)
-            if batch is None:
-                raise BatchNotFound(f"There is no complete batch {batch_id}.")
+            batch = complete_batch(session, batch_id)
             version, recorded = batch.model_version, json.loads(batch.options or "{}")
             decided_by = (batch.model_sha256, float(batch.threshold))
             location, data = archive.locate(batch.archive, self.store, self.database.url), batch.archive_data
