@@ -189,3 +189,16 @@ def test_integers_written_as_text_are_read_as_pandas_reads_them_to_the_sign_of_z
     expected = np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
     parsed, unparsed = _parse_numbers(pd.Series(values, dtype=object))
     assert parsed.tobytes() == expected.tobytes() and not unparsed.any()
+
+
+@pytest.mark.parametrize("spec", [{"kind": "number", "maximum": 1000.0}, {"kind": "number"}, {"kind": "flag"}],
+                         ids=["number with a maximum", "number", "flag"])
+def test_each_number_rule_says_the_same_of_a_column_and_of_its_values_one_by_one(spec):
+    """A few rows are checked value by value (a single record's path), more as a column: each rule
+    keeps both forms side by side, and they must agree on every kind of value."""
+    from webapp.core.validation import number_rules
+
+    values = np.array([np.nan, np.inf, -np.inf, -1.0, -0.0, 0.0, 0.5, 1.0, 2.0, 999.9, 1000.0, 1000.1, 1e300])
+    for rule in number_rules(spec):
+        with np.errstate(invalid="ignore"):
+            assert rule.breaks(values, spec).tolist() == [rule.breaks_one(v, spec) for v in values.tolist()]
