@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import threading
 import time
@@ -86,6 +87,8 @@ def main() -> None:
     print(f"all answered in {wall:.1f} s ({args.uploads * args.rows / wall:,.0f} rows/s); each {times[0]:.1f}-"
           f"{times[-1]:.1f} s; peak RSS {largest:.0f} MB in the largest process, peak PSS {peak_total[0]:.0f} MB "
           "all processes together")
+    if any(status != 200 for status in statuses):
+        sys.exit("not every upload was answered 200 (issue 26: no 5xx)")
 
 
 def multipart_small(headers: dict) -> tuple[bytes, dict]:

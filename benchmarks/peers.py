@@ -106,8 +106,13 @@ def main() -> None:
     machine = f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}"
     started = datetime.now(UTC).isoformat(timespec="seconds")
 
-    def measure(name, server, single_path, single_body, headers, upload, parse):
+    singles = {}
+
+    def measure(name, server, single_path, single_body, headers, upload, parse, single_parse=None):
         row = {"server": name}
+        if single_parse is not None:  # the single-record API answers as the file API does
+            singles[name] = single_parse(request(server.port, "POST", single_path, single_body,
+                                                 {**headers, "Content-Type": "application/json"})[0])
         for keep_alive in (True, False):
             figure = single_record(server.port, single_path, single_body, {**headers, "Content-Type":
                                    "application/json"}, args.requests, keep_alive)
@@ -140,7 +145,8 @@ def main() -> None:
             server, headers = ours(worker_class, Path(tmp) / (worker_class or "default"))
             try:
                 measure(name, server, "/api/v1/score", json.dumps(records).encode(), headers,
-                        ours_upload(headers), ours_parse)
+                        ours_upload(headers), ours_parse,
+                        lambda payload: json.loads(payload)["predictions"][0]["Approval_Probability"])
             finally:
                 server.stop()
     if not args.no_peers:
@@ -149,7 +155,8 @@ def main() -> None:
             try:
                 measure("BentoML 1.4", bento, "/predict", json.dumps({"df": records}).encode(), {},
                         lambda server, body: request(server.port, "POST", "/predict_csv", *multipart_file(body)),
-                        lambda payload: np.asarray(json.loads(payload), dtype=float))
+                        lambda payload: np.asarray(json.loads(payload), dtype=float),
+                        lambda payload: json.loads(payload)[0])
             finally:
                 bento.stop()
         else:
@@ -169,6 +176,7 @@ def main() -> None:
     table.append({"server": "naive in-process floor", **{f"{n:,} rows s": round(s, 2) for n, s in floor.items()}})
     # Our CSV rounds probabilities to 4 decimals and leaves rows that fail validation unscored.
     reference = next(iter(answers.values()))
+    mismatched = []
     for name, values in answers.items():
         scored = ~np.isnan(reference)
         same = len(values) == len(reference) and np.allclose(values[scored], reference[scored], rtol=0, atol=5e-5)
@@ -176,6 +184,8 @@ def main() -> None:
         print(f"{name}: {len(values)} answers for loan_test.csv, {int(scored.sum())} compared: "
               + ("the same probabilities (to 4 decimals)" if same else "labels, not probabilities" if labels
                  else "MISMATCH"))
+        if not same and not labels:
+            mismatched.append(name)
     print(f"\n{machine}; {started}; {' '.join(['python -m benchmarks.peers', *sys.argv[1:]])}\n")
     columns = list(table[0])
     print("| " + " | ".join(columns) + " |")
@@ -191,6 +201,14 @@ def main() -> None:
             others = {r["server"]: r[key] for r in table if r is not row and r.get(key)}
             print(f"{row['server']}, {n:,} rows: " + ", ".join(f"{other / row[key]:.2f}x the rows/s of {name}"
                                                              for name, other in others.items()))
+    ours_single = next((value for name, value in singles.items() if name.startswith("ours")), None)
+    for name, value in singles.items():  # ours rounds to 4 decimals
+        same = ours_single is not None and abs(value - ours_single) <= 5e-5
+        print(f"{name}: the single record's probability {value:.6f}" + ("" if same else " MISMATCH"))
+        if not same:
+            mismatched.append(f"{name} (one record)")
+    if mismatched:  # a figure for a server that answers differently compares nothing
+        sys.exit(f"answers differ from ours: {', '.join(mismatched)}")
 
 
 def multipart_bytes(body: bytes) -> tuple[bytes, str]:
