@@ -125,6 +125,14 @@ def test_the_lookup_page_shows_each_decision_with_reasons_and_inputs(db_app, rec
     assert "No decision for nobody" in client.get("/lookup?loan_id=nobody").get_data(as_text=True)
 
 
+def test_the_lookup_page_finds_an_id_as_typed_and_without_the_spaces_around_it(db_app, recorded):
+    recorded(decisions([" LP7 ", "LP7"]))
+    client = auditor(db_app)
+    assert "2 decision(s)" in client.get("/lookup?loan_id=%20LP7%20").get_data(as_text=True)  # both spellings
+    assert "1 decision(s)" in client.get("/lookup?loan_id=LP7%20").get_data(as_text=True)  # pasted with a space
+    assert [d["row"] for d in client.get("/api/v1/decisions?loan_id=%20LP7%20").json["decisions"]] == [1]  # exact
+
+
 def test_an_analyst_sees_only_their_own_records_and_anothers_answer_404(db_app, recorded):
     mine = recorded(decisions(["LP9"]), actor="ann@bank.example")
     theirs = recorded(decisions(["LP9"]), actor="bob@bank.example")

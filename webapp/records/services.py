@@ -122,11 +122,14 @@ def list_batches(session: Session, *, since: datetime | date | None = None, unti
     return {"batches": [batch_fields(b) for b in batches], "page": page, "per_page": per_page, "total": total}
 
 
-def decisions_for(session: Session, loan_id: str, *, actor: str | None = None, store=None) -> list[dict]:
-    """Every complete decision for `loan_id`, newest first (by `actor` only, when given). `store`:
-    the records store as configured now (`RECORDS_URL`), where the batch rows' archive names lead."""
+def decisions_for(session: Session, loan_id: str | tuple[str, ...], *, actor: str | None = None,
+                  store=None) -> list[dict]:
+    """Every complete decision for `loan_id` (or for any of several spellings of it), newest first
+    (by `actor` only, when given). `store`: the records store as configured now (`RECORDS_URL`),
+    where the batch rows' archive names lead."""
+    loan_ids = (loan_id,) if isinstance(loan_id, str) else tuple(dict.fromkeys(loan_id))
     indexed = (select(Batch.id, DecisionIndex.row).join(DecisionIndex, DecisionIndex.batch_seq == Batch.seq)
-               .where(DecisionIndex.loan_key == loan_key(loan_id), Batch.status == "complete"))
+               .where(DecisionIndex.loan_key.in_([loan_key(i) for i in loan_ids]), Batch.status == "complete"))
     pending = select(Batch.id, null().label("row")).where(Batch.status == "complete", Batch.indexed.is_(False))
     if actor is not None:  # "" is no one, never everyone
         indexed, pending = indexed.where(Batch.actor == actor), pending.where(Batch.actor == actor)
@@ -143,7 +146,7 @@ def decisions_for(session: Session, loan_id: str, *, actor: str | None = None, s
     found = []
     for batch, rows in rows_by_batch.values():
         table = _read(session, batch, store, rows)
-        table = table.filter(pc.equal(table["loan_id"], loan_id))  # the key may collide; the ID may not
+        table = table.filter(pc.is_in(table["loan_id"], pa.array(loan_ids, pa.string())))  # keys may collide; IDs not
         found += [_decision(batch, record) for record in table.to_pylist()]
     found.sort(key=lambda d: (d["created_at"], d["batch_id"], -d["row"]), reverse=True)
     return found

@@ -137,12 +137,13 @@ def batches_page():
 
 @bp.get("/lookup")
 def lookup_page():
-    loan_id = (request.args.get("loan_id") or "").strip()
+    typed = request.args.get("loan_id") or ""
+    loan_id = typed.strip()
     found = None
     if loan_id:
         try:
-            with _session() as session:
-                found = decisions_for(session, loan_id, actor=_owner(), store=records_store(current_app))
+            with _session() as session:  # as typed too: an ID recorded with spaces around it is found
+                found = decisions_for(session, (loan_id, typed), actor=_owner(), store=records_store(current_app))
         except RecordError as exc:
             return render_template("error.html", status=exc.status, title=HTTP_STATUS_CODES[exc.status],
                                    detail=str(exc)), exc.status
