@@ -116,6 +116,21 @@ def test_the_batches_page_lists_batches_with_their_counts(db_app, recorded):
     assert "march.csv" in html and batch_id in html and "on hold" in html and "<script" not in html
 
 
+def test_the_batches_page_links_a_batch_to_its_result_while_it_lasts_and_only_for_its_owner(db_app):
+    import io
+    import re
+
+    ann = signed_in_client(db_app, "ann@bank.example", "analyst")
+    body = factories.applications(3).to_csv(index=False).encode()
+    uploaded = ann.post("/", data={"file": (io.BytesIO(body), "a.csv")}, content_type="multipart/form-data")
+    token = re.search(r"/results/([A-Za-z0-9_-]{43})", uploaded.headers["Location"])[1]
+    assert f"/results/{token}" in ann.get("/batches").get_data(as_text=True)
+    assert f"/results/{token}" not in auditor(db_app).get("/batches").get_data(as_text=True)  # not theirs to open
+    results = db_app.extensions["results"]
+    results.clock = lambda: 10 ** 12  # long after the result's time to live
+    assert f"/results/{token}" not in ann.get("/batches").get_data(as_text=True)
+
+
 def test_the_lookup_page_shows_each_decision_with_reasons_and_inputs(db_app, recorded):
     recorded(decisions(["LP9", "LP8"], probabilities=[0.3, 0.9]))
     client = auditor(db_app)

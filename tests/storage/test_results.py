@@ -102,3 +102,16 @@ def test_purge_removes_what_a_killed_worker_left_once_it_is_old(store, tmp_path)
     store.purge()
     assert not any(p.exists() for p in leftovers)
     assert store.get(kept).csv_path.exists()
+
+
+def test_a_recorded_batch_leads_to_its_result_while_the_result_lasts(store, clock, tmp_path):
+    batch_id = "0123456789abcdef" * 2
+    token = store.create(lambda out: out.write(b"Loan_ID\r\n") and {"rows": 0, "batch_id": batch_id}, {})
+    assert store.for_batch(batch_id).token == token
+    assert store.for_batch("../" + batch_id) is None and store.for_batch("f" * 32) is None
+    clock.now += 3601
+    assert store.for_batch(batch_id) is None  # expired with its result
+    os.utime(tmp_path / f"{batch_id}.batch", (0, 0))  # written long ago
+    clock.now = 10 ** 10
+    store.purge()
+    assert not (tmp_path / f"{batch_id}.batch").exists()

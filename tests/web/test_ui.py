@@ -74,7 +74,7 @@ def test_excel_upload(client):
 def test_raw_upload_is_not_kept(client, app, tmp_path):
     upload(client, csv_of(factories.applications(3)))
     stored = sorted(p.suffix for p in (tmp_path / "uploads").iterdir())
-    assert stored == [".csv", ".json"]  # the result and its summary, nothing else
+    assert stored == [".batch", ".csv", ".json"]  # the result, its summary and its batch's link, nothing else
 
 
 @pytest.mark.parametrize(("data", "name", "message"), [

@@ -1,7 +1,7 @@
 """Scored results named by a random token, kept for their time to live.
 
 Each result is `<token>.csv` (the predictions), `<token>.json` (its summary and metadata) and, once
-asked for, `<token>.xlsx`. Data files are written under a temporary name and renamed when complete,
+asked for, `<token>.xlsx`; a recorded batch's `<batch id>.batch` names the token it was answered with. Data files are written under a temporary name and renamed when complete,
 and the metadata is written last: a result without its `.json` is an orphan the purge removes. On a
 local folder files are owner-only. After their time to live the data files go and a small tombstone
 (dates and whose it was, no applicant data) stays a while, so an old link answers "expired" rather than "never
@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 TOKEN_BYTES = 32  # 256 random bits
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_BATCH_ID = re.compile(r"^[0-9a-f]{32}$")
 TOMBSTONE_SECONDS = 30 * 24 * 3600
 PURGE_INTERVAL_SECONDS = 600
 ORPHAN_SECONDS = 3600  # a data file with no metadata this long after its last write was left by a killed writer
@@ -80,6 +81,7 @@ class ResultStore:
             record = {**meta, "summary": summary, "created_at": now, "expires_at": now + self.ttl}
             with self._atomic(token, "json") as out:
                 out.write(json.dumps(record).encode("utf-8"))
+            self._link_batch(summary, token)
         except OSError as exc:
             self._remove(token, ("csv", "json", *SIDE_FILES))
             raise StorageFault(f"the results store at {self.describe()} cannot be written ({_reason(exc)})") from exc
@@ -87,6 +89,23 @@ class ResultStore:
             self._remove(token, ("csv", "json", *SIDE_FILES))
             raise
         return token
+
+    def _link_batch(self, summary, token: str) -> None:
+        """`<batch id>.batch`, holding the token: the Batches page links a batch to its result while
+        the result lasts (the purge removes the link after the result's time to live)."""
+        batch_id = summary.get("batch_id") if isinstance(summary, dict) else None
+        if isinstance(batch_id, str) and _BATCH_ID.match(batch_id):
+            with self._atomic(batch_id, "batch") as out:
+                out.write(token.encode("ascii"))
+
+    def for_batch(self, batch_id: str) -> StoredResult | None:
+        """The live result the batch `batch_id` was answered with, if it still lasts."""
+        if not _BATCH_ID.match(batch_id or ""):
+            return None
+        try:
+            return self.get(self.fs.cat_file(self._path(batch_id, "batch")).decode("ascii"))
+        except (OSError, ValueError, ResultNotFound, ResultExpired):
+            return None
 
     def get(self, token: str) -> StoredResult:
         meta = self._meta(token)
@@ -153,6 +172,8 @@ class ResultStore:
             stem, _, suffix = name.partition(".")
             if suffix == "json":
                 expired += self._purge_meta(stem, now)
+            elif suffix == "batch" and _modified(entry, now) + self.ttl + ORPHAN_SECONDS <= now:
+                self._unlink(entry["name"])  # its result has expired by now
             elif (name.endswith(".partial") or (suffix in ("csv", "xlsx", *SIDE_FILES) and f"{stem}.json" not in names)) \
                     and _modified(entry, now) + ORPHAN_SECONDS <= now:  # younger: perhaps still being written
                 self._unlink(entry["name"])

@@ -8,7 +8,7 @@ decisions (another's answer 404, as if they did not exist); auditors and admins 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from flask import Blueprint, Flask, current_app, render_template, request
 from werkzeug.http import HTTP_STATUS_CODES
@@ -16,7 +16,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from webapp.jobs import list_jobs
 from webapp.service.recording import records_store as store_for
 from webapp.records import PURPOSES, RecordError, as_datetime, decisions_for, get_batch, list_batches
-from webapp.web import auth
+from webapp.web import auth, context
 from webapp.web.problems import problem
 
 bp = Blueprint("records", __name__)
@@ -132,7 +132,24 @@ def batches_page():
         listing = list_batches(session, **query)
         jobs = list_jobs(session, _owner(), limit=JOBS_SHOWN)  # the person's jobs, queued to ended
     pages = max(1, -(-listing["total"] // listing["per_page"]))
-    return render_template("batches.html", listing=listing, pages=pages, query=query, jobs=jobs)
+    return render_template("batches.html", listing=listing, pages=pages, query=query, jobs=jobs,
+                           results=_live_results(listing["batches"]))
+
+
+def _live_results(batches: list[dict]) -> dict[str, str]:
+    """batch id -> the token of the result it was answered with, for the person's own batches whose
+    result still lasts (another's result answers them 404: no link). Only batches younger than the
+    results' time to live are looked for."""
+    store, actor = context.results(), auth.current_actor()
+    since = datetime.now(UTC) - timedelta(seconds=store.ttl)
+    found = {}
+    for batch in batches:
+        created = datetime.fromisoformat(batch["created_at"].replace("Z", "+00:00"))
+        if created >= since and batch["status"] == "complete" and batch["actor"] == actor:
+            result = store.for_batch(batch["batch_id"])
+            if result is not None and result.meta.get("actor") == actor:
+                found[batch["batch_id"]] = result.token
+    return found
 
 
 @bp.get("/lookup")
