@@ -14,58 +14,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.strategies import request_records
 from webapp.core import reading, table, validation
-from webapp.core.contract import FEATURES, cell_text
+from webapp.core.contract import cell_text
 from webapp.core.errors import InputError
+from webapp.core.limits import Limits
 from webapp.service import ScoringOptions, score_input
 from webapp.records import archive
 from webapp.records.archive import normalise
 from webapp.service import recording
 from webapp.stats import drift, fairness
-
-SPELLINGS = {
-    "Gender": ["Male", "Female", "male", " FEMALE ", "F", "x"],
-    "Married": ["Yes", "No", "yes", "N"],
-    "Dependents": ["0", "1", "2", "3+", "3", 0, 2, 3, "4"],
-    "Education": ["Graduate", "Not Graduate", "not-graduate", "NotGraduate", "PhD"],
-    "Self_Employed": ["Yes", "No", "no", "maybe"],
-    "Property_Area": ["Urban", "Rural", "Semiurban", "semi-urban", "SEMI URBAN", "Mars"],
-}
-MISSING = st.sampled_from([None, "", "NA", "n/a", "null", " "])
-ODD = st.one_of(st.booleans(), st.text(max_size=8), st.lists(st.integers(), max_size=2),
-                st.dictionaries(st.text(max_size=3), st.integers(), max_size=1))
-
-
-def numbers(maximum: float) -> st.SearchStrategy:
-    plain = st.one_of(st.integers(-5, int(maximum * 2)), st.floats(-10, maximum * 2, allow_nan=False),
-                      st.just(10 ** 30), st.just(1e308))
-    as_text = plain.map(lambda v: f" {v} " if isinstance(v, int) else repr(v))
-    integer_text = st.one_of(st.integers(-5, 10 ** 17).map(str), st.sampled_from(["007", "-0", "-00", "0", "+5", "٣"]))
-    return st.one_of(plain, as_text, integer_text, st.sampled_from(["1e3", "1_000", "0x10", "inf", "-0", "١٢", "5."]),
-                     MISSING, ODD)
-
-
-def value_of(feature) -> st.SearchStrategy:
-    if feature.kind == "category":
-        return st.one_of(st.sampled_from(SPELLINGS[feature.name]), MISSING, ODD)
-    if feature.kind == "flag":
-        return st.one_of(st.sampled_from([0, 1, 1.0, "1", "0", 2, -1, "yes", True]), MISSING)
-    return numbers(feature.maximum or 1e6)
-
-
-LOAN_IDS = st.one_of(st.text(min_size=1, max_size=12), st.integers(0, 10 ** 6), st.just(""), st.just("  "),
-                     st.none(), st.text(min_size=1001, max_size=1003))
-
-
-@st.composite
-def application(draw) -> dict:
-    record = {"Loan_ID": draw(LOAN_IDS)}
-    for feature in FEATURES:
-        if not feature.decides and draw(st.booleans()) and draw(st.booleans()):
-            continue  # a monitored attribute may be left out
-        record[feature.name] = draw(value_of(feature))
-    return record
-
 
 class Kept:
     """A recorder that keeps the record's rows (`decision_rows`, normalised as the real one stores them)."""
@@ -111,12 +69,14 @@ def small_rows(limit: int):
             setattr(module, name, value)
 
 
-def answered(model, body: bytes, options: ScoringOptions, limit: int):
-    """The answer's bytes and the recorded rows, or the whole-input error, with paths up to `limit` rows small."""
+def answered(model, body: bytes, options: ScoringOptions, limit: int, chunk_rows: int = Limits.chunk_rows):
+    """The answer's bytes and the recorded rows, or the whole-input error, with paths up to `limit`
+    rows small and the input read in chunks of `chunk_rows`."""
     kept = Kept()
     with small_rows(limit):
         try:
-            answer = score_input(body, model, options, json_hint=body[:1] == b"[", recorder=kept)
+            answer = score_input(body, model, options, json_hint=body[:1] == b"[", recorder=kept,
+                                 limits=Limits(chunk_rows=chunk_rows))
         except InputError as error:
             return type(error), str(error)
     with answer.file:
@@ -133,35 +93,40 @@ def as_csv(records: list[dict]) -> bytes:
     return out.getvalue().encode()
 
 
-HEADER_SPELLINGS = {"Loan_ID": "loan id", "ApplicantIncome": "Applicant Income", "Credit_History": "CREDIT-HISTORY",
-                    "Property_Area": " property_area "}
-EXTRA = {"Branch": st.one_of(st.text(max_size=6), st.integers(), st.none()),
-         "Loan_Status": st.sampled_from(["Y", "N", "yes", "", None, 1]),
-         "reasons": st.text(max_size=4)}
 
+def as_xlsx(records: list[dict]) -> bytes:
+    """The same applications as a workbook (lists and mappings as their JSON text; a missing value
+    empty; the control characters a worksheet cannot hold left out)."""
+    import pandas as pd
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-@st.composite
-def request_records(draw) -> list[dict]:
-    """Applications as a client sends them: the contract's headers, or spelled otherwise (case,
-    spaces, hyphens), with or without columns outside the contract (an outcome, a branch)."""
-    records = draw(st.lists(application(), min_size=1, max_size=300))
-    if draw(st.booleans()):
-        records = [{HEADER_SPELLINGS.get(key, key): value for key, value in record.items()} for record in records]
-    extra = draw(st.lists(st.sampled_from(sorted(EXTRA)), unique=True, max_size=3))
-    return [{**record, **{name: draw(EXTRA[name]) for name in extra}} for record in records]
+    from tests.factories import xlsx_bytes
+
+    def cell(value):
+        value = json.dumps(value) if isinstance(value, list | dict) else value
+        return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+    cells = [{k: cell(v) for k, v in r.items()} for r in records]
+    return xlsx_bytes(pd.DataFrame(cells, columns=list(dict.fromkeys(k for r in records for k in r)), dtype=object))
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(records=request_records(), explain=st.booleans(),
-       fmt=st.sampled_from(["json", "csv", "parquet"]), sent_as=st.sampled_from(["json", "csv"]),
-       include_input=st.booleans(), on_error=st.sampled_from(["continue", "continue", "fail"]))
-def test_a_few_records_are_answered_and_recorded_exactly_as_by_the_general_path(loaded_model, records, explain, fmt,
-                                                                                sent_as, include_input, on_error):
-    body = json.dumps(records).encode() if sent_as == "json" else as_csv(records)
-    options = ScoringOptions(format=fmt, explain=explain, reasons_for="all" if explain else "declined",
+@given(records=request_records(), explain=st.booleans(), reasons_for=st.sampled_from(["declined", "all"]),
+       fmt=st.sampled_from(["json", "csv", "parquet"]), sent_as=st.sampled_from(["json", "csv", "csv", "xlsx"]),
+       include_input=st.booleans(), on_error=st.sampled_from(["continue", "continue", "fail"]),
+       small_limit=st.sampled_from([1_000, table.SMALL_ROWS]), chunk_rows=st.sampled_from([Limits.chunk_rows, 70, 9]))
+def test_a_few_records_are_answered_and_recorded_exactly_as_by_the_general_path(loaded_model, records, explain,
+                                                                                reasons_for, fmt, sent_as,
+                                                                                include_input, on_error,
+                                                                                small_limit, chunk_rows):
+    """Also an input read in chunks, so a general chunk can be followed by a small last one, and
+    spreadsheets, whose cells come as Python objects."""
+    body = {"json": lambda: json.dumps(records).encode(), "csv": lambda: as_csv(records),
+            "xlsx": lambda: as_xlsx(records)}[sent_as]()
+    options = ScoringOptions(format=fmt, explain=explain, reasons_for=reasons_for,
                              include_input=include_input, on_error=on_error)
-    small = answered(loaded_model, body, options, limit=1_000)
-    general = answered(loaded_model, body, options, limit=0)
+    small = answered(loaded_model, body, options, limit=small_limit, chunk_rows=chunk_rows)
+    general = answered(loaded_model, body, options, limit=0, chunk_rows=chunk_rows)
     assert small[0] == general[0]
     if isinstance(small[1], pa.Table):
         assert small[1].equals(general[1], check_metadata=True)

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.core.test_small_inputs import application, as_csv
+from tests.core.test_small_inputs import as_csv
+from tests.strategies import application
 from webapp.core.errors import ContractViolation, InputError
 from webapp.core.writing import neutralise_formulas, to_records, write_csv, write_xlsx
 
