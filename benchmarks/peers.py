@@ -203,8 +203,8 @@ def main() -> None:
                                                              for name, other in others.items()))
     ours_single = next((value for name, value in singles.items() if name.startswith("ours")), None)
     for name, value in singles.items():  # ours rounds to 4 decimals
-        same = ours_single is not None and abs(value - ours_single) <= 5e-5
-        print(f"{name}: the single record's probability {value:.6f}" + ("" if same else " MISMATCH"))
+        same = isinstance(value, float) and ours_single is not None and abs(value - ours_single) <= 5e-5
+        print(f"{name}: the single record's probability {value!r}" + ("" if same else " MISMATCH"))
         if not same:
             mismatched.append(f"{name} (one record)")
     if mismatched:  # a figure for a server that answers differently compares nothing

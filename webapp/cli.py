@@ -525,7 +525,8 @@ def records_reindex_command(batch_id):
 @with_appcontext
 def records_purge_command(as_of, force):
     """Delete the batches past RECORD_RETENTION_MONTHS, never one on hold; deletion entries stay.
-    Also writes the Loan_ID index of any batch whose indexing was interrupted."""
+    Also writes the Loan_ID index of any batch whose indexing was interrupted, and removes archive
+    files an interrupted recording left that no record names."""
     from datetime import UTC, datetime
 
     from webapp.records import DEFAULT_RETENTION_MONTHS, index_pending, purge
@@ -543,6 +544,9 @@ def records_purge_command(as_of, force):
     report = purge(_database(), as_of, months, store=_store())
     click.echo(f"purged {len(report.purged)} batch(es) created before {report.cutoff:%Y-%m-%d}; "
                f"{len(report.held)} on hold kept")
+    if report.strays:
+        click.echo(f"removed {len(report.strays)} archive file(s) no record names (left by an interrupted "
+                   "recording)")
 
 
 @records_group.command("hold")

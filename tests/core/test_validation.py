@@ -201,4 +201,5 @@ def test_each_number_rule_says_the_same_of_a_column_and_of_its_values_one_by_one
     values = np.array([np.nan, np.inf, -np.inf, -1.0, -0.0, 0.0, 0.5, 1.0, 2.0, 999.9, 1000.0, 1000.1, 1e300])
     for rule in number_rules(spec):
         with np.errstate(invalid="ignore"):
-            assert rule.breaks(values, spec).tolist() == [rule.breaks_one(v, spec) for v in values.tolist()]
+            assert rule.breaks(values, spec).tolist() == [rule.broken_by_any([v], spec) for v in values.tolist()]
+            assert rule.breaks(values, spec).any() == rule.broken_by_any(values.tolist(), spec)

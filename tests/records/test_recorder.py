@@ -1,5 +1,6 @@
 """Recording a batch: all of it or a failed mark, counts from the rows, a chain with no forks."""
 import json
+import os
 import threading
 from datetime import timedelta
 
@@ -304,3 +305,56 @@ def test_an_error_after_the_publish_committed_keeps_the_batch_and_its_archive(da
         assert get_batch(session, recorder.batch_id)["status"] == "complete"
     assert stored(database, recorder.batch_id, store)["loan_id"].to_pylist() == ["A", "B"]
     assert verify(database, store=store).ok
+
+
+def test_an_archive_whose_batch_the_database_could_not_confirm_is_kept_then_swept_unless_complete(
+        database, store, monkeypatch):
+    """The publish fails and so does the look-up after it (the database is gone): the archive stays,
+    marked in doubt, and the records purge removes it once the database says its batch is not there."""
+    from sqlalchemy.exc import OperationalError
+
+    from webapp.records.services import sweep_strays
+
+    monkeypatch.setattr("webapp.records.archive.INLINE_BYTES", 0)  # into the store as a file
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("SELECT", {}, ConnectionRefusedError("database gone"))
+
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["A", "B"]))
+    with monkeypatch.context() as gone:
+        gone.setattr(recorder_module, "publish", unreachable)
+        gone.setattr(database, "session", unreachable)
+        with pytest.raises(OperationalError):
+            recorder.complete({})
+    batch_id = recorder.batch_id
+    assert sorted(p.name for p in store.iterdir()) == [f"{batch_id}.arrow", f"{batch_id}.in-doubt"]
+    assert sweep_strays(database, store=store) == []  # too fresh to judge
+    assert sweep_strays(database, store=store, older_than=0) == [f"{batch_id}.arrow", f"{batch_id}.parquet"]
+    assert list(store.iterdir()) == []
+    kept = record_of_a_complete_batch_marked_in_doubt(database, store)
+    assert sweep_strays(database, store=store, older_than=0) == [] and (store / f"{kept}.arrow").exists()
+    assert not (store / f"{kept}.in-doubt").exists()
+
+
+def record_of_a_complete_batch_marked_in_doubt(database, store) -> str:
+    recorder = Recorder(database, start(), store=store)
+    recorder.add(decisions(["C"]))
+    recorder.complete({})
+    (store / f"{recorder.batch_id}.in-doubt").touch()
+    return recorder.batch_id
+
+
+def test_a_partial_archive_left_by_a_killed_process_is_swept_once_old(database, store):
+    from webapp.records.services import sweep_strays
+
+    store.mkdir(exist_ok=True)
+    left = store / ("ab" * 16 + ".arrow.partial")
+    left.write_bytes(b"half an archive")
+    other = store / "notes.txt"  # not an archive's name: never touched
+    other.write_text("keep")
+    assert sweep_strays(database, store=store) == []
+    os.utime(left, (0, 0))
+    os.utime(other, (0, 0))
+    assert sweep_strays(database, store=store) == [left.name]
+    assert [p.name for p in store.iterdir()] == ["notes.txt"]

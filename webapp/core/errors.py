@@ -7,6 +7,8 @@ the command line as a message and a non-zero exit status.
 """
 from __future__ import annotations
 
+import errno
+
 
 class Problem(Exception):
     """What both families share: the fields of an RFC 9457 problem."""
@@ -126,3 +128,20 @@ class StorageUnavailable(ServiceUnavailable):
 class DatabaseUnavailable(ServiceUnavailable):
     code = "database-unavailable"
     title = "The decision record cannot be written right now"
+
+
+# A disk that cannot take the answer (its temporary file, a stored result, an output) or the input's
+# spool: a 503 to try again, never a crash.
+STORAGE_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EMFILE, errno.ENFILE})
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in STORAGE_FAULTS
+
+
+def storage_unavailable(exc: OSError, *, recorded: bool) -> StorageUnavailable:
+    """The 503 for a storage fault: its kind (no path), and whether the batch was marked failed."""
+    reason = (exc.strerror or type(exc).__name__).lower()
+    marked = "the batch was marked failed and " if recorded else ""
+    return StorageUnavailable(f"The input or the answer cannot be stored right now ({reason}); {marked}nothing "
+                              "was answered. Try again later.")

@@ -331,31 +331,34 @@ def _category_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype:
 @dataclass(frozen=True)
 class NumberRule:
     """A rule every value of a number column must keep, in its two forms side by side: `breaks`
-    over a column (numpy), `breaks_one` for one value (a few rows' path, spared a dozen numpy calls).
-    Missing values (NaN) break none. `tests/core/test_validation.py` holds the two forms equal."""
+    over a column (numpy), `broken_by_any` over a few values as a Python list (a few rows' path,
+    spared a dozen numpy calls). Missing values (NaN) break none. `tests/core/test_validation.py`
+    holds the two forms equal."""
 
     message: Callable[[dict], str]  # what a row's error says, from the column's spec
     reason: str  # the summary's short form
     applies: Callable[[dict], bool]
     breaks: Callable[[np.ndarray, dict], np.ndarray]
-    breaks_one: Callable[[float, dict], bool]
+    broken_by_any: Callable[[list, dict], bool]
 
 
 NUMBER_RULES = (
     NumberRule(lambda spec: "not a finite number", "not finite", lambda spec: True,
-               lambda values, spec: np.isinf(values), lambda value, spec: math.isinf(value)),
+               lambda values, spec: np.isinf(values),
+               lambda values, spec: any(v in (math.inf, -math.inf) for v in values)),
     NumberRule(lambda spec: "must not be negative", "negative", lambda spec: True,
-               lambda values, spec: values < 0, lambda value, spec: value < 0),
+               lambda values, spec: values < 0, lambda values, spec: any(v < 0 for v in values)),
     NumberRule(lambda spec: "must be 0 or 1", "not 0 or 1", lambda spec: spec["kind"] == "flag",
                lambda values, spec: ~np.isnan(values) & (values != 0) & (values != 1),
-               lambda value, spec: value == value and value != 0 and value != 1),
+               lambda values, spec: any(v == v and v != 0 and v != 1 for v in values)),
     NumberRule(lambda spec: f"must not be larger than {spec['maximum']:,.0f}", "too large",
                lambda spec: spec["kind"] != "flag" and spec.get("maximum") is not None,
                lambda values, spec: np.isfinite(values) & (values > spec["maximum"]),
-               lambda value, spec: not math.isinf(value) and value > spec["maximum"]),
+               lambda values, spec: any(v != math.inf and v > spec["maximum"] for v in values)),
 )
 
 
+@per_object  # a contract's specs are made once per model
 def number_rules(spec: dict) -> tuple[NumberRule, ...]:
     return tuple(rule for rule in NUMBER_RULES if rule.applies(spec))
 
@@ -369,9 +372,10 @@ def _check_number(column: pd.Series, name: str, spec: dict):
     else:
         values, unparsed = _parse_numbers(column)
     rules = number_rules(spec)
-    if n <= tables.SMALL_ROWS and not unparsed.any() and not any(
-            rule.breaks_one(value, spec) for value in values.tolist() for rule in rules):
-        return values.copy(), []  # no rule finds anything: spared their numpy calls
+    if n <= tables.SMALL_ROWS and not unparsed.any():
+        few = values.tolist()
+        if not any(rule.broken_by_any(few, spec) for rule in rules):
+            return values.copy(), []  # no rule finds anything: spared their numpy calls
     # An amount's message names the column and the rule, never the value: incomes and loan amounts
     # are personal data, and an error's text travels (support tickets, e-mails, the record's error).
     found = []

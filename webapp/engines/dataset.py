@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 
 from webapp.core.scoring import Summary
 from webapp.engines import cluster, local
+from webapp.core.errors import is_storage_fault, storage_unavailable
 from webapp.engines.parts import STREAMED_FORMATS, DatasetError, Options, assemble, discover, merge_summaries
 
 ENGINES = ("local", "dask")
@@ -41,7 +42,12 @@ def score_dataset(location: str, output: str, model, options: Options, *, engine
             report = summary.to_dict()
             report["batch_id"] = recorder.batch_id
             recorder.complete(report)
-        assemble(results, output, options, summary, model)
+        try:
+            assemble(results, output, options, summary, model)
+        except OSError as exc:  # a full disk is a service fault (a job is tried again), never a crash
+            if is_storage_fault(exc):
+                raise storage_unavailable(exc, recorded=False) from None
+            raise
         return summary
     except BaseException as exc:
         if recorder is not None and not recorder.completed:  # a recorded batch stays recorded if the output fails

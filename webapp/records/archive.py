@@ -501,6 +501,18 @@ class ArchiveWriter:
         sync_folder(self.folder)  # and so must its name: a rename is durable only once its folder is synced
         return path
 
+    def mark_in_doubt(self) -> None:
+        """Beside a published archive whose batch may or may not have committed: `<id>.in-doubt`,
+        so the records purge (`services.sweep_strays`) removes the archive unless the batch is there."""
+        if self._large is None and self._middling is None:  # kept in its row (or nothing written): no file
+            return
+        mark = self._in_folder(f"{self.batch_id}.in-doubt")
+        if self.remote:
+            path, filesystem = _filesystem(str(mark))
+            filesystem.pipe_file(path, b"")
+        else:
+            Path(mark).touch()
+
     def stored_name(self, path: Path | str | None) -> str | None:
         """What the batch row keeps of the archive `close()` published: see `stored_name`."""
         return stored_name(path, self.folder)

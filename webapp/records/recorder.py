@@ -3,6 +3,7 @@ and, on `complete`, publishes the archive and writes the batch, its place in the
 its `Loan_ID` index in one transaction: a batch is recorded entirely or marked failed."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -204,7 +205,9 @@ class Recorder:
                 self._writer.abandon()
                 session.add(self._batch("failed", {}, failure_reason=reason[:2000]))
         except BaseException:
-            self._writer.abandon(keep_published=True)  # the database cannot say whether the batch is in it
+            self._writer.abandon(keep_published=True)  # the database cannot say whether the batch is in it:
+            with contextlib.suppress(OSError):  # the records purge decides once it can
+                self._writer.mark_in_doubt()
             raise
 
     def _check_open(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -471,6 +472,7 @@ class PurgeReport:
     purged: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     cutoff: datetime | None = None
+    strays: list[str] = field(default_factory=list)  # archive files no complete batch names, removed
 
 
 PURGE_STEP = 500  # batches per transaction: memory and bound parameters stay bounded, whatever is due
@@ -491,7 +493,66 @@ def purge(database: Database, as_of: datetime | date | None = None,
                                            .order_by(Batch.created_at)))
     while _purge_step(database, cutoff, report, store):
         pass
+    report.strays = sweep_strays(database, store=store)
     return report
+
+
+STRAY_SECONDS = 3600  # a partial archive not written to for this long is never going to be finished
+_STRAY_NAME = re.compile(r"([0-9a-f]{32})(?:\.(?:arrow|parquet)\.partial|\.in-doubt)")
+
+
+def sweep_strays(database: Database, *, store=None, older_than: float = STRAY_SECONDS) -> list[str]:
+    """Remove what recording left in the store that no record names: partial archives a killed
+    process left (untouched for `older_than` seconds), and the archive of a batch whose publish failed
+    while the database could not say whether it had committed — kept then, with an `<id>.in-doubt`
+    mark, in case it had: now its batch is looked up, and its files go unless it is complete.
+    Applicant data must not outlive its record. Only such names are touched: a store another
+    database shares keeps its archives. Returns the names removed."""
+    try:
+        folder = archive.store_folder(store, database.url)
+    except ValueError:  # no store: nothing was ever written to one
+        return []
+    found = [(name, match[1]) for name, age in _store_files(folder)
+             if age >= older_than and (match := _STRAY_NAME.fullmatch(name))]
+    if not found:
+        return []
+    in_doubt = {batch_id for name, batch_id in found if name.endswith(".in-doubt")}
+    complete = set()
+    if in_doubt:
+        with database.read_session() as session:
+            complete = set(session.scalars(select(Batch.id).where(Batch.id.in_(in_doubt), Batch.status == "complete")))
+    removed = [name for name, _ in found if not name.endswith(".in-doubt")]
+    for batch_id in in_doubt:
+        if batch_id not in complete:
+            removed += [f"{batch_id}.arrow", f"{batch_id}.parquet"]
+        removed.append(f"{batch_id}.in-doubt")  # the mark last: an interrupted sweep is done again
+    for name in removed:
+        archive.remove(f"{folder}/{name}" if archive.is_url(folder) else str(folder / name))
+    return [name for name in removed if not name.endswith(".in-doubt")]
+
+
+def _store_files(folder) -> list[tuple[str, float]]:
+    """(name, seconds since last written) of each file directly in the store."""
+    import time
+
+    if archive.is_url(folder):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(str(folder))
+        if not fs.isdir(root):
+            return []
+        now = time.time()
+        found = []
+        for entry in fs.ls(root, detail=True):
+            modified = next((entry[k] for k in ("mtime", "LastModified", "created") if entry.get(k) is not None), None)
+            modified = modified.timestamp() if hasattr(modified, "timestamp") else float(modified or now)
+            found.append((entry["name"].rstrip("/").rsplit("/", 1)[-1], now - modified))
+        return found
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    with os.scandir(folder) as entries:
+        return [(entry.name, now - entry.stat().st_mtime) for entry in entries if entry.is_file()]
 
 
 def _purge_step(database: Database, cutoff: datetime, report: PurgeReport, store) -> bool:

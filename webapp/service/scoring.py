@@ -6,14 +6,13 @@ summary report built once, recording the batch on the way when given a `Recorder
 """
 from __future__ import annotations
 
-import errno
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from collections.abc import Callable
 from typing import IO, BinaryIO, Protocol
 
-from webapp.core.errors import StorageUnavailable
+from webapp.core.errors import is_storage_fault, storage_unavailable
 from webapp.core.limits import DEFAULT_LIMITS, Limits
 from webapp.core.results import ScoredChunk
 from webapp.core.scoring import Scoring, ScoringModel, Summary, score
@@ -129,15 +128,10 @@ def score_input(source: BinaryIO | bytes, model: ScoringModel, options: ScoringO
             recorder.fail(_failure_reason(exc))
         if out is None and answer is not None and answer.file is not None:
             answer.file.close()  # written, but never to be answered (the record could not be completed)
-        if isinstance(exc, OSError) and exc.errno in STORAGE_FAULTS:  # the answer's own file: not the caller's fault
-            raise StorageUnavailable(f"The answer cannot be written right now ({exc.strerror.lower()}); the batch "
-                                     "was marked failed and nothing was answered. Try again later.") from None
+        if is_storage_fault(exc):  # the answer's own file, or the input's spool: not the caller's fault
+            raise storage_unavailable(exc, recorded=recorder is not None) from None
         raise
     return answer
-
-
-# A disk that cannot take the answer (its temporary file, or a stored result): a 503 to try again.
-STORAGE_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EMFILE, errno.ENFILE})
 
 
 def _recorded(chunks: Iterator[ScoredChunk], recorder: Recorder | None,

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 TOKEN_BYTES = 32  # 256 random bits
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
-_BATCH_ID = re.compile(r"^[0-9a-f]{32}$")
+_BATCH_ID = re.compile(r"[0-9a-f]{32}")
 TOMBSTONE_SECONDS = 30 * 24 * 3600
 PURGE_INTERVAL_SECONDS = 600
 ORPHAN_SECONDS = 3600  # a data file with no metadata this long after its last write was left by a killed writer
@@ -94,13 +94,14 @@ class ResultStore:
         """`<batch id>.batch`, holding the token: the Batches page links a batch to its result while
         the result lasts (the purge removes the link after the result's time to live)."""
         batch_id = summary.get("batch_id") if isinstance(summary, dict) else None
-        if isinstance(batch_id, str) and _BATCH_ID.match(batch_id):
-            with self._atomic(batch_id, "batch") as out:
-                out.write(token.encode("ascii"))
+        if isinstance(batch_id, str) and _BATCH_ID.fullmatch(batch_id):
+            with contextlib.suppress(OSError):  # a convenience: the result stands without it
+                with self._atomic(batch_id, "batch") as out:
+                    out.write(token.encode("ascii"))
 
     def for_batch(self, batch_id: str) -> StoredResult | None:
         """The live result the batch `batch_id` was answered with, if it still lasts."""
-        if not _BATCH_ID.match(batch_id or ""):
+        if not _BATCH_ID.fullmatch(batch_id or ""):
             return None
         try:
             return self.get(self.fs.cat_file(self._path(batch_id, "batch")).decode("ascii"))

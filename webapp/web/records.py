@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from flask import Blueprint, Flask, current_app, render_template, request
+from flask import Blueprint, Flask, current_app, render_template, request, url_for
 from werkzeug.http import HTTP_STATUS_CODES
 
 from webapp.jobs import list_jobs
@@ -137,18 +137,23 @@ def batches_page():
 
 
 def _live_results(batches: list[dict]) -> dict[str, str]:
-    """batch id -> the token of the result it was answered with, for the person's own batches whose
-    result still lasts (another's result answers them 404: no link). Only batches younger than the
-    results' time to live are looked for."""
+    """batch id -> where the result it was answered with is, for the person's own batches whose
+    result still lasts (another's result answers them 404: no link): a page upload's result page, a
+    job's page. API answers are never stored, so those batches are not looked for, nor batches older
+    than twice the results' time to live (a long job stores its result after its batch began)."""
     store, actor = context.results(), auth.current_actor()
-    since = datetime.now(UTC) - timedelta(seconds=store.ttl)
+    since = datetime.now(UTC) - timedelta(seconds=2 * store.ttl)
     found = {}
     for batch in batches:
-        created = datetime.fromisoformat(batch["created_at"].replace("Z", "+00:00"))
-        if created >= since and batch["status"] == "complete" and batch["actor"] == actor:
-            result = store.for_batch(batch["batch_id"])
-            if result is not None and result.meta.get("actor") == actor:
-                found[batch["batch_id"]] = result.token
+        if batch["channel"] not in ("page", "job") or batch["status"] != "complete" or batch["actor"] != actor:
+            continue
+        if datetime.fromisoformat(batch["created_at"].replace("Z", "+00:00")) < since:
+            continue
+        result = store.for_batch(batch["batch_id"])
+        if result is not None and result.meta.get("actor") == actor:
+            job_id = result.meta.get("job_id")  # a job's result may be Parquet or Excel: its own page serves it
+            found[batch["batch_id"]] = (url_for("jobs.job_page", job_id=job_id) if job_id else
+                                        url_for("ui.results", token=result.token))
     return found
 
 
