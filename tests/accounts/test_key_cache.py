@@ -56,6 +56,8 @@ def test_a_new_role_is_seen_at_once(db, key):
 
 
 def test_another_process_revoking_is_seen_once_the_generation_is_read_again(db, key, monkeypatch):
+    monkeypatch.setattr(services, "GENERATION_TTL", 3600.0)  # a slow machine must not outlast a real one
+    monkeypatch.setattr(services, "KEY_TTL", 3600.0)
     cache = services.KeyCache(db)
     assert cache.owner(key) is not None
     with db.session() as s:  # what another worker's revoke_key writes, without this process's counter
@@ -70,6 +72,7 @@ def test_a_remembered_key_is_not_trusted_past_its_end(db, monkeypatch):
     with db.session() as s:
         services.create_user(s, "ann@bank.example", "analyst")
         key, row = services.create_key(s, "ann@bank.example", days=1)
+    monkeypatch.setattr(services, "KEY_TTL", 3600.0)  # the key is remembered: only its end may refuse it
     cache = services.KeyCache(db)
     assert cache.owner(key) is not None
     end = services._aware(row.expires_at)

@@ -243,6 +243,7 @@ def test_retired_versions_never_serve_again(registry, shipped, candidate):
 def test_another_worker_sees_an_alias_change_within_the_generation_ttl(registry, shipped, candidate, monkeypatch):
     from webapp.registry import ModelRegistry, services
 
+    monkeypatch.setattr(services, "GENERATION_TTL", 3600.0)  # a slow machine must not outlast a real one
     worker = ModelRegistry(registry.database, registry.store, registry.role_of)
     before = worker.generation()
     registry.approve(candidate, by=BO, note="reviewed")
