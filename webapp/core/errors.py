@@ -139,9 +139,14 @@ def is_storage_fault(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in STORAGE_FAULTS
 
 
+def fault_reason(exc: OSError) -> str:
+    """The kind of fault, never its path: 'no space left on device', 'read-only file system', …"""
+    return (exc.strerror or type(exc).__name__).lower()
+
+
 def storage_unavailable(exc: OSError, *, recorded: bool) -> StorageUnavailable:
     """The 503 for a storage fault: its kind (no path), and whether the batch was marked failed."""
-    reason = (exc.strerror or type(exc).__name__).lower()
+    reason = fault_reason(exc)
     marked = "the batch was marked failed and " if recorded else ""
     return StorageUnavailable(f"The input or the answer cannot be stored right now ({reason}); {marked}nothing "
                               "was answered. Try again later.")

@@ -6,9 +6,9 @@ value once, and numbers are parsed by pandas. Only rows that fail get a message,
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
+from webapp.core.errors import is_storage_fault, storage_unavailable
 from webapp.core.scoring import Summary
 from webapp.engines import cluster, local
-from webapp.core.errors import is_storage_fault, storage_unavailable
 from webapp.engines.parts import STREAMED_FORMATS, DatasetError, Options, assemble, discover, merge_summaries
 
 ENGINES = ("local", "dask")

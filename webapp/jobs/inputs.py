@@ -10,6 +10,8 @@ import shutil
 import time
 from typing import BinaryIO
 
+from webapp.storage import modified_at
+
 FOLDER = "job-inputs"
 ORPHAN_SECONDS = 24 * 3600  # an input of no live job this old was left by a crash: the purge removes it
 
@@ -63,9 +65,7 @@ def purge(store, live: set[str], now: float | None = None) -> int:
     removed = 0
     for entry in store.fs.ls(folder, detail=True):
         name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-        modified = entry.get("mtime") or entry.get("created") or now
-        modified = modified.timestamp() if hasattr(modified, "timestamp") else float(modified)
-        if f"{FOLDER}/{name}" not in live and modified + ORPHAN_SECONDS <= now:
+        if f"{FOLDER}/{name}" not in live and modified_at(entry, now) + ORPHAN_SECONDS <= now:
             with contextlib.suppress(OSError):
                 store.fs.rm_file(entry["name"])
                 removed += 1

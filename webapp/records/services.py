@@ -22,6 +22,7 @@ from webapp.db import Database
 from webapp.records import archive, index
 from webapp.records.digest import GENESIS, VERSIONS, DataDigest, batch_digest, loan_key, version_of
 from webapp.records.models import Batch, DecisionIndex, Deletion
+from webapp.storage import modified_at
 from webapp.records.recorder import header_of, iso, utcnow
 
 DEFAULT_RETENTION_MONTHS = 25
@@ -542,12 +543,8 @@ def _store_files(folder) -> list[tuple[str, float]]:
         if not fs.isdir(root):
             return []
         now = time.time()
-        found = []
-        for entry in fs.ls(root, detail=True):
-            modified = next((entry[k] for k in ("mtime", "LastModified", "created") if entry.get(k) is not None), None)
-            modified = modified.timestamp() if hasattr(modified, "timestamp") else float(modified or now)
-            found.append((entry["name"].rstrip("/").rsplit("/", 1)[-1], now - modified))
-        return found
+        return [(entry["name"].rstrip("/").rsplit("/", 1)[-1], now - modified_at(entry, now))
+                for entry in fs.ls(root, detail=True)]
     if not folder.is_dir():
         return []
     now = time.time()

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.core import table as tables
 from webapp.core.contract import ID_COLUMN, cell_text
-from webapp.core.errors import DatabaseUnavailable
+from webapp.core.errors import DatabaseUnavailable, fault_reason
 from webapp.core.reasons import ACTIONS, REASONS
 from webapp.core.results import ScoredChunk, as_objects
 from webapp.records import BatchStart, Recorder
@@ -137,7 +137,7 @@ def _faults_as_answers():
         raise DatabaseUnavailable("The decision record cannot be written right now "
                                   f"({type(exc.orig or exc).__name__}); no decision was given. Try again later.") from None
     except OSError as exc:
-        reason = (exc.strerror or type(exc).__name__).lower()
+        reason = fault_reason(exc)
         raise DatabaseUnavailable(f"The decision record cannot be written right now ({reason}); the batch was "
                                   "marked failed and nothing was answered. Try again later.") from None
 

@@ -7,6 +7,8 @@ May import: the standard library and fsspec. Nothing else of `webapp`: callers h
 plain dicts. Faults of the backend (full disk, read-only folder, a path that is a file) surface as
 `StorageFault`, which the layers above answer with a 503 naming the problem.
 """
-from webapp.storage.results import ResultExpired, ResultNotFound, ResultStore, StorageFault, StoredResult, open_store
+from webapp.storage.results import (ResultExpired, ResultNotFound, ResultStore, StorageFault, StoredResult, modified_at,
+                                    open_store)
 
-__all__ = ["ResultExpired", "ResultNotFound", "ResultStore", "StorageFault", "StoredResult", "open_store"]
+__all__ = ["ResultExpired", "ResultNotFound", "ResultStore", "StorageFault", "StoredResult", "modified_at",
+           "open_store"]

@@ -1,8 +1,9 @@
 """Scored results named by a random token, kept for their time to live.
 
 Each result is `<token>.csv` (the predictions), `<token>.json` (its summary and metadata) and, once
-asked for, `<token>.xlsx`; a recorded batch's `<batch id>.batch` names the token it was answered with. Data files are written under a temporary name and renamed when complete,
-and the metadata is written last: a result without its `.json` is an orphan the purge removes. On a
+asked for, `<token>.xlsx`; a recorded batch's `<batch id>.batch` names the token it was answered
+with. Data files are written under a temporary name and renamed when complete, and the metadata is
+written last: a result without its `.json` is an orphan the purge removes. On a
 local folder files are owner-only. After their time to live the data files go and a small tombstone
 (dates and whose it was, no applicant data) stays a while, so an old link answers "expired" rather than "never
 existed".
@@ -173,10 +174,10 @@ class ResultStore:
             stem, _, suffix = name.partition(".")
             if suffix == "json":
                 expired += self._purge_meta(stem, now)
-            elif suffix == "batch" and _modified(entry, now) + self.ttl + ORPHAN_SECONDS <= now:
+            elif suffix == "batch" and modified_at(entry, now) + self.ttl + ORPHAN_SECONDS <= now:
                 self._unlink(entry["name"])  # its result has expired by now
             elif (name.endswith(".partial") or (suffix in ("csv", "xlsx", *SIDE_FILES) and f"{stem}.json" not in names)) \
-                    and _modified(entry, now) + ORPHAN_SECONDS <= now:  # younger: perhaps still being written
+                    and modified_at(entry, now) + ORPHAN_SECONDS <= now:  # younger: perhaps still being written
                 self._unlink(entry["name"])
         return expired
 
@@ -283,7 +284,9 @@ def _protocols(fs) -> tuple[str, ...]:
     return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
 
 
-def _modified(entry: dict, default: float) -> float:
+def modified_at(entry: dict, default: float) -> float:
+    """When an fsspec listing's entry was last written (seconds since the epoch), whatever the
+    backend calls it; `default` when it does not say."""
     value = next((entry[key] for key in ("mtime", "LastModified", "created") if entry.get(key) is not None), None)
     if value is None:
         return default
